@@ -1,0 +1,224 @@
+//! The versioned byte format of one cache entry, identical in every backend (sled today, Redis
+//! later) and in snapshots. Documented in `docs/FORMATS.md`; change `FORMAT` when it changes.
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     format byte, 1
+//! 1       4     CRC-32 (IEEE, little-endian) of every byte from offset 5 to the end
+//! 5       n     EntryMeta, bincode 2 "standard" encoding (varint integers)
+//! 5+n     rest  the payload (JSON bytes) as one LZ4 block, `raw_len` bytes once decompressed
+//! ```
+//!
+//! The payload is TMDB's own JSON, validated when it was stored: for a list, the bytes of its
+//! `results` array; for a movie, the whole details object. What the response envelope needs
+//! besides (counts, page numbers) lives in the metadata, so a hit never parses JSON.
+
+use bincode::{Decode, Encode};
+
+/// The current entry format. Older or newer bytes decode as `EnvelopeError::Format`.
+pub const FORMAT: u8 = 1;
+const HEADER: usize = 5;
+/// Refuse absurd sizes from a damaged header before allocating for them.
+const MAX_RAW_LEN: u32 = 64 * 1024 * 1024;
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct EntryMeta {
+    /// When the entry was fetched from TMDB, in Unix milliseconds.
+    pub stored_at_ms: u64,
+    /// When it stops being fresh, in Unix milliseconds.
+    pub expires_at_ms: u64,
+    /// A 64-bit hash of the payload, the basis of the response's ETag.
+    pub etag: u64,
+    pub shape: Shape,
+    /// Payload length once decompressed.
+    pub raw_len: u32,
+}
+
+/// What kind of TMDB document the payload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum Shape {
+    /// A single JSON object (movie details).
+    Object,
+    /// The `results` array of a paged list, with the list's numbers.
+    List(ListMeta),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct ListMeta {
+    /// TMDB `page`.
+    pub page: u32,
+    /// TMDB `total_pages`, as TMDB sent it (it may exceed 500).
+    pub total_pages: u32,
+    /// TMDB `total_results`.
+    pub total_results: u64,
+    /// Number of items in `results`.
+    pub items: u32,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("entry is shorter than its header")]
+    Truncated,
+    #[error("entry has format {0}, this build reads format {FORMAT}")]
+    Format(u8),
+    #[error("entry checksum does not match its contents")]
+    Checksum,
+    #[error("entry metadata does not decode: {0}")]
+    Meta(String),
+    #[error("entry payload does not decompress to its recorded length")]
+    Payload,
+}
+
+/// A payload hash used for ETags and snapshot integrity: stable across runs and versions.
+pub fn payload_hash(raw: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(raw)
+}
+
+/// Encodes one entry. `meta.raw_len` and `meta.etag` are set here from `raw`.
+pub fn encode(mut meta: EntryMeta, raw: &[u8]) -> Vec<u8> {
+    meta.raw_len = raw.len() as u32;
+    meta.etag = payload_hash(raw);
+    let compressed = lz4_flex::block::compress(raw);
+    let mut out = Vec::with_capacity(HEADER + 32 + compressed.len());
+    out.push(FORMAT);
+    out.extend_from_slice(&[0; 4]);
+    bincode::encode_into_std_write(meta, &mut out, bincode_config())
+        .expect("writing to a Vec cannot fail");
+    out.extend_from_slice(&compressed);
+    let crc = crc32fast::hash(&out[HEADER..]);
+    out[1..HEADER].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// A checked view of an encoded entry: the header verified, the payload still compressed.
+#[derive(Debug, Clone, Copy)]
+pub struct Decoded<'a> {
+    pub meta: EntryMeta,
+    compressed: &'a [u8],
+}
+
+/// Verifies the format byte and checksum and decodes the metadata. Cheap: no decompression.
+pub fn decode(bytes: &[u8]) -> Result<Decoded<'_>, EnvelopeError> {
+    if bytes.len() < HEADER {
+        return Err(EnvelopeError::Truncated);
+    }
+    if bytes[0] != FORMAT {
+        return Err(EnvelopeError::Format(bytes[0]));
+    }
+    let stored_crc = u32::from_le_bytes(bytes[1..HEADER].try_into().expect("4 bytes"));
+    if crc32fast::hash(&bytes[HEADER..]) != stored_crc {
+        return Err(EnvelopeError::Checksum);
+    }
+    let (meta, used): (EntryMeta, usize) =
+        bincode::decode_from_slice(&bytes[HEADER..], bincode_config())
+            .map_err(|e| EnvelopeError::Meta(e.to_string()))?;
+    if meta.raw_len > MAX_RAW_LEN {
+        return Err(EnvelopeError::Meta("recorded length is implausible".into()));
+    }
+    Ok(Decoded {
+        meta,
+        compressed: &bytes[HEADER + used..],
+    })
+}
+
+impl Decoded<'_> {
+    /// See [`render`].
+    pub fn render(&self, prefix: &[u8], suffix: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        render(self.compressed, self.meta.raw_len, prefix, suffix)
+    }
+
+    /// The payload alone.
+    pub fn payload(&self) -> Result<Vec<u8>, EnvelopeError> {
+        self.render(&[], &[])
+    }
+
+    /// Where the compressed payload starts in the encoded entry.
+    pub fn payload_offset(&self, encoded: &[u8]) -> usize {
+        encoded.len() - self.compressed.len()
+    }
+}
+
+/// Decompresses a payload into one buffer between `prefix` and `suffix`: a response body is built
+/// with a single allocation and no extra copy of the payload.
+pub fn render(
+    compressed: &[u8],
+    raw_len: u32,
+    prefix: &[u8],
+    suffix: &[u8],
+) -> Result<Vec<u8>, EnvelopeError> {
+    let raw_len = raw_len as usize;
+    let mut out = Vec::with_capacity(prefix.len() + raw_len + suffix.len());
+    out.extend_from_slice(prefix);
+    out.resize(prefix.len() + raw_len, 0);
+    let written = lz4_flex::block::decompress_into(compressed, &mut out[prefix.len()..])
+        .map_err(|_| EnvelopeError::Payload)?;
+    if written != raw_len {
+        return Err(EnvelopeError::Payload);
+    }
+    out.extend_from_slice(suffix);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> EntryMeta {
+        EntryMeta {
+            stored_at_ms: 1_700_000_000_000,
+            expires_at_ms: 1_700_000_360_000,
+            etag: 0,
+            shape: Shape::List(ListMeta {
+                page: 2,
+                total_pages: 1000,
+                total_results: 20000,
+                items: 1,
+            }),
+            raw_len: 0,
+        }
+    }
+
+    #[test]
+    fn round_trips_between_prefix_and_suffix() {
+        let raw = br#"[{"id":1,"title":"A film, a film, a film"}]"#;
+        let bytes = encode(meta(), raw);
+        let decoded = decode(&bytes).unwrap();
+        assert_eq!(decoded.meta.raw_len as usize, raw.len());
+        assert_eq!(decoded.meta.etag, payload_hash(raw));
+        let body = decoded.render(b"{\"data\":", b"}").unwrap();
+        assert_eq!(body, [&b"{\"data\":"[..], raw, b"}"].concat());
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_detected() {
+        let bytes = encode(meta(), br#"{"id":550,"title":"Fight Club"}"#);
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= 1 << bit;
+                assert!(
+                    decode(&damaged).is_err(),
+                    "flip at byte {i} bit {bit} not detected"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn truncation_and_other_formats_are_refused() {
+        let bytes = encode(meta(), b"[]");
+        for len in 0..bytes.len() {
+            assert!(
+                decode(&bytes[..len]).is_err(),
+                "truncated to {len} accepted"
+            );
+        }
+        let mut other = bytes.clone();
+        other[0] = 2;
+        assert_eq!(decode(&other).unwrap_err(), EnvelopeError::Format(2));
+    }
+}

@@ -1,0 +1,97 @@
+//! `CacheKey`: the contract's cache key strings (`trending_movies:day:page:2`,
+//! `recommended_movies:550:fr-FR:page:3`, `movie:550`). A language appears in the key only when
+//! it differs from the configured default, so default-language keys match the seed design's.
+
+use std::fmt;
+
+use crate::domain::{Language, MovieId, Page, TimeWindow};
+
+pub const TRENDING: &str = "trending_movies";
+pub const RECOMMENDED: &str = "recommended_movies";
+pub const MOVIE: &str = "movie";
+
+/// Every namespace the page cache holds, for stats and clears.
+pub const NAMESPACES: &[&str] = &[TRENDING, RECOMMENDED, MOVIE];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey(String);
+
+fn lang_part(language: Option<&Language>) -> String {
+    language.map_or_else(String::new, |l| format!("{l}:"))
+}
+
+impl CacheKey {
+    /// `language` is `None` for the configured default language.
+    pub fn trending(window: TimeWindow, language: Option<&Language>, page: Page) -> CacheKey {
+        CacheKey(format!(
+            "{TRENDING}:{}:{}page:{page}",
+            window.as_str(),
+            lang_part(language)
+        ))
+    }
+
+    pub fn recommendations(id: MovieId, language: Option<&Language>, page: Page) -> CacheKey {
+        CacheKey(format!(
+            "{RECOMMENDED}:{id}:{}page:{page}",
+            lang_part(language)
+        ))
+    }
+
+    pub fn movie(id: MovieId, language: Option<&Language>) -> CacheKey {
+        match language {
+            None => CacheKey(format!("{MOVIE}:{id}")),
+            Some(l) => CacheKey(format!("{MOVIE}:{id}:{l}")),
+        }
+    }
+
+    /// A key read back from a store or a snapshot.
+    pub fn from_stored(raw: String) -> CacheKey {
+        CacheKey(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the first `:`.
+    pub fn namespace(&self) -> &str {
+        namespace_of(&self.0)
+    }
+}
+
+pub fn namespace_of(key: &str) -> &str {
+    key.split_once(':').map_or(key, |(ns, _)| ns)
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_contract() {
+        let p2 = Page::new(2).unwrap();
+        let id = MovieId::new(550).unwrap();
+        let fr = Language::parse("fr-FR").unwrap();
+        assert_eq!(
+            CacheKey::trending(TimeWindow::Day, None, p2).as_str(),
+            "trending_movies:day:page:2"
+        );
+        assert_eq!(
+            CacheKey::trending(TimeWindow::Day, Some(&fr), p2).as_str(),
+            "trending_movies:day:fr-FR:page:2"
+        );
+        assert_eq!(
+            CacheKey::recommendations(id, None, Page::new(3).unwrap()).as_str(),
+            "recommended_movies:550:page:3"
+        );
+        assert_eq!(CacheKey::movie(id, None).as_str(), "movie:550");
+        assert_eq!(CacheKey::movie(id, Some(&fr)).as_str(), "movie:550:fr-FR");
+        assert_eq!(CacheKey::movie(id, None).namespace(), "movie");
+    }
+}

@@ -1,0 +1,655 @@
+//! `Settings`: every knob of reelcache, with defaults in code, then an optional TOML file, then the
+//! environment, then command-line flags. Nothing else in the crate reads the environment.
+//!
+//! Each setting is described once in [`SPECS`] (its dotted name, its environment variable, its
+//! default); loading resolves a raw string per setting, remembering which layer it came from, and
+//! then parses it. A bad value stops start-up with one line naming the setting and its source.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::domain::Language;
+
+/// A value that must never be printed: Debug and Display redact it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// How TMDB is told who we are. TMDB has two credentials that cannot be swapped: the short v3
+/// key goes in `?api_key=`, the v4 read access token (a JWT, so it starts with `eyJ`) goes in
+/// `Authorization: Bearer`. We pick the transport by shape, whichever variable held it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    ApiKey(Secret),
+    Bearer(Secret),
+}
+
+impl Credential {
+    pub fn from_shape(value: &str) -> Credential {
+        if value.starts_with("eyJ") {
+            Credential::Bearer(Secret::new(value))
+        } else {
+            Credential::ApiKey(Secret::new(value))
+        }
+    }
+
+    pub fn secret(&self) -> &Secret {
+        match self {
+            Credential::ApiKey(s) | Credential::Bearer(s) => s,
+        }
+    }
+}
+
+/// Where a setting's value came from, for error messages and `config check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(path) => write!(f, "file {}", path.display()),
+            Origin::Env(var) => write!(f, "environment {var}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub language: Language,
+    /// Absolute base for `next`/`previous` links, without a trailing slash.
+    pub public_url: Option<String>,
+    pub tmdb: TmdbSettings,
+    pub ttl: TtlSettings,
+    pub cache: CacheSettings,
+    /// Which layer each setting came from, by dotted name.
+    pub origins: BTreeMap<&'static str, Origin>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TmdbSettings {
+    /// `https://api.themoviedb.org/3`, without a trailing slash.
+    pub base_url: String,
+    pub credential: Option<Credential>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    /// Upstream requests per second, shared by every caller in this process.
+    pub rps: NonZeroU32,
+}
+
+#[derive(Debug, Clone)]
+pub struct TtlSettings {
+    pub trending: Duration,
+    pub recommendations: Duration,
+    pub details: Duration,
+    pub user: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// sled's in-memory page cache. Real memory use is several times this (sled 0.34).
+    pub memory_bytes: u64,
+    /// How often sled flushes its write buffer to disk.
+    pub flush_every: Duration,
+}
+
+/// Values given as command-line flags; `None` when the flag was not given.
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<String>,
+    pub tmdb_base_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("config file {path} is not valid TOML: {reason}")]
+    Syntax { path: PathBuf, reason: String },
+    #[error("config file {path}: unknown setting '{key}' (see config.example.toml)")]
+    UnknownKey { path: PathBuf, key: String },
+    #[error("invalid {setting} ({env}) from {origin}: {reason}")]
+    Invalid {
+        setting: &'static str,
+        env: &'static str,
+        origin: Origin,
+        reason: String,
+    },
+}
+
+/// One setting: its dotted name (the TOML key), environment variable, and default.
+pub struct Spec {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub default: Option<&'static str>,
+    pub secret: bool,
+}
+
+const fn spec(key: &'static str, env: &'static str, default: Option<&'static str>) -> Spec {
+    Spec {
+        key,
+        env,
+        default,
+        secret: false,
+    }
+}
+
+pub const SPECS: &[Spec] = &[
+    spec("listen", "REELCACHE_LISTEN", Some("127.0.0.1:8000")),
+    spec("data_dir", "REELCACHE_DATA_DIR", Some("./data")),
+    spec("language", "REELCACHE_LANGUAGE", Some("en-US")),
+    spec("public_url", "REELCACHE_PUBLIC_URL", None),
+    spec(
+        "tmdb.base_url",
+        "TMDB_BASE_URL",
+        Some("https://api.themoviedb.org/3"),
+    ),
+    Spec {
+        secret: true,
+        ..spec("tmdb.api_key", "TMDB_API_KEY", None)
+    },
+    Spec {
+        secret: true,
+        ..spec("tmdb.access_token", "TMDB_ACCESS_TOKEN", None)
+    },
+    spec(
+        "tmdb.connect_timeout",
+        "REELCACHE_TMDB_CONNECT_TIMEOUT",
+        Some("3s"),
+    ),
+    spec("tmdb.timeout", "REELCACHE_TMDB_TIMEOUT", Some("10s")),
+    spec("tmdb.rps", "REELCACHE_TMDB_RPS", Some("40")),
+    spec("ttl.trending", "REELCACHE_TTL_TRENDING", Some("1h")),
+    spec(
+        "ttl.recommendations",
+        "REELCACHE_TTL_RECOMMENDATIONS",
+        Some("1h"),
+    ),
+    spec("ttl.details", "REELCACHE_TTL_DETAILS", Some("24h")),
+    spec("ttl.user", "REELCACHE_TTL_USER", Some("15m")),
+    spec("cache.memory", "REELCACHE_CACHE_MEMORY", Some("64MiB")),
+    spec(
+        "cache.flush_every",
+        "REELCACHE_CACHE_FLUSH_EVERY",
+        Some("500ms"),
+    ),
+];
+
+fn flag_for(key: &str, flags: &FlagOverrides) -> Option<(String, &'static str)> {
+    match key {
+        "listen" => flags.listen.clone().map(|v| (v, "--listen")),
+        "data_dir" => flags.data_dir.clone().map(|v| (v, "--data-dir")),
+        "tmdb.base_url" => flags.tmdb_base_url.clone().map(|v| (v, "--tmdb-base-url")),
+        _ => None,
+    }
+}
+
+/// The raw layered values, before parsing: what `config check` reports.
+pub struct Resolved {
+    values: BTreeMap<&'static str, (Option<String>, Origin)>,
+}
+
+impl Resolved {
+    /// Defaults, then the file, then the environment, then flags. Empty environment values count
+    /// as unset, as they do in most container tooling.
+    pub fn collect(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &FlagOverrides,
+    ) -> Result<Resolved, ConfigError> {
+        let file_values = match file {
+            Some(path) => read_file(path)?,
+            None => BTreeMap::new(),
+        };
+        let mut values = BTreeMap::new();
+        for spec in SPECS {
+            let mut value = (spec.default.map(str::to_owned), Origin::Default);
+            if let (Some(v), Some(path)) = (file_values.get(spec.key), file) {
+                value = (Some(v.clone()), Origin::File(path.to_owned()));
+            }
+            if let Some(v) = env(spec.env).filter(|v| !v.is_empty()) {
+                value = (Some(v), Origin::Env(spec.env));
+            }
+            if let Some((v, flag)) = flag_for(spec.key, flags) {
+                value = (Some(v), Origin::Flag(flag));
+            }
+            values.insert(spec.key, value);
+        }
+        Ok(Resolved { values })
+    }
+
+    /// Each setting with its value (secrets redacted) and origin, in `SPECS` order.
+    pub fn describe(&self) -> Vec<(&'static str, &'static str, String, Origin)> {
+        SPECS
+            .iter()
+            .map(|spec| {
+                let (value, origin) = &self.values[spec.key];
+                let shown = match value {
+                    None => "(not set)".to_owned(),
+                    Some(_) if spec.secret => "[redacted]".to_owned(),
+                    Some(v) => v.clone(),
+                };
+                (spec.key, spec.env, shown, origin.clone())
+            })
+            .collect()
+    }
+
+    fn parse<T>(
+        &self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let (value, origin) = &self.values[key];
+        match value {
+            None => Ok(None),
+            Some(raw) => parse(raw).map(Some).map_err(|reason| ConfigError::Invalid {
+                setting: key,
+                env: SPECS.iter().find(|s| s.key == key).map_or("", |s| s.env),
+                origin: origin.clone(),
+                reason,
+            }),
+        }
+    }
+
+    /// Like `parse`, for settings that always have a default.
+    fn required<T>(
+        &self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        Ok(self
+            .parse(key, parse)?
+            .expect("every required setting has a default in SPECS"))
+    }
+
+    pub fn into_settings(self) -> Result<Settings, ConfigError> {
+        let ttl = |key| self.required(key, parse_ttl);
+        let settings = Settings {
+            listen: self.required("listen", |v| {
+                v.parse::<SocketAddr>()
+                    .map_err(|_| format!("'{v}' is not an address like 127.0.0.1:8000"))
+            })?,
+            data_dir: self.required("data_dir", |v| Ok(PathBuf::from(v)))?,
+            language: self.required("language", |v| {
+                Language::parse(v).ok_or_else(|| format!("'{v}' is not a language like en-US"))
+            })?,
+            public_url: self.parse("public_url", parse_base_url)?,
+            tmdb: TmdbSettings {
+                base_url: self.required("tmdb.base_url", parse_base_url)?,
+                credential: self.credential()?,
+                connect_timeout: self.required("tmdb.connect_timeout", parse_duration)?,
+                timeout: self.required("tmdb.timeout", parse_duration)?,
+                rps: self.required("tmdb.rps", |v| {
+                    v.parse::<NonZeroU32>()
+                        .map_err(|_| format!("'{v}' is not a whole number of at least 1"))
+                })?,
+            },
+            ttl: TtlSettings {
+                trending: ttl("ttl.trending")?,
+                recommendations: ttl("ttl.recommendations")?,
+                details: ttl("ttl.details")?,
+                user: ttl("ttl.user")?,
+            },
+            cache: CacheSettings {
+                memory_bytes: self.required("cache.memory", |v| {
+                    v.parse::<bytesize::ByteSize>()
+                        .map(|b| b.as_u64())
+                        .map_err(|_| format!("'{v}' is not a size like 64MiB"))
+                })?,
+                flush_every: self.required("cache.flush_every", parse_duration)?,
+            },
+            origins: self
+                .values
+                .iter()
+                .map(|(key, (_, origin))| (*key, origin.clone()))
+                .collect(),
+        };
+        Ok(settings)
+    }
+
+    /// The access token wins when both are set: it is TMDB's recommended credential.
+    fn credential(&self) -> Result<Option<Credential>, ConfigError> {
+        let check = |v: &str| {
+            if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                Err("the credential contains whitespace or control characters".to_owned())
+            } else {
+                Ok(Credential::from_shape(v))
+            }
+        };
+        let token = self.parse("tmdb.access_token", check)?;
+        let key = self.parse("tmdb.api_key", check)?;
+        Ok(token.or(key))
+    }
+
+    #[cfg(test)]
+    fn raw_for_test(&self, key: &'static str) -> Option<&str> {
+        self.values[key].0.as_deref()
+    }
+}
+
+impl Settings {
+    /// Loads the full layered configuration.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &FlagOverrides,
+    ) -> Result<Settings, ConfigError> {
+        Resolved::collect(file, env, flags)?.into_settings()
+    }
+
+    /// Settings for tests and tools: every default, rooted in `data_dir`.
+    pub fn defaults_in(data_dir: &Path) -> Settings {
+        let flags = FlagOverrides {
+            data_dir: Some(data_dir.to_string_lossy().into_owned()),
+            ..FlagOverrides::default()
+        };
+        Settings::load(None, &|_| None, &flags).expect("the built-in defaults are valid")
+    }
+}
+
+/// Reads a TOML file into dotted keys (`[tmdb] timeout = "5s"` → `tmdb.timeout`). Numbers and
+/// booleans become their text; unknown keys are refused so typos do not pass silently.
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+        path: path.to_owned(),
+        reason: e.kind().to_string(),
+    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: path.to_owned(),
+            reason: e.message().to_owned(),
+        })?;
+    let mut out = BTreeMap::new();
+    flatten("", &table, &mut out);
+    if let Some(key) = out
+        .keys()
+        .find(|k| !SPECS.iter().any(|s| s.key == k.as_str()))
+    {
+        return Err(ConfigError::UnknownKey {
+            path: path.to_owned(),
+            key: key.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>) {
+    for (name, value) in table {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match value {
+            toml::Value::Table(inner) => flatten(&key, inner, out),
+            toml::Value::String(s) => {
+                out.insert(key, s.clone());
+            }
+            other => {
+                out.insert(key, other.to_string());
+            }
+        }
+    }
+}
+
+/// Seconds (`3600`) or a human duration (`30s`, `15m`, `1h`, `1h30m`, `500ms`).
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let parsed = match raw.parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(raw),
+    };
+    match parsed {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be greater than zero".to_owned()),
+        Err(_) => Err(format!(
+            "'{raw}' is not a duration (seconds, or like 30s, 15m, 1h)"
+        )),
+    }
+}
+
+/// TTLs are whole seconds on the wire (`max-age`), so anything under a second is refused.
+fn parse_ttl(raw: &str) -> Result<Duration, String> {
+    let d = parse_duration(raw)?;
+    if d < Duration::from_secs(1) {
+        return Err("a TTL must be at least 1s".to_owned());
+    }
+    Ok(d)
+}
+
+/// An http(s) URL without query or fragment, returned without a trailing slash so paths can be
+/// appended to it.
+fn parse_base_url(raw: &str) -> Result<String, String> {
+    let url = Url::parse(raw.trim_end_matches('/'))
+        .map_err(|_| format!("'{raw}' is not an absolute URL like https://example.com"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("'{raw}' must be an http:// or https:// URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("'{raw}' must not have a query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let s = Settings::load(None, &|_| None, &FlagOverrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.language.as_str(), "en-US");
+        assert_eq!(s.tmdb.base_url, "https://api.themoviedb.org/3");
+        assert!(s.tmdb.credential.is_none());
+        assert_eq!(s.ttl.trending, Duration::from_secs(3600));
+        assert_eq!(s.ttl.recommendations, Duration::from_secs(3600));
+        assert_eq!(s.ttl.details, Duration::from_secs(86400));
+        assert_eq!(s.ttl.user, Duration::from_secs(900));
+        assert_eq!(s.tmdb.connect_timeout, Duration::from_secs(3));
+        assert_eq!(s.tmdb.timeout, Duration::from_secs(10));
+        assert!(s.public_url.is_none());
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\nlanguage = \"de-DE\"\n[ttl]\ntrending = 60\n",
+        )
+        .unwrap();
+        let env = env_of(&[
+            ("REELCACHE_LISTEN", "127.0.0.1:2"),
+            ("REELCACHE_TTL_USER", "30s"),
+        ]);
+        let flags = FlagOverrides {
+            listen: Some("127.0.0.1:3".into()),
+            ..Default::default()
+        };
+        let s = Settings::load(Some(&path), &env, &flags).unwrap();
+        assert_eq!(s.listen.port(), 3);
+        assert_eq!(s.origins["listen"], Origin::Flag("--listen"));
+        assert_eq!(s.language.as_str(), "de-DE");
+        assert_eq!(s.origins["language"], Origin::File(path.clone()));
+        assert_eq!(s.ttl.trending, Duration::from_secs(60));
+        assert_eq!(s.ttl.user, Duration::from_secs(30));
+        assert_eq!(s.origins["ttl.user"], Origin::Env("REELCACHE_TTL_USER"));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting_and_never_echo_secrets() {
+        let err = Settings::load(
+            None,
+            &env_of(&[("REELCACHE_TTL_TRENDING", "soon")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("ttl.trending") && err.contains("REELCACHE_TTL_TRENDING"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
+
+        let err = Settings::load(
+            None,
+            &env_of(&[("TMDB_API_KEY", "abc def-SECRET")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("TMDB_API_KEY") && !err.contains("SECRET"),
+            "{err}"
+        );
+
+        let flags = FlagOverrides {
+            listen: Some("localhost".into()),
+            ..Default::default()
+        };
+        let err = Settings::load(None, &|_| None, &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen") && err.contains("--listen"), "{err}");
+    }
+
+    #[test]
+    fn file_errors_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.toml");
+        assert!(matches!(
+            Settings::load(Some(&missing), &|_| None, &FlagOverrides::default()),
+            Err(ConfigError::Unreadable { .. })
+        ));
+        let typo = dir.path().join("typo.toml");
+        std::fs::write(&typo, "[ttl]\ntrendng = \"1h\"\n").unwrap();
+        assert!(matches!(
+            Settings::load(Some(&typo), &|_| None, &FlagOverrides::default()),
+            Err(ConfigError::UnknownKey { key, .. }) if key == "ttl.trendng"
+        ));
+    }
+
+    #[test]
+    fn credential_transport_is_chosen_by_shape() {
+        let s = Settings::load(
+            None,
+            &env_of(&[("TMDB_API_KEY", "eyJhbGciOi.x.y")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap();
+        assert!(matches!(s.tmdb.credential, Some(Credential::Bearer(_))));
+        let s = Settings::load(
+            None,
+            &env_of(&[("TMDB_ACCESS_TOKEN", "0123456789abcdef")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap();
+        assert!(matches!(s.tmdb.credential, Some(Credential::ApiKey(_))));
+        assert_eq!(
+            format!("{:?}", s.tmdb.credential),
+            "Some(ApiKey([redacted]))"
+        );
+    }
+
+    #[test]
+    fn describe_redacts_secrets() {
+        let r = Resolved::collect(
+            None,
+            &env_of(&[("TMDB_API_KEY", "topsecretvalue")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(r.raw_for_test("tmdb.api_key"), Some("topsecretvalue"));
+        let shown = format!("{:?}", r.describe());
+        assert!(!shown.contains("topsecretvalue"));
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn the_example_file_documents_every_setting_with_its_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        for spec in SPECS {
+            let name = spec.key.rsplit('.').next().unwrap();
+            assert!(
+                text.contains(&format!("{name} =")),
+                "{} is not in the example",
+                spec.key
+            );
+            assert!(
+                text.contains(spec.env),
+                "{} is not in the example",
+                spec.env
+            );
+        }
+        let from_file = Resolved::collect(Some(&path), &|_| None, &FlagOverrides::default())
+            .unwrap()
+            .describe();
+        let defaults = Resolved::collect(None, &|_| None, &FlagOverrides::default())
+            .unwrap()
+            .describe();
+        for (file, default) in from_file.iter().zip(&defaults) {
+            assert_eq!(file.2, default.2, "{} differs from its default", file.0);
+        }
+    }
+
+    #[test]
+    fn urls_are_normalised() {
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:9/3/").unwrap(),
+            "http://127.0.0.1:9/3"
+        );
+        assert_eq!(parse_base_url("https://x.org").unwrap(), "https://x.org");
+        assert!(parse_base_url("ftp://x").is_err());
+        assert!(parse_base_url("http://x/?a=1").is_err());
+    }
+}

@@ -1,0 +1,304 @@
+//! Validated request values. Each type has a `parse` that is the only way to build it from client
+//! input, so a value that reaches a service is already known to be acceptable to TMDB.
+
+use std::fmt;
+
+use crate::error::ApiError;
+
+/// TMDB serves pages 1..=500 of every list, whatever `total_pages` says.
+pub const MAX_PAGE: u32 = 500;
+
+/// A page number of a TMDB list, 1..=500.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Page(u32);
+
+impl Page {
+    pub const FIRST: Page = Page(1);
+
+    /// `None` (parameter absent) means page 1; anything but an integer in 1..=500 is refused,
+    /// including an empty value, a sign, a fraction or surrounding spaces.
+    pub fn parse(raw: Option<&str>) -> Result<Page, ApiError> {
+        let Some(raw) = raw else {
+            return Ok(Page::FIRST);
+        };
+        let invalid = || {
+            ApiError::validation(
+                "page",
+                format!("page must be an integer between 1 and {MAX_PAGE}"),
+            )
+        };
+        if raw.is_empty() || raw.len() > 3 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        match raw.parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(Page(n)),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// Builds a page from a trusted number (our own loops); `None` when out of range.
+    pub fn new(n: u32) -> Option<Page> {
+        (1..=MAX_PAGE).contains(&n).then_some(Page(n))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Page {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A TMDB movie id, 1..=2147483647 (TMDB ids are int32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MovieId(u32);
+
+/// What a path segment that should hold a movie id turned out to be.
+#[derive(Debug)]
+pub enum MovieIdSegment {
+    /// Not a number at all: the path does not name a movie route (404 `NOT_FOUND`).
+    NotNumeric,
+    /// A number outside 1..=2147483647 (400 `VALIDATION_ERROR`).
+    OutOfRange(ApiError),
+    Valid(MovieId),
+}
+
+impl MovieId {
+    pub const MAX: u32 = i32::MAX as u32;
+
+    pub fn parse_segment(segment: &str) -> MovieIdSegment {
+        if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
+            return MovieIdSegment::NotNumeric;
+        }
+        match segment.parse::<u64>() {
+            Ok(n) if (1..=u64::from(Self::MAX)).contains(&n) => {
+                MovieIdSegment::Valid(MovieId(n as u32))
+            }
+            _ => MovieIdSegment::OutOfRange(ApiError::validation(
+                "movie_id",
+                format!("movie_id must be an integer between 1 and {}", Self::MAX),
+            )),
+        }
+    }
+
+    pub fn new(n: u32) -> Option<MovieId> {
+        (1..=Self::MAX).contains(&n).then_some(MovieId(n))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for MovieId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// TMDB's two trending windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeWindow {
+    Day,
+    Week,
+}
+
+impl TimeWindow {
+    pub const ALL: [TimeWindow; 2] = [TimeWindow::Day, TimeWindow::Week];
+
+    pub fn parse(raw: Option<&str>) -> Result<TimeWindow, ApiError> {
+        match raw {
+            None | Some("day") => Ok(TimeWindow::Day),
+            Some("week") => Ok(TimeWindow::Week),
+            Some(_) => Err(ApiError::validation(
+                "time_window",
+                "time_window must be one of: day, week",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeWindow::Day => "day",
+            TimeWindow::Week => "week",
+        }
+    }
+}
+
+/// A search text: trimmed, 1..=200 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SearchQuery(String);
+
+impl SearchQuery {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
+        let trimmed = raw.unwrap_or("").trim();
+        if trimmed.is_empty() {
+            return Err(ApiError::validation("query", "query is required"));
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(ApiError::validation(
+                "query",
+                format!("query must be between 1 and {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(ApiError::validation(
+                "query",
+                "query must not contain control characters",
+            ));
+        }
+        Ok(SearchQuery(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A TMDB language tag: `xx` or `xx-YY` (ISO 639-1, optionally with an ISO 3166-1 region).
+/// Accepted in any letter case and kept in canonical form (`fr-FR`), so `fr-fr` and `fr-FR`
+/// share one cache entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Language(String);
+
+impl Language {
+    pub fn parse(raw: &str) -> Option<Language> {
+        let bytes = raw.as_bytes();
+        let letters = |s: &[u8]| s.iter().all(u8::is_ascii_alphabetic);
+        match bytes.len() {
+            2 if letters(bytes) => Some(Language(raw.to_ascii_lowercase())),
+            5 if letters(&bytes[..2]) && bytes[2] == b'-' && letters(&bytes[3..]) => {
+                Some(Language(format!(
+                    "{}-{}",
+                    raw[..2].to_ascii_lowercase(),
+                    raw[3..].to_ascii_uppercase()
+                )))
+            }
+            _ => None,
+        }
+    }
+
+    /// The `language` query parameter: absent means the configured default.
+    pub fn parse_param(raw: Option<&str>, default: &Language) -> Result<Language, ApiError> {
+        match raw {
+            None => Ok(default.clone()),
+            Some(raw) => Language::parse(raw).ok_or_else(|| {
+                ApiError::validation(
+                    "language",
+                    "language must look like 'en' or 'en-US' (ISO 639-1, optional ISO 3166-1 region)",
+                )
+            }),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An ISO 3166-1 alpha-2 region (`US`), kept upper case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Region(String);
+
+impl Region {
+    pub fn parse_param(raw: Option<&str>) -> Result<Option<Region>, ApiError> {
+        match raw {
+            None => Ok(None),
+            Some(raw) if raw.len() == 2 && raw.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                Ok(Some(Region(raw.to_ascii_uppercase())))
+            }
+            Some(_) => Err(ApiError::validation(
+                "region",
+                "region must be a two-letter ISO 3166-1 code such as 'US'",
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_accepts_only_integers_in_range() {
+        assert_eq!(Page::parse(None).unwrap().get(), 1);
+        assert_eq!(Page::parse(Some("500")).unwrap().get(), 500);
+        for bad in [
+            "0",
+            "-1",
+            "1.5",
+            "abc",
+            "501",
+            "",
+            " 1",
+            "+1",
+            "0500",
+            "99999999999",
+        ] {
+            assert!(Page::parse(Some(bad)).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn movie_id_distinguishes_non_numeric_from_out_of_range() {
+        assert!(
+            matches!(MovieId::parse_segment("550"), MovieIdSegment::Valid(id) if id.get() == 550)
+        );
+        assert!(matches!(
+            MovieId::parse_segment("abc"),
+            MovieIdSegment::NotNumeric
+        ));
+        assert!(matches!(
+            MovieId::parse_segment("-5"),
+            MovieIdSegment::NotNumeric
+        ));
+        assert!(matches!(
+            MovieId::parse_segment("0"),
+            MovieIdSegment::OutOfRange(_)
+        ));
+        assert!(matches!(
+            MovieId::parse_segment("2147483648"),
+            MovieIdSegment::OutOfRange(_)
+        ));
+        assert!(matches!(
+            MovieId::parse_segment("99999999999999999999999"),
+            MovieIdSegment::OutOfRange(_)
+        ));
+    }
+
+    #[test]
+    fn language_is_canonicalised() {
+        assert_eq!(Language::parse("fr-fr").unwrap().as_str(), "fr-FR");
+        assert_eq!(Language::parse("EN").unwrap().as_str(), "en");
+        for bad in ["", "e", "english", "en_US", "en-USA", "e1-US", "en-U5"] {
+            assert!(Language::parse(bad).is_none(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn search_query_is_trimmed_and_bounded() {
+        assert_eq!(
+            SearchQuery::parse(Some("  matrix ")).unwrap().as_str(),
+            "matrix"
+        );
+        assert!(SearchQuery::parse(Some("   ")).is_err());
+        assert!(SearchQuery::parse(None).is_err());
+        assert!(SearchQuery::parse(Some(&"é".repeat(200))).is_ok());
+        assert!(SearchQuery::parse(Some(&"é".repeat(201))).is_err());
+    }
+}

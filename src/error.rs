@@ -1,0 +1,194 @@
+//! `ApiError`: every failure a client can see, and the one place that turns it into the contract's
+//! error envelope and HTTP status.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use warp::http::{HeaderValue, StatusCode, header};
+
+use crate::tmdb::TmdbError;
+
+/// Shown for every 500: the cause goes to the log, never to the client.
+const INTERNAL_MESSAGE: &str = "Internal server error; the cause has been logged";
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    Validation {
+        message: String,
+        fields: BTreeMap<String, Vec<String>>,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MovieNotFound(String),
+    #[error("Method not allowed; this path accepts {allow}")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("Request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    #[error("Request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
+    #[error("{0}")]
+    Upstream(String),
+    #[error("{message}")]
+    UpstreamUnavailable {
+        message: String,
+        retry_after: Option<u64>,
+    },
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    /// Our bug. The string is logged, the client sees a generic message.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A bad value of one named parameter.
+    pub fn validation(field: &str, message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        ApiError::Validation {
+            fields: BTreeMap::from([(field.to_owned(), vec![message.clone()])]),
+            message,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) | ApiError::MovieNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::UpstreamUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The contract's stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation { .. } => "VALIDATION_ERROR",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::MovieNotFound(_) => "MOVIE_NOT_FOUND",
+            ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::RateLimited { .. } => "RATE_LIMITED",
+            ApiError::Upstream(_) => "UPSTREAM_ERROR",
+            ApiError::UpstreamUnavailable { .. } => "UPSTREAM_UNAVAILABLE",
+            ApiError::UpstreamTimeout(_) => "UPSTREAM_TIMEOUT",
+            ApiError::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ApiError::UpstreamUnavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The error envelope as a response. Internal errors are logged here, once.
+    pub fn into_response(self) -> warp::reply::Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let status = self.status();
+        let message = self.client_message();
+        let fields = match &self {
+            ApiError::Validation { fields, .. } => Some(fields),
+            _ => None,
+        };
+        let body = Envelope {
+            success: false,
+            error: ErrorBody {
+                message: &message,
+                code: self.code(),
+                status_code: status.as_u16(),
+                fields,
+            },
+            detail: &message,
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = warp::reply::Response::new(bytes.into());
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let ApiError::MethodNotAllowed { allow } = &self {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if let Some(seconds) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    success: bool,
+    error: ErrorBody<'a>,
+    detail: &'a str,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    message: &'a str,
+    code: &'static str,
+    status_code: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a BTreeMap<String, Vec<String>>>,
+}
+
+impl From<TmdbError> for ApiError {
+    /// Whose fault a TMDB failure is, as the client sees it. None of these messages carry the
+    /// credential or the upstream URL.
+    fn from(err: TmdbError) -> ApiError {
+        match err {
+            TmdbError::NotFound => {
+                ApiError::MovieNotFound("TMDB has no movie with this id".to_owned())
+            }
+            TmdbError::Unauthorized => ApiError::Upstream(
+                "TMDB refused the configured credential (HTTP 401); the operator should check \
+                 TMDB_API_KEY / TMDB_ACCESS_TOKEN"
+                    .to_owned(),
+            ),
+            TmdbError::RateLimited { retry_after } => ApiError::UpstreamUnavailable {
+                message: "TMDB is rate-limiting this server; try again shortly".to_owned(),
+                retry_after: Some(retry_after.unwrap_or(1)),
+            },
+            TmdbError::NoCredential => ApiError::UpstreamUnavailable {
+                message: "This page is not cached and no TMDB credential is configured \
+                          (set TMDB_API_KEY or TMDB_ACCESS_TOKEN)"
+                    .to_owned(),
+                retry_after: None,
+            },
+            TmdbError::Timeout => {
+                ApiError::UpstreamTimeout("TMDB did not answer in time".to_owned())
+            }
+            TmdbError::Status(code) => {
+                ApiError::Upstream(format!("TMDB answered with an error (HTTP {code})"))
+            }
+            TmdbError::Transport(_) => ApiError::Upstream("Could not reach TMDB".to_owned()),
+            TmdbError::InvalidBody(_) => {
+                ApiError::Upstream("TMDB answered with an unreadable body".to_owned())
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Filters shared by every resource: path matching with or without the trailing slash, the raw
+//! query string, method checks, and handing the state to handlers.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use warp::Filter;
+use warp::http::Method;
+use warp::path::FullPath;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Matches `pattern` (like `api/movies/{}/recommendations`) against the whole path, with or
+/// without a trailing slash (no redirect), and extracts the `{}` segments percent-decoded. Any
+/// other path rejects with "not found", so the next route is tried.
+pub fn route(
+    pattern: &'static str,
+) -> impl Filter<Extract = (Vec<String>,), Error = warp::Rejection> + Clone {
+    let parts: Arc<[&'static str]> = pattern.trim_matches('/').split('/').collect();
+    warp::path::full().and_then(move |full: FullPath| {
+        let parts = parts.clone();
+        async move { match_path(&parts, full.as_str()).ok_or_else(warp::reject::not_found) }
+    })
+}
+
+fn match_path(parts: &[&str], path: &str) -> Option<Vec<String>> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let mut segments = path.split('/');
+    let mut captured = Vec::new();
+    for part in parts {
+        let segment = segments.next()?;
+        if *part == "{}" {
+            if segment.is_empty() {
+                return None;
+            }
+            let decoded = percent_encoding::percent_decode_str(segment)
+                .decode_utf8()
+                .ok()?;
+            captured.push(decoded.into_owned());
+        } else if segment != *part {
+            return None;
+        }
+    }
+    segments.next().is_none().then_some(captured)
+}
+
+/// The raw query string, empty when there is none.
+pub fn raw_query() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
+    warp::query::raw().or(warp::any().map(String::new)).unify()
+}
+
+/// Parsed query parameters. Unknown names are ignored; when a name repeats, the first wins.
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(raw: &str) -> Query {
+        Query {
+            pairs: form_urlencoded::parse(raw.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The state, cloned into each request.
+pub fn with_state(
+    state: AppState,
+) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// GET routes also answer HEAD (hyper leaves the body out).
+pub const GET_ONLY: &str = "GET, HEAD";
+
+pub fn require_get(method: &Method) -> Result<(), ApiError> {
+    if method == Method::GET || method == Method::HEAD {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed { allow: GET_ONLY })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_with_and_without_trailing_slash() {
+        let parts = ["api", "movies", "{}", "recommendations"];
+        assert_eq!(
+            match_path(&parts, "/api/movies/550/recommendations/"),
+            Some(vec!["550".to_owned()])
+        );
+        assert_eq!(
+            match_path(&parts, "/api/movies/550/recommendations"),
+            Some(vec!["550".to_owned()])
+        );
+        assert_eq!(match_path(&parts, "/api/movies//recommendations/"), None);
+        assert_eq!(
+            match_path(&parts, "/api/movies/550/recommendations/x"),
+            None
+        );
+        assert_eq!(match_path(&parts, "/api/movies/550"), None);
+        assert_eq!(
+            match_path(&["a", "{}"], "/a/b%20c+d"),
+            Some(vec!["b c+d".to_owned()])
+        );
+    }
+
+    #[test]
+    fn first_query_value_wins() {
+        let q = Query::parse("page=2&page=3&query=a+b%21");
+        assert_eq!(q.get("page"), Some("2"));
+        assert_eq!(q.get("query"), Some("a b!"));
+        assert_eq!(q.get("missing"), None);
+    }
+}

@@ -1,0 +1,42 @@
+//! The single `.recover()`: warp's built-in rejections (no route, bad headers, body limits) mapped
+//! to the contract's error envelope. Handlers never reject; their errors are `ApiError`s already.
+
+use std::convert::Infallible;
+
+use warp::reject::{
+    InvalidHeader, InvalidQuery, LengthRequired, MethodNotAllowed, MissingHeader, PayloadTooLarge,
+    UnsupportedMediaType,
+};
+
+use crate::error::ApiError;
+
+/// Largest JSON body any endpoint accepts.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+pub async fn handle(rejection: warp::Rejection) -> Result<warp::reply::Response, Infallible> {
+    let error = if rejection.is_not_found() {
+        ApiError::NotFound("No route for this path".to_owned())
+    } else if rejection.find::<PayloadTooLarge>().is_some() {
+        ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        }
+    } else if rejection.find::<UnsupportedMediaType>().is_some() {
+        ApiError::UnsupportedMediaType
+    } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
+        ApiError::validation("body", format!("Request body is not valid JSON: {e}"))
+    } else if let Some(e) = rejection.find::<InvalidHeader>() {
+        ApiError::validation(e.name(), format!("Header {} is not valid", e.name()))
+    } else if let Some(e) = rejection.find::<MissingHeader>() {
+        ApiError::validation(e.name(), format!("Header {} is required", e.name()))
+    } else if rejection.find::<InvalidQuery>().is_some() {
+        ApiError::validation("query", "The query string is not valid")
+    } else if rejection.find::<LengthRequired>().is_some() {
+        ApiError::validation("content-length", "A Content-Length header is required")
+    } else if rejection.find::<MethodNotAllowed>().is_some() {
+        // Routes answer wrong methods themselves (with `Allow`); this is a fallback.
+        ApiError::MethodNotAllowed { allow: "GET, HEAD" }
+    } else {
+        ApiError::Internal(format!("unhandled rejection: {rejection:?}"))
+    };
+    Ok(error.into_response())
+}

@@ -1,0 +1,201 @@
+//! Writing a served TMDB document: the success envelope around the payload bytes, pagination
+//! links, and the caching headers (`X-Cache`, `Age`, `ETag`, `Cache-Control`, 304).
+
+use std::fmt::Write as _;
+
+use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use crate::cache::{EntryMeta, ListMeta, Shape};
+use crate::domain::MAX_PAGE;
+use crate::error::ApiError;
+use crate::movies::{CacheOutcome, Served};
+use crate::state::AppState;
+
+const DATA_PREFIX: &[u8] = b"{\"success\":true,\"data\":";
+const OBJECT_SUFFIX: &[u8] = b"}";
+
+/// The canonical form of a list request, for `next`/`previous`: the path and the parameters other
+/// than `page`, in a fixed order, so every request for one page gets the same links.
+pub struct ListLinks<'a> {
+    pub path: &'a str,
+    pub params: Vec<(&'static str, &'a str)>,
+}
+
+impl ListLinks<'_> {
+    fn url(&self, base: Option<&str>, page: u32) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &self.params {
+            query.append_pair(name, value);
+        }
+        query.append_pair("page", &page.to_string());
+        format!("{}{}?{}", base.unwrap_or(""), self.path, query.finish())
+    }
+}
+
+/// `,"pagination":{...}}`: everything after the `data` array.
+fn list_suffix(meta: &ListMeta, links: &ListLinks<'_>, base: Option<&str>) -> Vec<u8> {
+    let last = meta.total_pages.min(MAX_PAGE);
+    let link = |page: Option<u32>| match page {
+        Some(page) => serde_json::to_string(&links.url(base, page)).expect("strings serialise"),
+        None => "null".to_owned(),
+    };
+    let next = (meta.page < last).then(|| meta.page + 1);
+    let previous = (meta.page > 1).then(|| meta.page - 1);
+    let mut out = String::with_capacity(256);
+    let _ = write!(
+        out,
+        ",\"pagination\":{{\"count\":{},\"next\":{},\"previous\":{},\"current_page\":{},\
+         \"total_pages\":{},\"page_size\":{}}}}}",
+        meta.total_results,
+        link(next),
+        link(previous),
+        meta.page,
+        last,
+        meta.items,
+    );
+    out.into_bytes()
+}
+
+/// The strong validator of a rendered body.
+fn etag(meta: &EntryMeta, salt: u64) -> String {
+    format!("\"{:016x}\"", meta.etag ^ salt)
+}
+
+/// RFC 9110 weak comparison, as `If-None-Match` requires.
+fn matches_if_none_match(header: Option<&str>, etag: &str) -> bool {
+    let Some(value) = header else {
+        return false;
+    };
+    value.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
+    })
+}
+
+/// Writes `served`; `links` is given for list endpoints, `if_none_match` is the request's header.
+pub fn movie_response(
+    state: &AppState,
+    served: Served,
+    links: Option<&ListLinks<'_>>,
+    if_none_match: Option<&str>,
+) -> warp::reply::Response {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-cache", HeaderValue::from_static(served.outcome.as_str()));
+    let mut not_modified = false;
+    match &served.freshness {
+        Some(meta) => {
+            let tag = etag(meta, state.etag_salt);
+            not_modified = matches_if_none_match(if_none_match, &tag);
+            // Rounded up: an entry stored a few milliseconds ago still has its whole TTL ahead.
+            let max_age = meta
+                .expires_at_ms
+                .saturating_sub(served.now_ms)
+                .div_ceil(1000);
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("ascii header"),
+            );
+            headers.insert(
+                header::ETAG,
+                HeaderValue::from_str(&tag).expect("hex is a valid header"),
+            );
+            if served.outcome != CacheOutcome::Miss {
+                let age = served.now_ms.saturating_sub(meta.stored_at_ms) / 1000;
+                headers.insert(header::AGE, HeaderValue::from(age));
+            }
+        }
+        None => {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+
+    if not_modified {
+        let mut response = warp::reply::Response::new(bytes::Bytes::new().into());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        *response.headers_mut() = headers;
+        return response;
+    }
+
+    let suffix = match (served.document.shape(), links) {
+        (Shape::List(meta), Some(links)) => list_suffix(&meta, links, state.public_url.as_deref()),
+        _ => OBJECT_SUFFIX.to_vec(),
+    };
+    let body = match served.document.render(DATA_PREFIX, &suffix) {
+        Ok(body) => body,
+        Err(e) => {
+            return ApiError::Internal(format!("rendering a cached page: {e}")).into_response();
+        }
+    };
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut response = warp::reply::Response::new(body.into());
+    *response.headers_mut() = headers;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(page: u32, total_pages: u32) -> ListMeta {
+        ListMeta {
+            page,
+            total_pages,
+            total_results: 9826,
+            items: 20,
+        }
+    }
+
+    fn suffix_json(meta: &ListMeta, base: Option<&str>) -> serde_json::Value {
+        let links = ListLinks {
+            path: "/api/movies/trending/",
+            params: vec![("time_window", "day")],
+        };
+        let suffix = list_suffix(meta, &links, base);
+        let doc = format!("{{\"data\":[]{}", String::from_utf8(suffix).unwrap());
+        serde_json::from_str(&doc).unwrap()
+    }
+
+    #[test]
+    fn links_point_to_neighbouring_pages() {
+        let v = suffix_json(&meta(2, 492), None);
+        let p = &v["pagination"];
+        assert_eq!(p["next"], "/api/movies/trending/?time_window=day&page=3");
+        assert_eq!(
+            p["previous"],
+            "/api/movies/trending/?time_window=day&page=1"
+        );
+        assert_eq!(p["current_page"], 2);
+        assert_eq!(p["count"], 9826);
+        assert_eq!(p["page_size"], 20);
+    }
+
+    #[test]
+    fn ends_have_null_links_and_total_pages_is_capped() {
+        let first = suffix_json(&meta(1, 1), Some("https://m.example"));
+        assert!(first["pagination"]["next"].is_null());
+        assert!(first["pagination"]["previous"].is_null());
+        let last = suffix_json(&meta(500, 38029), Some("https://m.example"));
+        assert_eq!(last["pagination"]["total_pages"], 500);
+        assert!(last["pagination"]["next"].is_null());
+        assert_eq!(
+            last["pagination"]["previous"],
+            "https://m.example/api/movies/trending/?time_window=day&page=499"
+        );
+    }
+
+    #[test]
+    fn if_none_match_uses_weak_comparison() {
+        let tag = "\"00000000000000ab\"";
+        assert!(matches_if_none_match(Some("\"00000000000000ab\""), tag));
+        assert!(matches_if_none_match(Some("W/\"00000000000000ab\""), tag));
+        assert!(matches_if_none_match(
+            Some("\"x\", \"00000000000000ab\""),
+            tag
+        ));
+        assert!(matches_if_none_match(Some("*"), tag));
+        assert!(!matches_if_none_match(Some("\"00000000000000ac\""), tag));
+        assert!(!matches_if_none_match(None, tag));
+    }
+}

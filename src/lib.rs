@@ -1,0 +1,30 @@
+//! reelcache: a TMDB movie API server with a persistent, pagination-aware page cache.
+
+/// The page cache: keys, the entry envelope, the stores.
+pub mod cache;
+/// The command line.
+pub mod cli;
+/// The clock freshness is judged by.
+pub mod clock;
+/// Settings: defaults, file, environment, flags.
+pub mod config;
+/// Process-wide counters of cache and upstream events.
+pub mod counters;
+/// Validated request values.
+pub mod domain;
+/// `ApiError` and the contract's error envelope.
+pub mod error;
+/// A fake TMDB with synthetic data, for tests, demo data and benchmarks.
+pub mod fake_tmdb;
+/// Routes, filters, responses.
+pub mod http;
+/// The movie service: cache rules and TMDB calls.
+pub mod movies;
+/// Building and running the application.
+pub mod startup;
+/// The state shared by request handlers.
+pub mod state;
+/// Logging and the blocking-work helper.
+pub mod telemetry;
+/// The TMDB client.
+pub mod tmdb;

@@ -1,0 +1,161 @@
+//! `Application`: opens the stores, builds the services, binds the listener. Tests build the same
+//! application on port 0 with a temporary data directory.
+
+use std::fs::File;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cache::{PageCache, SledStore, Store};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::counters::Counters;
+use crate::movies::MovieService;
+use crate::state::AppState;
+use crate::tmdb::TmdbClient;
+
+/// Why the server could not start (configuration problems are `ConfigError`, before this).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data directory {path}: {reason}")]
+    DataDir { path: PathBuf, reason: String },
+    #[error(
+        "data directory {0} is in use by another reelcache process (stop it, or use another --data-dir)"
+    )]
+    DataDirLocked(PathBuf),
+    #[error("cache store: {0}")]
+    Cache(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    local_addr: SocketAddr,
+    state: AppState,
+    /// Held for the process's lifetime: one server per data directory.
+    _lock: File,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// As `build`, with the clock freshness is judged by (tests move it).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Clock,
+    ) -> Result<Application, StartupError> {
+        let lock = lock_data_dir(&settings.data_dir)?;
+        let counters = Arc::new(Counters::default());
+        let data_dir = settings.data_dir.clone();
+        let cache_settings = settings.cache.clone();
+        let sled = tokio::task::spawn_blocking(move || SledStore::open(&data_dir, &cache_settings))
+            .await
+            .map_err(|e| StartupError::Cache(e.to_string()))?
+            .map_err(|e| StartupError::Cache(e.to_string()))?;
+        let cache = PageCache::new(Store::Sled(sled), counters.clone());
+        let tmdb =
+            TmdbClient::new(&settings.tmdb, counters.clone()).map_err(StartupError::Other)?;
+        if !tmdb.has_credential() {
+            tracing::warn!(
+                "no TMDB credential configured (TMDB_API_KEY or TMDB_ACCESS_TOKEN): only cached \
+                 pages can be served"
+            );
+        }
+        let movies = MovieService::new(
+            cache.clone(),
+            tmdb,
+            clock.clone(),
+            settings.ttl.clone(),
+            settings.language.clone(),
+            counters.clone(),
+        );
+        let state = AppState {
+            movies,
+            cache,
+            counters,
+            clock,
+            etag_salt: settings.public_url.as_deref().map_or(0, |url| {
+                crate::cache::envelope::payload_hash(url.as_bytes())
+            }),
+            public_url: settings.public_url.as_deref().map(Arc::from),
+        };
+
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| StartupError::Bind {
+                addr: settings.listen,
+                reason: e.to_string(),
+            })?;
+        let local_addr = listener.local_addr().map_err(|e| StartupError::Bind {
+            addr: settings.listen,
+            reason: e.to_string(),
+        })?;
+        Ok(Application {
+            listener,
+            local_addr,
+            state,
+            _lock: lock,
+        })
+    }
+
+    /// The address actually bound (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, lets in-flight requests finish, then flushes the cache.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let Application {
+            listener,
+            state,
+            _lock,
+            ..
+        } = self;
+        let cache = state.cache.clone();
+        warp::serve(crate::http::routes(state))
+            .incoming(listener)
+            .graceful(shutdown)
+            .run()
+            .await;
+        if let Err(e) = cache.flush().await {
+            tracing::warn!(error = %e, "flushing the cache at shutdown failed");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Creates the data directory and takes an exclusive lock on `<dir>/reelcache.lock`, so a second
+/// process on the same directory is refused clearly instead of finding sled's lock and mistaking
+/// it for damage.
+fn lock_data_dir(dir: &Path) -> Result<File, StartupError> {
+    let data_dir_error = |e: std::io::Error| StartupError::DataDir {
+        path: dir.to_owned(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(data_dir_error)?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("reelcache.lock"))
+        .map_err(data_dir_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartupError::DataDirLocked(dir.to_owned())),
+        Err(std::fs::TryLockError::Error(e)) => Err(data_dir_error(e)),
+    }
+}

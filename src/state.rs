@@ -1,0 +1,21 @@
+//! `AppState`: everything a request handler can reach, as one cheap `Clone` over `Arc`s.
+
+use std::sync::Arc;
+
+use crate::cache::PageCache;
+use crate::clock::Clock;
+use crate::counters::Counters;
+use crate::movies::MovieService;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub movies: MovieService,
+    pub cache: PageCache,
+    pub counters: Arc<Counters>,
+    pub clock: Clock,
+    /// Absolute base for pagination links (`https://movies.example.com`), or `None` for
+    /// path-and-query links.
+    pub public_url: Option<Arc<str>>,
+    /// Mixed into every ETag: the rendered body depends on the link base as well as the payload.
+    pub etag_salt: u64,
+}

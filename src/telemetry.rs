@@ -1,0 +1,40 @@
+//! Logging setup (tracing to stderr, so stdout stays for the `listening on` line) and the one
+//! helper through which blocking store calls leave the async worker threads.
+
+use std::io::IsTerminal;
+
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+/// The default filter: our own request lines replace warp's per-request chatter.
+const DEFAULT_FILTER: &str = "info,warp::filters::trace=off";
+
+/// Installs the global subscriber. `RUST_LOG` sets the level (default `info`). Colours only when
+/// stderr is a terminal.
+pub fn init() {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Runs blocking work (sled writes, SQLite) on tokio's blocking pool inside the caller's span, so
+/// its log lines keep the request's context.
+pub async fn spawn_blocking<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    match tokio::task::spawn_blocking(move || span.in_scope(f))
+        .instrument(tracing::Span::current())
+        .await
+    {
+        Ok(value) => value,
+        // The closure panicked: surface it as the panic it was.
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
+    }
+}

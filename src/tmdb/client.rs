@@ -1,0 +1,119 @@
+//! `TmdbClient`: one shared reqwest client (connection reuse, gzip, timeouts) behind one upstream
+//! rate limiter. It knows how to authenticate and how to classify failures; it does not know
+//! about caching.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, RETRY_AFTER};
+
+use super::TmdbError;
+use crate::config::{Credential, TmdbSettings};
+use crate::counters::Counters;
+
+#[derive(Clone)]
+pub struct TmdbClient {
+    http: reqwest::Client,
+    base_url: Arc<str>,
+    credential: Option<Credential>,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    counters: Arc<Counters>,
+}
+
+impl TmdbClient {
+    pub fn new(settings: &TmdbSettings, counters: Arc<Counters>) -> Result<TmdbClient, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .gzip(true)
+            .user_agent(concat!("reelcache/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(TmdbClient {
+            http,
+            base_url: Arc::from(settings.base_url.as_str()),
+            credential: settings.credential.clone(),
+            limiter: Arc::new(RateLimiter::direct(Quota::per_second(settings.rps))),
+            counters,
+        })
+    }
+
+    pub fn has_credential(&self) -> bool {
+        self.credential.is_some()
+    }
+
+    /// GETs `path` (like `/movie/550`) with `params`, and returns the body of a 200.
+    pub async fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<Bytes, TmdbError> {
+        let credential = self.credential.as_ref().ok_or(TmdbError::NoCredential)?;
+        let mut url = reqwest::Url::parse(&format!("{}{path}", self.base_url))
+            .map_err(|_| TmdbError::Transport("invalid TMDB URL".to_owned()))?;
+        {
+            let mut query = url.query_pairs_mut();
+            for (name, value) in params {
+                query.append_pair(name, value);
+            }
+            if let Credential::ApiKey(key) = credential {
+                query.append_pair("api_key", key.expose());
+            }
+        }
+        let mut request = self
+            .http
+            .get(url)
+            .header(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Credential::Bearer(token) = credential {
+            let value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .map_err(|_| TmdbError::Transport("credential is not a valid header".into()))?;
+            request = request.header(AUTHORIZATION, value);
+        }
+
+        self.limiter.until_ready().await;
+        Counters::incr(&self.counters.upstream_calls);
+        let started = Instant::now();
+        let result = self.send(request).await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(body) => tracing::debug!(path, elapsed_ms, bytes = body.len(), "tmdb ok"),
+            Err(error) => {
+                Counters::incr(&self.counters.upstream_errors);
+                tracing::warn!(path, elapsed_ms, %error, "tmdb call failed");
+            }
+        }
+        result
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Bytes, TmdbError> {
+        let response = request.send().await.map_err(classify)?;
+        let status = response.status();
+        if status == StatusCode::OK {
+            return response.bytes().await.map_err(classify);
+        }
+        Err(match status {
+            StatusCode::NOT_FOUND => TmdbError::NotFound,
+            StatusCode::UNAUTHORIZED => TmdbError::Unauthorized,
+            StatusCode::TOO_MANY_REQUESTS => TmdbError::RateLimited {
+                retry_after: response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok()),
+            },
+            other => TmdbError::Status(other.as_u16()),
+        })
+    }
+}
+
+/// reqwest's Display includes the URL, and so the api_key: strip it before anything sees it.
+fn classify(err: reqwest::Error) -> TmdbError {
+    if err.is_timeout() {
+        TmdbError::Timeout
+    } else if err.is_connect() {
+        TmdbError::Transport("connection failed".to_owned())
+    } else if err.is_decode() || err.is_body() {
+        TmdbError::InvalidBody("the body could not be read".to_owned())
+    } else {
+        TmdbError::Transport(err.without_url().to_string())
+    }
+}

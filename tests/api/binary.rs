@@ -1,0 +1,226 @@
+//! The real binary: the `listening on` line, clean stops on signals, configuration errors, and
+//! secrets kept out of the logs.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reelcache::fake_tmdb::{Behaviour, FakeTmdb};
+
+const BIN: &str = env!("CARGO_BIN_EXE_reelcache");
+const SECRET: &str = "s3cr3t-key-do-not-log-0123456789";
+
+/// The binary with an empty environment, its logs going to `<data_dir>/../stderr.log` (a file, not
+/// a pipe: a pipe nobody drains would block a chatty server).
+fn command(data_dir: &Path) -> Command {
+    let log = std::fs::File::create(stderr_path(data_dir)).expect("log file");
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("--data-dir")
+        .arg(data_dir.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+    cmd
+}
+
+fn stderr_path(dir: &Path) -> PathBuf {
+    dir.join("stderr.log")
+}
+
+/// Waits for the `listening on http://...` line and returns the address. Blocking.
+fn listening_addr(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let line = BufReader::new(stdout)
+        .lines()
+        .next()
+        .expect("a line on stdout")
+        .expect("readable stdout");
+    let addr = line
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_owned();
+    assert!(!addr.ends_with(":0"), "the real port is shown: {line}");
+    addr
+}
+
+/// `listening_addr` from async tests, off the runtime's threads.
+async fn listening_addr_async(mut child: Child) -> (Child, String) {
+    tokio::task::spawn_blocking(move || {
+        let addr = listening_addr(&mut child);
+        (child, addr)
+    })
+    .await
+    .unwrap()
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("waitable") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the server did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stderr_of(dir: &Path) -> String {
+    std::fs::read_to_string(stderr_path(dir)).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn serves_on_port_zero_and_stops_on_sigterm_and_sigint() {
+    let fake = FakeTmdb::start(Some(SECRET)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for sig in ["TERM", "INT"] {
+        let child = command(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("TMDB_API_KEY", SECRET)
+            .env("TMDB_BASE_URL", fake.base_url())
+            .spawn()
+            .unwrap();
+        let (mut child, addr) = listening_addr_async(child).await;
+        let body = reqwest::get(format!("http://{addr}/api/movies/trending/"))
+            .await
+            .unwrap();
+        assert_eq!(body.status(), 200);
+        signal(&child, sig);
+        let status =
+            tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+                .await
+                .unwrap();
+        assert!(
+            status.success(),
+            "SIG{sig}: {status:?}\n{}",
+            stderr_of(dir.path())
+        );
+    }
+    // The second run found the first run's entry.
+    assert_eq!(fake.count("/trending/movie/day"), 1);
+}
+
+#[test]
+fn no_subcommand_means_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut child);
+    assert!(addr.starts_with("127.0.0.1:"));
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+}
+
+/// Environment variables, arguments.
+type Env = &'static [(&'static str, &'static str)];
+type Args = &'static [&'static str];
+
+#[test]
+fn bad_configuration_stops_start_up_with_one_line_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(Env, Args, &str); 5] = [
+        (
+            &[("REELCACHE_TTL_TRENDING", "forever")],
+            &[],
+            "REELCACHE_TTL_TRENDING",
+        ),
+        (&[], &["--listen", "not-an-address"], "--listen"),
+        (
+            &[("REELCACHE_LANGUAGE", "english")],
+            &[],
+            "REELCACHE_LANGUAGE",
+        ),
+        (&[("TMDB_BASE_URL", "ftp://x")], &[], "TMDB_BASE_URL"),
+        (
+            &[],
+            &["--config", "/nonexistent/reelcache.toml"],
+            "/nonexistent/reelcache.toml",
+        ),
+    ];
+    for (env, args, named) in cases {
+        let mut cmd = command(dir.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let output = cmd.args(args).output().unwrap();
+        let stderr = stderr_of(dir.path());
+        assert_eq!(output.status.code(), Some(2), "{named}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(named), "names {named}: {stderr}");
+        assert!(!stderr.contains("panicked"));
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_busy_port_is_a_clear_runtime_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let output = command(dir.path())
+        .args(["serve", "--listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(dir.path());
+    assert!(stderr.contains(&addr), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_credential_never_reaches_logs_or_responses() {
+    let fake = FakeTmdb::start(Some(SECRET)).await.unwrap();
+    fake.set("/movie/popular", Behaviour::Status(500));
+    let dir = tempfile::tempdir().unwrap();
+    let child = command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TMDB_API_KEY", SECRET)
+        .env("TMDB_BASE_URL", fake.base_url())
+        .env("RUST_LOG", "trace")
+        .spawn()
+        .unwrap();
+    let (mut child, addr) = listening_addr_async(child).await;
+    let mut bodies = String::new();
+    for path in [
+        "/api/movies/trending/",
+        "/api/movies/popular/",
+        "/api/movies/search/?query=silent",
+    ] {
+        let r = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+        bodies.push_str(&r.text().await.unwrap());
+    }
+    // Stop the fake so the next call fails at the transport level, the likeliest place for a
+    // URL (with its api_key) to end up in an error message.
+    fake.stop().await;
+    let r = reqwest::get(format!("http://{addr}/api/movies/trending/?page=9"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    bodies.push_str(&r.text().await.unwrap());
+    signal(&child, "TERM");
+    tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let logs = stderr_of(dir.path());
+    assert!(logs.contains("tmdb"), "trace logs were captured: {logs}");
+    assert!(
+        !logs.contains(SECRET),
+        "the key leaked into the logs:\n{logs}"
+    );
+    assert!(!bodies.contains(SECRET));
+}

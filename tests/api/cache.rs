@@ -1,0 +1,210 @@
+//! The page cache as users see it: expiry, restarts, damage on disk, and size.
+
+use std::time::Duration;
+
+use crate::helpers::TestEnv;
+
+#[tokio::test]
+async fn an_entry_is_fresh_for_its_ttl_and_fetched_again_after() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let id = reelcache::fake_tmdb::catalog::id_of(9);
+    app.get("/api/movies/trending/?page=1").await;
+    app.get(&format!("/api/movies/{id}/")).await;
+
+    app.clock.advance(Duration::from_secs(3599));
+    assert_eq!(
+        app.get("/api/movies/trending/?page=1").await.x_cache(),
+        "HIT"
+    );
+    app.clock.advance(Duration::from_secs(2));
+    let refetched = app.get("/api/movies/trending/?page=1").await;
+    assert_eq!((refetched.status, refetched.x_cache()), (200, "MISS"));
+    assert_eq!(env.tmdb.count_page("/trending/movie/day", 1), 2);
+    assert_eq!(
+        app.get("/api/movies/trending/?page=1").await.x_cache(),
+        "HIT"
+    );
+
+    // Details live for 24 hours.
+    assert_eq!(
+        app.get(&format!("/api/movies/{id}/")).await.x_cache(),
+        "HIT"
+    );
+    app.clock.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(
+        app.get(&format!("/api/movies/{id}/")).await.x_cache(),
+        "MISS"
+    );
+    assert_eq!(env.tmdb.count(&format!("/movie/{id}")), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn ttls_are_configuration() {
+    let env = TestEnv::new().await;
+    let app = env
+        .spawn_with(|s| s.ttl.trending = Duration::from_secs(30))
+        .await;
+    let first = app.get("/api/movies/trending/").await;
+    assert_eq!(first.header("cache-control"), Some("public, max-age=30"));
+    app.clock.advance(Duration::from_secs(31));
+    assert_eq!(app.get("/api/movies/trending/").await.x_cache(), "MISS");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn entries_survive_a_restart() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let id = reelcache::fake_tmdb::catalog::id_of(100);
+    let paths = [
+        "/api/movies/trending/?time_window=week&page=3".to_owned(),
+        format!("/api/movies/{id}/recommendations/?page=2"),
+        format!("/api/movies/{id}/"),
+    ];
+    let mut bodies = Vec::new();
+    for path in &paths {
+        bodies.push(app.get(path).await.body);
+    }
+    app.stop().await;
+    let asked = env.tmdb.total();
+
+    let app = env.spawn().await;
+    for (path, body) in paths.iter().zip(&bodies) {
+        let r = app.get(path).await;
+        assert_eq!((r.status, r.x_cache()), (200, "HIT"), "{path}");
+        assert_eq!(&r.body, body);
+    }
+    assert_eq!(
+        env.tmdb.total(),
+        asked,
+        "TMDB was not asked again after the restart"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_corrupted_entry_on_disk_is_a_miss_and_is_replaced() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let good = app.get("/api/movies/trending/?page=7").await;
+    app.get("/api/movies/trending/?page=8").await;
+    app.stop().await;
+
+    // Damage the stored bytes the way a bad disk would: flip one byte inside the payload, and
+    // truncate another entry.
+    {
+        let db = sled::open(env.dir.path().join("cache/v1")).unwrap();
+        let pages = db.open_tree("pages").unwrap();
+        let key = "trending_movies:day:page:7";
+        let mut bytes = pages.get(key).unwrap().expect("stored").to_vec();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x5a;
+        pages.insert(key, bytes).unwrap();
+        let key = "trending_movies:day:page:8";
+        let bytes = pages.get(key).unwrap().expect("stored").to_vec();
+        pages.insert(key, &bytes[..bytes.len() / 3]).unwrap();
+        db.flush().unwrap();
+    }
+
+    let app = env.spawn().await;
+    let r = app.get("/api/movies/trending/?page=7").await;
+    assert_eq!((r.status, r.x_cache()), (200, "MISS"));
+    assert_eq!(r.body, good.body, "the answer is correct, from TMDB again");
+    let r = app.get("/api/movies/trending/?page=8").await;
+    assert_eq!((r.status, r.x_cache()), (200, "MISS"));
+    assert_eq!(env.tmdb.count_page("/trending/movie/day", 7), 2);
+    assert_eq!(
+        app.get("/api/movies/trending/?page=7").await.x_cache(),
+        "HIT"
+    );
+    let counters = app.state().counters.snapshot();
+    assert_eq!(counters.corrupt_entries, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unopenable_cache_directory_is_moved_aside() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    app.get("/api/movies/trending/").await;
+    app.stop().await;
+    // Replace sled's files with garbage.
+    let dir = env.dir.path().join("cache/v1");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::write(&path, b"not a sled file at all").unwrap();
+        }
+    }
+    std::fs::remove_dir_all(dir.join("blobs")).ok();
+    std::fs::write(dir.join("blobs"), b"a file where a directory should be").unwrap();
+
+    let app = env.spawn().await;
+    let r = app.get("/api/movies/trending/").await;
+    assert_eq!(r.status, 200);
+    let aside: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("cache.corrupt-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "the damaged store was kept for inspection");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let err = reelcache::startup::Application::build(env.settings())
+        .await
+        .err()
+        .expect("the second start fails");
+    assert!(err.to_string().contains("in use"), "{err}");
+    // The first one is unharmed.
+    assert_eq!(app.get("/api/movies/trending/").await.status, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn fifty_real_sized_pages_are_stored_compressed() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let mut raw_json = 0usize;
+    for page in 1..=25 {
+        for window in ["day", "week"] {
+            let r = app
+                .get(&format!(
+                    "/api/movies/trending/?time_window={window}&page={page}"
+                ))
+                .await;
+            assert_eq!(r.status, 200);
+            raw_json += serde_json::to_vec(&r.json()["data"]).unwrap().len();
+        }
+    }
+    let stats = app.state().cache.stats().await.unwrap();
+    assert_eq!(stats.namespaces["trending_movies"].entries, 50);
+    assert!(
+        raw_json / 50 > 10_000,
+        "pages are TMDB-sized ({} bytes)",
+        raw_json / 50
+    );
+    assert_eq!(
+        stats.raw_bytes as usize, raw_json,
+        "raw bytes are the JSON served"
+    );
+    assert!(
+        (stats.stored_bytes as f64) < 0.6 * raw_json as f64,
+        "stored {} of {} raw bytes",
+        stats.stored_bytes,
+        raw_json
+    );
+    let counters = app.state().counters.snapshot();
+    assert_eq!(counters.bytes_stored, stats.stored_bytes);
+    app.stop().await;
+}

@@ -1,0 +1,172 @@
+//! `spawn_app()` and friends: start the application in-process against a fake TMDB.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+
+use reelcache::clock::Clock;
+use reelcache::config::{Credential, Settings};
+use reelcache::fake_tmdb::FakeTmdb;
+use reelcache::startup::Application;
+use reelcache::state::AppState;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const API_KEY: &str = "test-api-key-0123456789abcdef";
+
+/// A running reelcache.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    state: Option<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A fake TMDB and a data directory that outlive app restarts.
+pub struct TestEnv {
+    pub tmdb: FakeTmdb,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub async fn new() -> TestEnv {
+        TestEnv {
+            tmdb: FakeTmdb::start(Some(API_KEY))
+                .await
+                .expect("fake TMDB starts"),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// Settings pointing at this environment's fake and directory.
+    pub fn settings(&self) -> Settings {
+        test_settings(self.dir.path(), &self.tmdb.base_url())
+    }
+
+    pub async fn spawn(&self) -> TestApp {
+        self.spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(&self, customize: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings();
+        customize(&mut settings);
+        start(settings).await
+    }
+}
+
+pub fn test_settings(data_dir: &Path, tmdb_base_url: &str) -> Settings {
+    let mut settings = Settings::defaults_in(data_dir);
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.tmdb.base_url = tmdb_base_url.to_owned();
+    settings.tmdb.credential = Some(Credential::from_shape(API_KEY));
+    settings.tmdb.rps = NonZeroU32::new(10_000).unwrap();
+    settings
+}
+
+pub async fn start(settings: Settings) -> TestApp {
+    let clock = Clock::system();
+    let app = Application::build_with_clock(settings, clock.clone())
+        .await
+        .expect("the application starts");
+    let base = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app.run_until_stopped(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("runs until stopped");
+    });
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        clock,
+        state: Some(state),
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn x_cache(&self) -> &str {
+        self.header("x-cache").unwrap_or("(none)")
+    }
+
+    /// Asserts the contract's error envelope and returns the error code.
+    pub fn error_code(&self) -> String {
+        let v = self.json();
+        assert_eq!(v["success"], false, "{v}");
+        assert_eq!(v["error"]["status_code"], self.status, "{v}");
+        assert_eq!(v["detail"], v["error"]["message"], "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        v["error"]["code"].as_str().expect("code").to_owned()
+    }
+}
+
+impl TestApp {
+    pub fn state(&self) -> &AppState {
+        self.state.as_ref().expect("running")
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> Reply {
+        self.request(reqwest::Method::GET, path_and_query, &[])
+            .await
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path_and_query));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request reaches the server");
+        Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.bytes().await.expect("body").to_vec(),
+        }
+    }
+
+    /// Stops the server gracefully and waits until every handle on the data directory is gone.
+    pub async fn stop(mut self) {
+        self.state.take();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task ends cleanly");
+        }
+    }
+}

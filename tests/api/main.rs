@@ -1,0 +1,8 @@
+//! Black-box tests: the real application on port 0, a temporary data directory, and a fake TMDB
+//! on 127.0.0.1 that records what it was asked. No test touches the network or sleeps for a TTL.
+
+mod binary;
+mod cache;
+mod helpers;
+mod movies;
+mod validation;
