@@ -32,10 +32,15 @@ pub enum StartupError {
     Other(String),
 }
 
+/// How long shutdown waits for the last request task to let go of the state.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct Application {
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
     state: AppState,
+    /// Closed when every clone of `state` is gone.
+    state_released: tokio::sync::mpsc::Receiver<()>,
     /// Held for the process's lifetime: one server per data directory.
     _lock: File,
 }
@@ -75,7 +80,9 @@ impl Application {
             settings.language.clone(),
             counters.clone(),
         );
+        let (alive, state_released) = tokio::sync::mpsc::channel(1);
         let state = AppState {
+            _alive: alive,
             movies,
             cache,
             counters,
@@ -100,6 +107,7 @@ impl Application {
             listener,
             local_addr,
             state,
+            state_released,
             _lock: lock,
         })
     }
@@ -113,7 +121,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, lets in-flight requests finish, then flushes the cache.
+    /// Serves until `shutdown` resolves, lets in-flight requests finish, flushes the cache, and
+    /// returns once nothing holds the stores any more, so the data directory can be reopened.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -121,6 +130,7 @@ impl Application {
         let Application {
             listener,
             state,
+            mut state_released,
             _lock,
             ..
         } = self;
@@ -132,6 +142,14 @@ impl Application {
             .await;
         if let Err(e) = cache.flush().await {
             tracing::warn!(error = %e, "flushing the cache at shutdown failed");
+        }
+        drop(cache);
+        // Connection tasks drop their clone of the state just after the server future ends.
+        if tokio::time::timeout(RELEASE_WAIT, state_released.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some request state was still held at shutdown");
         }
         tracing::info!("stopped");
         Ok(())

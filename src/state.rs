@@ -18,4 +18,6 @@ pub struct AppState {
     pub public_url: Option<Arc<str>>,
     /// Mixed into every ETag: the rendered body depends on the link base as well as the payload.
     pub etag_salt: u64,
+    /// Dropped with the last clone of the state: lets shutdown wait until nothing holds the stores.
+    pub(crate) _alive: tokio::sync::mpsc::Sender<()>,
 }

@@ -22,6 +22,7 @@ pub struct Recorded {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub authorization: Option<String>,
+    pub accept_encoding: Option<String>,
 }
 
 impl Recorded {
@@ -196,14 +197,17 @@ async fn answer(
     let query: Vec<(String, String)> = form_urlencoded::parse(raw_query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let recorded = Recorded {
         path: path.clone(),
         query,
-        authorization,
+        authorization: header("authorization"),
+        accept_encoding: header("accept-encoding"),
     };
     shared
         .requests

@@ -362,6 +362,12 @@ async fn credential_is_sent_by_shape() {
     let plain = env.tmdb.requests().pop().unwrap();
     assert_eq!(plain.param("api_key"), Some(API_KEY));
     assert!(plain.authorization.is_none());
+    assert!(
+        plain
+            .accept_encoding
+            .as_deref()
+            .is_some_and(|v| v.contains("gzip"))
+    );
     app.stop().await;
 
     let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl";
@@ -396,5 +402,36 @@ async fn without_a_credential_cached_pages_serve_and_misses_say_why() {
     assert_eq!(miss.status, 503);
     assert_eq!(miss.error_code(), "UPSTREAM_UNAVAILABLE");
     assert_eq!(env.tmdb.total(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_tmdb_is_a_504_and_an_unreachable_one_a_502() {
+    let env = TestEnv::new().await;
+    let app = env
+        .spawn_with(|s| s.tmdb.timeout = std::time::Duration::from_millis(300))
+        .await;
+    env.tmdb.set(
+        "/trending/",
+        Behaviour::Delay(std::time::Duration::from_secs(3)),
+    );
+    let slow = app.get("/api/movies/trending/").await;
+    assert_eq!(slow.status, 504);
+    assert_eq!(slow.error_code(), "UPSTREAM_TIMEOUT");
+    app.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings = crate::helpers::test_settings(dir.path(), &format!("http://127.0.0.1:{port}/3"));
+    let app = crate::helpers::start(settings).await;
+    let down = app.get("/api/movies/trending/").await;
+    assert_eq!(down.status, 502);
+    assert_eq!(down.error_code(), "UPSTREAM_ERROR");
+    assert_eq!(app.state().cache.stats().await.unwrap().entries, 0);
     app.stop().await;
 }
