@@ -28,6 +28,9 @@ pub struct Cli {
     /// TMDB API base URL [env: TMDB_BASE_URL]
     #[arg(long, global = true, value_name = "URL")]
     pub tmdb_base_url: Option<String>,
+    /// Serve only the data directory; never contact TMDB [env: REELCACHE_OFFLINE]
+    #[arg(long, global = true)]
+    pub offline: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -36,11 +39,62 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (the default)
     Serve,
+    /// Fill the cache from TMDB: trending, popular, then details and recommendations of every
+    /// movie on those pages. Skips what is still fresh; interrupt and re-run to continue.
+    Warm(WarmArgs),
+    /// Export or import the cache as one portable file
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Tools for reelcache's own development
+    #[command(subcommand, hide = true)]
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Regenerate the synthetic demo snapshot (data/demo.rcsnap) from the built-in fake TMDB
+    MakeDemo { file: PathBuf },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct WarmArgs {
+    /// Trending pages per time window (day and week)
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=500))]
+    pub trending_pages: u32,
+    /// Popular pages
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=500))]
+    pub popular_pages: u32,
+    /// Recommendation pages per movie (TMDB has at most 2)
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=500))]
+    pub recommendation_pages: u32,
+    /// Do not fetch movie details
+    #[arg(long)]
+    pub no_details: bool,
+    /// Requests in flight at once (all still pass the TMDB rate limiter)
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Write the cache to FILE
+    Export {
+        file: PathBuf,
+        /// Only these namespaces (repeatable), e.g. trending_movies
+        #[arg(long = "namespace", value_name = "NAMESPACE")]
+        namespaces: Vec<String>,
+        /// Free text stored in the snapshot's header
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Check FILE completely, then load it into the cache
+    Import { file: PathBuf },
 }
 
 impl Cli {
     pub fn flag_overrides(&self) -> FlagOverrides {
         FlagOverrides {
+            offline: self.offline,
             listen: self.listen.clone(),
             data_dir: self.data_dir.clone(),
             tmdb_base_url: self.tmdb_base_url.clone(),

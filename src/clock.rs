@@ -10,6 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
     offset_ms: Arc<AtomicI64>,
+    /// When set, time does not pass by itself: `now_ms` is the offset alone (reproducible builds
+    /// of the demo data).
+    frozen: bool,
 }
 
 impl Clock {
@@ -17,8 +20,19 @@ impl Clock {
         Clock::default()
     }
 
+    /// A clock stopped at `ms` (Unix milliseconds); `advance` still moves it.
+    pub fn frozen_at(ms: u64) -> Clock {
+        Clock {
+            offset_ms: Arc::new(AtomicI64::new(ms as i64)),
+            frozen: true,
+        }
+    }
+
     /// Milliseconds since the Unix epoch, as the cache envelope stores them.
     pub fn now_ms(&self) -> u64 {
+        if self.frozen {
+            return self.offset_ms.load(Ordering::Relaxed).max(0) as u64;
+        }
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);

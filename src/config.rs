@@ -94,6 +94,11 @@ pub struct Settings {
     pub language: Language,
     /// Absolute base for `next`/`previous` links, without a trailing slash.
     pub public_url: Option<String>,
+    /// Asked for with `--offline` / `REELCACHE_OFFLINE`. The server is also offline whenever no
+    /// TMDB credential is configured: see [`Settings::is_offline`].
+    pub offline: bool,
+    /// Snapshot imported at start-up into an empty cache when offline (the demo data).
+    pub seed_snapshot: PathBuf,
     pub tmdb: TmdbSettings,
     pub ttl: TtlSettings,
     pub cache: CacheSettings,
@@ -131,6 +136,7 @@ pub struct CacheSettings {
 /// Values given as command-line flags; `None` when the flag was not given.
 #[derive(Debug, Clone, Default)]
 pub struct FlagOverrides {
+    pub offline: bool,
     pub listen: Option<String>,
     pub data_dir: Option<String>,
     pub tmdb_base_url: Option<String>,
@@ -175,6 +181,12 @@ pub const SPECS: &[Spec] = &[
     spec("data_dir", "REELCACHE_DATA_DIR", Some("./data")),
     spec("language", "REELCACHE_LANGUAGE", Some("en-US")),
     spec("public_url", "REELCACHE_PUBLIC_URL", None),
+    spec("offline", "REELCACHE_OFFLINE", Some("false")),
+    spec(
+        "seed_snapshot",
+        "REELCACHE_SEED_SNAPSHOT",
+        Some("demo.rcsnap"),
+    ),
     spec(
         "tmdb.base_url",
         "TMDB_BASE_URL",
@@ -215,6 +227,7 @@ fn flag_for(key: &str, flags: &FlagOverrides) -> Option<(String, &'static str)> 
     match key {
         "listen" => flags.listen.clone().map(|v| (v, "--listen")),
         "data_dir" => flags.data_dir.clone().map(|v| (v, "--data-dir")),
+        "offline" => flags.offline.then(|| ("true".to_owned(), "--offline")),
         "tmdb.base_url" => flags.tmdb_base_url.clone().map(|v| (v, "--tmdb-base-url")),
         _ => None,
     }
@@ -300,12 +313,15 @@ impl Resolved {
 
     pub fn into_settings(self) -> Result<Settings, ConfigError> {
         let ttl = |key| self.required(key, parse_ttl);
+        let data_dir: PathBuf = self.required("data_dir", |v| Ok(PathBuf::from(v)))?;
         let settings = Settings {
+            offline: self.required("offline", parse_bool)?,
+            seed_snapshot: data_dir.join(self.required("seed_snapshot", |v| Ok(PathBuf::from(v)))?),
             listen: self.required("listen", |v| {
                 v.parse::<SocketAddr>()
                     .map_err(|_| format!("'{v}' is not an address like 127.0.0.1:8000"))
             })?,
-            data_dir: self.required("data_dir", |v| Ok(PathBuf::from(v)))?,
+            data_dir,
             language: self.required("language", |v| {
                 Language::parse(v).ok_or_else(|| format!("'{v}' is not a language like en-US"))
             })?,
@@ -364,6 +380,12 @@ impl Resolved {
 }
 
 impl Settings {
+    /// Offline: asked for, or no credential to ask TMDB with. Offline, nothing opens a network
+    /// connection and every cached entry is served whatever its age.
+    pub fn is_offline(&self) -> bool {
+        self.offline || self.tmdb.credential.is_none()
+    }
+
     /// Loads the full layered configuration.
     pub fn load(
         file: Option<&Path>,
@@ -426,6 +448,16 @@ fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>
                 out.insert(key, other.to_string());
             }
         }
+    }
+}
+
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!(
+            "'{raw}' is not one of 1/0, true/false, yes/no, on/off"
+        )),
     }
 }
 

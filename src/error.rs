@@ -32,6 +32,12 @@ pub enum ApiError {
     RateLimited { message: String, retry_after: u64 },
     #[error("{0}")]
     Upstream(String),
+    /// TMDB refused our credential: the operator's problem, reported to clients as a 502.
+    #[error(
+        "TMDB refused the configured credential (HTTP 401); the operator should check \
+         TMDB_API_KEY / TMDB_ACCESS_TOKEN"
+    )]
+    CredentialRefused,
     #[error("{message}")]
     UpstreamUnavailable {
         message: String,
@@ -62,7 +68,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Upstream(_) | ApiError::CredentialRefused => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -79,7 +85,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
-            ApiError::Upstream(_) => "UPSTREAM_ERROR",
+            ApiError::Upstream(_) | ApiError::CredentialRefused => "UPSTREAM_ERROR",
             ApiError::UpstreamUnavailable { .. } => "UPSTREAM_UNAVAILABLE",
             ApiError::UpstreamTimeout(_) => "UPSTREAM_TIMEOUT",
             ApiError::Internal(_) => "INTERNAL_ERROR",
@@ -164,11 +170,7 @@ impl From<TmdbError> for ApiError {
             TmdbError::NotFound => {
                 ApiError::MovieNotFound("TMDB has no movie with this id".to_owned())
             }
-            TmdbError::Unauthorized => ApiError::Upstream(
-                "TMDB refused the configured credential (HTTP 401); the operator should check \
-                 TMDB_API_KEY / TMDB_ACCESS_TOKEN"
-                    .to_owned(),
-            ),
+            TmdbError::Unauthorized => ApiError::CredentialRefused,
             TmdbError::RateLimited { retry_after } => ApiError::UpstreamUnavailable {
                 message: "TMDB is rate-limiting this server; try again shortly".to_owned(),
                 retry_after: Some(retry_after.unwrap_or(1)),

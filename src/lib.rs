@@ -6,6 +6,8 @@ pub mod cache;
 pub mod cli;
 /// The clock freshness is judged by.
 pub mod clock;
+/// The command-line tools: warm, snapshots, demo data.
+pub mod commands;
 /// Settings: defaults, file, environment, flags.
 pub mod config;
 /// Process-wide counters of cache and upstream events.
@@ -18,8 +20,12 @@ pub mod error;
 pub mod fake_tmdb;
 /// Routes, filters, responses.
 pub mod http;
+/// Offline search over the movies stored locally.
+pub mod local_search;
 /// The movie service: cache rules and TMDB calls.
 pub mod movies;
+/// Portable snapshot files of the cache.
+pub mod snapshot;
 /// Building and running the application.
 pub mod startup;
 /// The state shared by request handlers.
@@ -28,3 +34,5 @@ pub mod state;
 pub mod telemetry;
 /// The TMDB client.
 pub mod tmdb;
+/// Filling the cache ahead of demand.
+pub mod warm;

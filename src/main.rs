@@ -4,7 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use reelcache::cli::{Cli, Command};
+use reelcache::cli::{Cli, Command, DevCommand, SnapshotCommand};
+use reelcache::commands::{self, CommandError};
 use reelcache::config::Settings;
 use reelcache::startup::Application;
 use reelcache::telemetry;
@@ -37,19 +38,39 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => runtime.block_on(serve(settings)),
-    };
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await.map_err(|message| CommandError {
+                status: EXIT_RUNTIME,
+                message,
+            }),
+            Command::Warm(args) => commands::run_warm(&settings, &args).await,
+            Command::Snapshot(SnapshotCommand::Export {
+                file,
+                namespaces,
+                description,
+            }) => commands::run_export(&settings, &file, &namespaces, &description).await,
+            Command::Snapshot(SnapshotCommand::Import { file }) => {
+                commands::run_import(&settings, &file).await
+            }
+            Command::Dev(DevCommand::MakeDemo { file }) => commands::run_make_demo(&file).await,
+        }
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("reelcache: {message}");
-            ExitCode::from(EXIT_RUNTIME)
+        Err(e) => {
+            if e.status != commands::EXIT_INTERRUPTED {
+                eprintln!("reelcache: {}", e.message);
+            }
+            ExitCode::from(e.status)
         }
     }
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {
+    // Listen for signals before announcing the address: a script that reads the line and sends
+    // SIGTERM at once must get a clean stop, not the default "killed".
+    let shutdown = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;
@@ -57,29 +78,28 @@ async fn serve(settings: Settings) -> Result<(), String> {
     println!("listening on http://{}", app.local_addr());
     let _ = std::io::stdout().flush();
     tracing::info!(addr = %app.local_addr(), "serving");
-    app.run_until_stopped(shutdown_signal())
+    app.run_until_stopped(shutdown)
         .await
         .map_err(|e| e.to_string())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Registers SIGINT and SIGTERM now; the future resolves on either.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received, shutting down"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

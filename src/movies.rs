@@ -13,6 +13,7 @@ use crate::config::TtlSettings;
 use crate::counters::Counters;
 use crate::domain::{Language, MovieId, Page, Region, SearchQuery, TimeWindow};
 use crate::error::ApiError;
+use crate::local_search::LocalSearch;
 use crate::tmdb::{self, TmdbClient, TmdbError};
 
 /// How a response was produced, as reported in `X-Cache`.
@@ -80,6 +81,18 @@ enum Kind {
     Movie,
 }
 
+/// Everything `MovieService` is built from.
+pub struct MovieServiceParts {
+    pub cache: PageCache,
+    pub tmdb: TmdbClient,
+    pub clock: Clock,
+    pub ttl: TtlSettings,
+    pub default_language: Language,
+    pub counters: Arc<Counters>,
+    /// Never call TMDB; serve stored entries whatever their age.
+    pub offline: bool,
+}
+
 #[derive(Clone)]
 pub struct MovieService {
     cache: PageCache,
@@ -88,25 +101,26 @@ pub struct MovieService {
     ttl: Arc<TtlSettings>,
     default_language: Language,
     counters: Arc<Counters>,
+    offline: bool,
+    local_search: LocalSearch,
 }
 
 impl MovieService {
-    pub fn new(
-        cache: PageCache,
-        tmdb: TmdbClient,
-        clock: Clock,
-        ttl: TtlSettings,
-        default_language: Language,
-        counters: Arc<Counters>,
-    ) -> MovieService {
+    pub fn new(parts: MovieServiceParts) -> MovieService {
         MovieService {
-            cache,
-            tmdb,
-            clock,
-            ttl: Arc::new(ttl),
-            default_language,
-            counters,
+            cache: parts.cache,
+            tmdb: parts.tmdb,
+            clock: parts.clock,
+            ttl: Arc::new(parts.ttl),
+            default_language: parts.default_language,
+            counters: parts.counters,
+            offline: parts.offline,
+            local_search: LocalSearch::default(),
         }
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.offline
     }
 
     pub fn default_language(&self) -> &Language {
@@ -128,8 +142,15 @@ impl MovieService {
         let path = format!("/trending/movie/{}", window.as_str());
         let params = [("language", language.as_str()), ("page", &page.to_string())]
             .map(|(k, v)| (k, v.to_owned()));
-        self.through_cache(key, self.ttl.trending, Kind::GlobalList, &path, &params)
-            .await
+        let what = format!("trending ({}) page {page}", window.as_str());
+        self.through_cache(
+            key,
+            self.ttl.trending,
+            Kind::GlobalList,
+            (&path, &params),
+            &what,
+        )
+        .await
     }
 
     pub async fn recommendations(
@@ -142,12 +163,13 @@ impl MovieService {
         let path = format!("/movie/{id}/recommendations");
         let params = [("language", language.as_str()), ("page", &page.to_string())]
             .map(|(k, v)| (k, v.to_owned()));
+        let what = format!("recommendations page {page} for movie {id}");
         self.through_cache(
             key,
             self.ttl.recommendations,
             Kind::MovieList,
-            &path,
-            &params,
+            (&path, &params),
+            &what,
         )
         .await
     }
@@ -156,24 +178,48 @@ impl MovieService {
         let key = CacheKey::movie(id, self.key_language(language));
         let path = format!("/movie/{id}");
         let params = [("language", language.as_str().to_owned())];
-        self.through_cache(key, self.ttl.details, Kind::Movie, &path, &params)
+        let what = format!("movie {id}");
+        self.through_cache(key, self.ttl.details, Kind::Movie, (&path, &params), &what)
             .await
     }
 
+    /// Popular: asked of TMDB every time while it answers; each good answer is kept as the last
+    /// known page, which is what offline mode serves.
     pub async fn popular(
         &self,
         language: &Language,
         region: Option<&Region>,
         page: Page,
     ) -> Result<Served, ApiError> {
-        let mut params = vec![
-            ("language", language.as_str().to_owned()),
-            ("page", page.to_string()),
-        ];
-        if let Some(region) = region {
-            params.push(("region", region.as_str().to_owned()));
+        let key = CacheKey::popular(self.key_language(language), region, page);
+        if self.offline {
+            return self
+                .offline_lookup(&key, &format!("popular page {page}"))
+                .await;
         }
-        self.bypass("/movie/popular", &params).await
+        let params = popular_params(language, region, page);
+        let served = self.bypass("/movie/popular", &params).await?;
+        if let Document::Fetched { shape, raw } = &served.document {
+            self.cache
+                .put(&key, *shape, raw, served.now_ms, self.ttl.trending)
+                .await;
+        }
+        Ok(served)
+    }
+
+    /// Popular for `warm`: skipped when a fresh copy is stored, fetched and stored otherwise.
+    pub async fn warm_popular(&self, language: &Language, page: Page) -> Result<Served, ApiError> {
+        let key = CacheKey::popular(self.key_language(language), None, page);
+        let params = popular_params(language, None, page);
+        let what = format!("popular page {page}");
+        self.through_cache(
+            key,
+            self.ttl.trending,
+            Kind::GlobalList,
+            ("/movie/popular", &params),
+            &what,
+        )
+        .await
     }
 
     pub async fn search(
@@ -191,7 +237,66 @@ impl MovieService {
         if let Some(region) = region {
             params.push(("region", region.as_str().to_owned()));
         }
+        if self.offline {
+            return self.offline_search(query, language, page).await;
+        }
         self.bypass("/search/movie", &params).await
+    }
+
+    /// Search over every movie stored locally (region does not apply offline).
+    async fn offline_search(
+        &self,
+        query: &SearchQuery,
+        language: &Language,
+        page: Page,
+    ) -> Result<Served, ApiError> {
+        let index = self
+            .local_search
+            .index(&self.cache, self.key_language(language))
+            .await;
+        if index.is_empty() {
+            return Err(offline_miss(&format!("any movie in language {language}")));
+        }
+        let (meta, raw) = index.search(query.as_str(), page);
+        Counters::incr(&self.counters.hits);
+        record_cache_outcome(CacheOutcome::Hit);
+        Ok(Served {
+            document: Document::Fetched {
+                shape: Shape::List(meta),
+                raw,
+            },
+            outcome: CacheOutcome::Hit,
+            freshness: None,
+            now_ms: self.clock.now_ms(),
+        })
+    }
+
+    /// Offline: whatever is stored, fresh (HIT) or not (STALE).
+    async fn offline_lookup(&self, key: &CacheKey, what: &str) -> Result<Served, ApiError> {
+        let now_ms = self.clock.now_ms();
+        match self.cache.get(key, now_ms).await {
+            Lookup::Fresh(entry) => Ok(self.serve_entry(entry, CacheOutcome::Hit, now_ms)),
+            Lookup::Expired(entry) => Ok(self.serve_entry(entry, CacheOutcome::Stale, now_ms)),
+            Lookup::Miss => {
+                Counters::incr(&self.counters.misses);
+                record_cache_outcome(CacheOutcome::Miss);
+                Err(offline_miss(what))
+            }
+        }
+    }
+
+    fn serve_entry(&self, entry: CachedEntry, outcome: CacheOutcome, now_ms: u64) -> Served {
+        match outcome {
+            CacheOutcome::Stale => Counters::incr(&self.counters.stale),
+            _ => Counters::incr(&self.counters.hits),
+        }
+        record_cache_outcome(outcome);
+        Served {
+            freshness: Some(entry.meta),
+            document: Document::Cached(entry),
+            outcome,
+            now_ms,
+        }
     }
 
     /// Search and popular change too often to serve from cache while TMDB answers.
@@ -207,27 +312,24 @@ impl MovieService {
         })
     }
 
-    /// key → cache → TMDB → store. Only a validated 200 is stored.
+    /// key → cache → TMDB → store. Only a validated 200 is stored. Offline, stored entries are
+    /// served whatever their age and a miss is a 503 naming what is missing (`what`).
     async fn through_cache(
         &self,
         key: CacheKey,
         ttl: Duration,
         kind: Kind,
-        path: &str,
-        params: &[(&str, String)],
+        (path, params): (&str, &[(&str, String)]),
+        what: &str,
     ) -> Result<Served, ApiError> {
+        if self.offline {
+            return self.offline_lookup(&key, what).await;
+        }
         let now_ms = self.clock.now_ms();
         match self.cache.get(&key, now_ms).await {
             Lookup::Fresh(entry) => {
-                Counters::incr(&self.counters.hits);
-                record_cache_outcome(CacheOutcome::Hit);
                 tracing::debug!(%key, "cache hit");
-                return Ok(Served {
-                    freshness: Some(entry.meta),
-                    document: Document::Cached(entry),
-                    outcome: CacheOutcome::Hit,
-                    now_ms,
-                });
+                return Ok(self.serve_entry(entry, CacheOutcome::Hit, now_ms));
             }
             Lookup::Expired(_) => tracing::debug!(%key, "cache entry expired"),
             Lookup::Miss => tracing::debug!(%key, "cache miss"),
@@ -273,6 +375,31 @@ impl MovieService {
             tracing::warn!(path, error = %e, "TMDB body refused; nothing stored");
             ApiError::from(e)
         })
+    }
+}
+
+fn popular_params(
+    language: &Language,
+    region: Option<&Region>,
+    page: Page,
+) -> Vec<(&'static str, String)> {
+    let mut params = vec![
+        ("language", language.as_str().to_owned()),
+        ("page", page.to_string()),
+    ];
+    if let Some(region) = region {
+        params.push(("region", region.as_str().to_owned()));
+    }
+    params
+}
+
+fn offline_miss(what: &str) -> ApiError {
+    ApiError::UpstreamUnavailable {
+        message: format!(
+            "reelcache is running offline (no TMDB credential, or --offline) and {what} is not \
+             in its data"
+        ),
+        retry_after: None,
     }
 }
 

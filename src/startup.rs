@@ -11,7 +11,7 @@ use crate::cache::{PageCache, SledStore, Store};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::counters::Counters;
-use crate::movies::MovieService;
+use crate::movies::{MovieService, MovieServiceParts};
 use crate::state::AppState;
 use crate::tmdb::TmdbClient;
 
@@ -45,16 +45,20 @@ pub struct Application {
     _lock: File,
 }
 
-impl Application {
-    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        Self::build_with_clock(settings, Clock::system()).await
-    }
+/// The stores and services of one data directory, without a listener: what the server and the
+/// command-line tools share.
+pub struct Opened {
+    pub state: AppState,
+    /// Closed when every clone of `state` is gone.
+    pub state_released: tokio::sync::mpsc::Receiver<()>,
+    /// Held while the directory is in use: one process per data directory.
+    pub lock: File,
+}
 
-    /// As `build`, with the clock freshness is judged by (tests move it).
-    pub async fn build_with_clock(
-        settings: Settings,
-        clock: Clock,
-    ) -> Result<Application, StartupError> {
+impl Opened {
+    /// Locks the data directory, opens the cache (moving a damaged one aside) and builds the
+    /// services.
+    pub async fn open(settings: &Settings, clock: Clock) -> Result<Opened, StartupError> {
         let lock = lock_data_dir(&settings.data_dir)?;
         let counters = Arc::new(Counters::default());
         let data_dir = settings.data_dir.clone();
@@ -66,20 +70,15 @@ impl Application {
         let cache = PageCache::new(Store::Sled(sled), counters.clone());
         let tmdb =
             TmdbClient::new(&settings.tmdb, counters.clone()).map_err(StartupError::Other)?;
-        if !tmdb.has_credential() {
-            tracing::warn!(
-                "no TMDB credential configured (TMDB_API_KEY or TMDB_ACCESS_TOKEN): only cached \
-                 pages can be served"
-            );
-        }
-        let movies = MovieService::new(
-            cache.clone(),
+        let movies = MovieService::new(MovieServiceParts {
+            cache: cache.clone(),
             tmdb,
-            clock.clone(),
-            settings.ttl.clone(),
-            settings.language.clone(),
-            counters.clone(),
-        );
+            clock: clock.clone(),
+            ttl: settings.ttl.clone(),
+            default_language: settings.language.clone(),
+            counters: counters.clone(),
+            offline: settings.is_offline(),
+        });
         let (alive, state_released) = tokio::sync::mpsc::channel(1);
         let state = AppState {
             _alive: alive,
@@ -92,6 +91,40 @@ impl Application {
             }),
             public_url: settings.public_url.as_deref().map(Arc::from),
         };
+        Ok(Opened {
+            state,
+            state_released,
+            lock,
+        })
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// As `build`, with the clock freshness is judged by (tests move it).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Clock,
+    ) -> Result<Application, StartupError> {
+        let Opened {
+            state,
+            state_released,
+            lock,
+        } = Opened::open(&settings, clock).await?;
+        if settings.is_offline() {
+            let reason = if settings.offline {
+                "asked for"
+            } else {
+                "no TMDB credential is configured (TMDB_API_KEY or TMDB_ACCESS_TOKEN)"
+            };
+            tracing::warn!(
+                "running OFFLINE ({reason}): serving only the data directory, never contacting TMDB"
+            );
+            seed_if_empty(&state, &settings.seed_snapshot).await;
+        }
 
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
@@ -153,6 +186,33 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Offline with an empty cache: load the seed snapshot (the bundled demo data) once. A missing or
+/// bad seed is logged, never fatal: the server still serves what it can.
+async fn seed_if_empty(state: &AppState, seed: &Path) {
+    if !state.cache.is_empty() || !seed.exists() {
+        return;
+    }
+    let cache = state.cache.clone();
+    let path = seed.to_owned();
+    let started = std::time::Instant::now();
+    let result =
+        tokio::task::spawn_blocking(move || crate::snapshot::import(&cache, &path, &mut |_| {}))
+            .await;
+    match result {
+        Ok(Ok((header, summary))) => tracing::info!(
+            entries = summary.entries,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            description = %header.description,
+            "imported the seed snapshot {} into the empty cache",
+            seed.display()
+        ),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the seed snapshot {} was not imported", seed.display())
+        }
+        Err(e) => tracing::error!(error = %e, "importing the seed snapshot failed"),
     }
 }
 

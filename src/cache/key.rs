@@ -4,14 +4,17 @@
 
 use std::fmt;
 
-use crate::domain::{Language, MovieId, Page, TimeWindow};
+use crate::domain::{Language, MovieId, Page, Region, TimeWindow};
 
 pub const TRENDING: &str = "trending_movies";
 pub const RECOMMENDED: &str = "recommended_movies";
 pub const MOVIE: &str = "movie";
+/// Popular pages: never served from cache while TMDB answers, kept as the last good answer for
+/// offline mode and outages.
+pub const POPULAR: &str = "popular_movies";
 
-/// Every namespace the page cache holds, for stats and clears.
-pub const NAMESPACES: &[&str] = &[TRENDING, RECOMMENDED, MOVIE];
+/// Every namespace the page cache holds, for stats, clears and snapshots.
+pub const NAMESPACES: &[&str] = &[TRENDING, RECOMMENDED, MOVIE, POPULAR];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey(String);
@@ -42,6 +45,14 @@ impl CacheKey {
             None => CacheKey(format!("{MOVIE}:{id}")),
             Some(l) => CacheKey(format!("{MOVIE}:{id}:{l}")),
         }
+    }
+
+    pub fn popular(language: Option<&Language>, region: Option<&Region>, page: Page) -> CacheKey {
+        let region = region.map_or_else(String::new, |r| format!("region:{}:", r.as_str()));
+        CacheKey(format!(
+            "{POPULAR}:{}{region}page:{page}",
+            lang_part(language)
+        ))
     }
 
     /// A key read back from a store or a snapshot.
@@ -93,5 +104,14 @@ mod tests {
         assert_eq!(CacheKey::movie(id, None).as_str(), "movie:550");
         assert_eq!(CacheKey::movie(id, Some(&fr)).as_str(), "movie:550:fr-FR");
         assert_eq!(CacheKey::movie(id, None).namespace(), "movie");
+        let us = Region::parse_param(Some("us")).unwrap();
+        assert_eq!(
+            CacheKey::popular(Some(&fr), us.as_ref(), p2).as_str(),
+            "popular_movies:fr-FR:region:US:page:2"
+        );
+        assert_eq!(
+            CacheKey::popular(None, None, p2).as_str(),
+            "popular_movies:page:2"
+        );
     }
 }

@@ -183,6 +183,33 @@ impl PageCache {
         }
     }
 
+    /// Stores many encoded envelopes at once (snapshot import). Blocking.
+    pub fn put_batch_blocking(&self, entries: Vec<(CacheKey, Vec<u8>)>) -> Result<(), CacheError> {
+        let entries = entries
+            .into_iter()
+            .map(|(key, value)| (key.as_str().to_owned(), value))
+            .collect();
+        match &self.store {
+            Store::Sled(sled) => sled.put_batch_blocking(entries),
+        }
+    }
+
+    /// Every stored (key, envelope) whose key starts with `prefix`. Blocking.
+    pub fn scan_blocking(
+        &self,
+        prefix: &str,
+    ) -> impl Iterator<Item = Result<(String, sled::IVec), CacheError>> + use<> {
+        match &self.store {
+            Store::Sled(sled) => sled.scan_prefix(prefix),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match &self.store {
+            Store::Sled(sled) => sled.is_empty(),
+        }
+    }
+
     /// Removes one entry; `true` when it existed.
     pub async fn remove(&self, key: &CacheKey) -> bool {
         let result = match &self.store {

@@ -25,8 +25,9 @@ impl SledStore {
     /// Opens (or creates) the store in `<data_dir>/cache`. Blocking; call at start-up.
     pub fn open(data_dir: &Path, settings: &CacheSettings) -> Result<SledStore, CacheError> {
         let cache_dir = data_dir.join("cache");
-        match Self::try_open(&cache_dir, settings) {
+        match Self::open_waiting_for_lock(&cache_dir, settings) {
             Ok(store) => Ok(store),
+            Err(e) if is_lock_error(&e) => Err(e),
             Err(first) => {
                 let aside = aside_path(data_dir);
                 tracing::error!(
@@ -39,6 +40,24 @@ impl SledStore {
                     CacheError::Store(format!("could not move the damaged cache aside: {e}"))
                 })?;
                 Self::try_open(&cache_dir, settings)
+            }
+        }
+    }
+
+    /// The caller holds the data directory's lock, so sled's own lock can only be held by this
+    /// process's previous handle, whose background threads let go of it shortly after it is
+    /// dropped. Wait for that instead of mistaking it for damage.
+    fn open_waiting_for_lock(
+        cache_dir: &Path,
+        settings: &CacheSettings,
+    ) -> Result<SledStore, CacheError> {
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match Self::try_open(cache_dir, settings) {
+                Err(e) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
             }
         }
     }
@@ -86,6 +105,19 @@ impl SledStore {
         .await
     }
 
+    /// Inserts many entries in one atomic batch. Blocking.
+    pub fn put_batch_blocking(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), CacheError> {
+        let mut batch = sled::Batch::default();
+        for (key, value) in entries {
+            batch.insert(key.as_bytes(), value);
+        }
+        self.pages.apply_batch(batch).map_err(store_error)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty()
+    }
+
     /// Every (key, bytes) whose key starts with `prefix`. Blocking.
     pub fn scan_prefix(
         &self,
@@ -105,6 +137,13 @@ impl SledStore {
     pub async fn flush(&self) -> Result<(), CacheError> {
         self.db.flush_async().await.map(drop).map_err(store_error)
     }
+}
+
+/// How long to wait for a previous handle in this process to release sled's file lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn is_lock_error(e: &CacheError) -> bool {
+    matches!(e, CacheError::Store(message) if message.contains("could not acquire lock"))
 }
 
 fn store_error(e: sled::Error) -> CacheError {

@@ -95,7 +95,7 @@ async fn a_corrupted_entry_on_disk_is_a_miss_and_is_replaced() {
     // Damage the stored bytes the way a bad disk would: flip one byte inside the payload, and
     // truncate another entry.
     {
-        let db = sled::open(env.dir.path().join("cache/v1")).unwrap();
+        let db = crate::helpers::open_sled(&env.dir.path().join("cache/v1"));
         let pages = db.open_tree("pages").unwrap();
         let key = "trending_movies:day:page:7";
         let mut bytes = pages.get(key).unwrap().expect("stored").to_vec();

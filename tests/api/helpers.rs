@@ -170,3 +170,19 @@ impl TestApp {
         }
     }
 }
+
+/// Opens a stopped server's sled directly. sled's background threads release its file lock a
+/// moment after the last handle is dropped, so retry briefly.
+pub fn open_sled(path: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot open {}: {e}", path.display()),
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! The command-line tools other than `serve`: `warm`, `snapshot export|import`, and the hidden
+//! `dev make-demo` that regenerates the bundled demo data. Each opens the data directory the same
+//! way the server does.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::WarmArgs;
+use crate::clock::Clock;
+use crate::config::{Credential, Settings};
+use crate::snapshot::{self, SnapshotHeader};
+use crate::startup::Opened;
+use crate::warm::{WarmError, WarmPlan, WarmProgress, WarmReport, warm};
+
+/// A failed command: what to print and the exit status.
+#[derive(Debug)]
+pub struct CommandError {
+    pub status: u8,
+    pub message: String,
+}
+
+impl CommandError {
+    fn runtime(message: impl Into<String>) -> CommandError {
+        CommandError {
+            status: 1,
+            message: message.into(),
+        }
+    }
+    fn usage(message: impl Into<String>) -> CommandError {
+        CommandError {
+            status: 2,
+            message: message.into(),
+        }
+    }
+}
+
+/// Exit status of a run stopped by Ctrl-C, as shells report it.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// A progress bar on a terminal; a plain line every few seconds otherwise (logs, CI).
+struct Progress {
+    bar: Option<ProgressBar>,
+    label: &'static str,
+    total: Mutex<u64>,
+    last_line: Mutex<Instant>,
+}
+
+impl Progress {
+    fn new(label: &'static str) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_message(label);
+            bar
+        });
+        Progress {
+            bar,
+            label,
+            total: Mutex::new(0),
+            last_line: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn line_due(&self) -> bool {
+        let mut last = self.last_line.lock().expect("not poisoned");
+        if last.elapsed() >= Duration::from_secs(2) {
+            *last = Instant::now();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn add_total(&self, n: u64) {
+        let mut total = self.total.lock().expect("not poisoned");
+        *total += n;
+        if let Some(bar) = &self.bar {
+            bar.set_length(*total);
+        }
+    }
+
+    fn set_position(&self, done: u64, detail: impl FnOnce() -> String) {
+        match &self.bar {
+            Some(bar) => bar.set_position(done),
+            None if self.line_due() => {
+                let total = *self.total.lock().expect("not poisoned");
+                eprintln!("{}: {done}/{total} {}", self.label, detail());
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl WarmProgress for Progress {
+    fn add_total(&self, n: u64) {
+        Progress::add_total(self, n);
+    }
+
+    fn finished_one(&self, report: &WarmReport) {
+        self.set_position(report.done(), || {
+            format!(
+                "({} fetched, {} skipped, {} failed)",
+                report.fetched, report.skipped, report.failed
+            )
+        });
+    }
+}
+
+async fn open(settings: &Settings, clock: Clock) -> Result<Opened, CommandError> {
+    Opened::open(settings, clock)
+        .await
+        .map_err(|e| CommandError::runtime(e.to_string()))
+}
+
+/// Flushes the cache and waits until nothing holds it.
+async fn close(opened: Opened) {
+    let Opened {
+        state,
+        mut state_released,
+        lock,
+    } = opened;
+    if let Err(e) = state.cache.flush().await {
+        tracing::warn!(error = %e, "flushing the cache failed");
+    }
+    drop(state);
+    let _ = state_released.recv().await;
+    drop(lock);
+}
+
+/// `reelcache warm`. Ctrl-C stops taking new work; what is in flight finishes and is stored.
+pub async fn run_warm(settings: &Settings, args: &WarmArgs) -> Result<(), CommandError> {
+    let opened = open(settings, Clock::system()).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_on_signal = stop.clone();
+    // Registered before any work starts, so an early Ctrl-C is never the default "killed".
+    let mut interrupt =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(|e| CommandError::runtime(format!("cannot install signal handlers: {e}")))?;
+    let signal = tokio::spawn(async move {
+        if interrupt.recv().await.is_some() {
+            eprintln!("interrupted: finishing the requests in flight (run warm again to continue)");
+            stop_on_signal.store(true, Ordering::Relaxed);
+        }
+    });
+    let result = warm_with(&opened, args, &stop).await;
+    signal.abort();
+    close(opened).await;
+    let report = result?;
+    eprintln!("{}", report.summary());
+    if report.interrupted {
+        return Err(CommandError {
+            status: EXIT_INTERRUPTED,
+            message: "interrupted".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+async fn warm_with(
+    opened: &Opened,
+    args: &WarmArgs,
+    stop: &AtomicBool,
+) -> Result<WarmReport, CommandError> {
+    let plan = WarmPlan {
+        trending_pages: args.trending_pages,
+        popular_pages: args.popular_pages,
+        recommendation_pages: args.recommendation_pages,
+        details: !args.no_details,
+        concurrency: args.concurrency as usize,
+    };
+    let progress = Progress::new("warm");
+    let result = warm(
+        &opened.state.movies,
+        &opened.state.counters,
+        &plan,
+        stop,
+        &progress,
+    )
+    .await;
+    progress.finish();
+    result.map_err(|e| match e {
+        WarmError::CredentialRefused | WarmError::Offline => CommandError::usage(e.to_string()),
+    })
+}
+
+/// `reelcache snapshot export FILE`.
+pub async fn run_export(
+    settings: &Settings,
+    file: &Path,
+    namespaces: &[String],
+    description: &str,
+) -> Result<(), CommandError> {
+    let header = SnapshotHeader {
+        created_at_ms: Clock::system().now_ms(),
+        producer: concat!("reelcache ", env!("CARGO_PKG_VERSION")).to_owned(),
+        description: description.to_owned(),
+    };
+    export_with(settings, Clock::system(), file, namespaces, header).await
+}
+
+async fn export_with(
+    settings: &Settings,
+    clock: Clock,
+    file: &Path,
+    namespaces: &[String],
+    header: SnapshotHeader,
+) -> Result<(), CommandError> {
+    if let Some(unknown) = namespaces
+        .iter()
+        .find(|ns| !crate::cache::key::NAMESPACES.contains(&ns.as_str()))
+    {
+        return Err(CommandError::usage(format!(
+            "unknown namespace '{unknown}' (known: {})",
+            crate::cache::key::NAMESPACES.join(", ")
+        )));
+    }
+    let opened = open(settings, clock).await?;
+    let cache = opened.state.cache.clone();
+    let (file_owned, namespaces) = (file.to_owned(), namespaces.to_vec());
+    let result = tokio::task::spawn_blocking(move || {
+        let progress = Progress::new("export");
+        let result = snapshot::export(&cache, &file_owned, &namespaces, &header, &mut |bytes| {
+            progress.set_position(bytes, || "bytes".to_owned());
+        });
+        progress.finish();
+        result
+    })
+    .await
+    .map_err(|e| CommandError::runtime(e.to_string()))?;
+    close(opened).await;
+    let summary = result.map_err(|e| CommandError::runtime(e.to_string()))?;
+    eprintln!(
+        "exported {} entries ({} bytes) to {}: {}",
+        summary.entries,
+        summary.bytes,
+        file.display(),
+        describe_namespaces(&summary.namespaces)
+    );
+    Ok(())
+}
+
+fn describe_namespaces(namespaces: &std::collections::BTreeMap<String, u64>) -> String {
+    namespaces
+        .iter()
+        .map(|(ns, n)| format!("{ns} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `reelcache snapshot import FILE`: nothing changes unless the whole file checks out.
+pub async fn run_import(settings: &Settings, file: &Path) -> Result<(), CommandError> {
+    let opened = open(settings, Clock::system()).await?;
+    let cache = opened.state.cache.clone();
+    let file_owned = file.to_owned();
+    let result = tokio::task::spawn_blocking(move || {
+        let progress = Progress::new("import");
+        progress.add_total(snapshot::file_len(&file_owned));
+        let result = snapshot::import(&cache, &file_owned, &mut |bytes| {
+            progress.set_position(bytes, || "bytes".to_owned());
+        });
+        progress.finish();
+        result
+    })
+    .await
+    .map_err(|e| CommandError::runtime(e.to_string()))?;
+    close(opened).await;
+    let (header, summary) = result.map_err(|e| {
+        CommandError::runtime(format!(
+            "{} was not imported, the cache is unchanged: {e}",
+            file.display()
+        ))
+    })?;
+    eprintln!(
+        "imported {} entries from {} (written by {}{}): {}",
+        summary.entries,
+        file.display(),
+        header.producer,
+        if header.description.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", header.description)
+        },
+        describe_namespaces(&summary.namespaces)
+    );
+    Ok(())
+}
+
+/// What the demo snapshot says about itself.
+pub const DEMO_DESCRIPTION: &str = "SYNTHETIC DEMO DATA generated by `reelcache dev make-demo` \
+    from reelcache's built-in fake TMDB. It is not real TMDB data: titles, overviews and numbers \
+    are made up.";
+/// The demo data's fixed clock: 2026-01-01T00:00:00Z, so the file is byte-for-byte reproducible.
+pub const DEMO_EPOCH_MS: u64 = 1_767_225_600_000;
+
+/// `reelcache dev make-demo FILE`: warm a temporary cache from the built-in fake TMDB (on
+/// 127.0.0.1) with a frozen clock, then export it. The same build always writes the same bytes.
+pub async fn run_make_demo(file: &Path) -> Result<(), CommandError> {
+    let fake = crate::fake_tmdb::FakeTmdb::start(None)
+        .await
+        .map_err(|e| CommandError::runtime(format!("cannot start the fake TMDB: {e}")))?;
+    let dir = tempfile_dir()?;
+    let mut settings = Settings::defaults_in(&dir);
+    settings.tmdb.base_url = fake.base_url();
+    settings.tmdb.credential = Some(Credential::from_shape("synthetic-demo"));
+    settings.tmdb.rps = std::num::NonZeroU32::new(10_000).expect("non-zero");
+    let clock = Clock::frozen_at(DEMO_EPOCH_MS);
+    let opened = open(&settings, clock.clone()).await?;
+    let args = WarmArgs {
+        trending_pages: 5,
+        popular_pages: 5,
+        recommendation_pages: 2,
+        no_details: false,
+        concurrency: 8,
+    };
+    let report = warm_with(&opened, &args, &AtomicBool::new(false)).await?;
+    close(opened).await;
+    if report.failed > 0 {
+        return Err(CommandError::runtime(format!(
+            "{} demo pages failed",
+            report.failed
+        )));
+    }
+    eprintln!("{}", report.summary());
+    let header = SnapshotHeader {
+        created_at_ms: DEMO_EPOCH_MS,
+        producer: concat!("reelcache ", env!("CARGO_PKG_VERSION")).to_owned(),
+        description: DEMO_DESCRIPTION.to_owned(),
+    };
+    let result = export_with(&settings, clock, file, &[], header).await;
+    fake.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf, CommandError> {
+    let dir = std::env::temp_dir().join(format!(
+        "reelcache-make-demo-{}-{}",
+        std::process::id(),
+        Clock::system().now_ms()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| CommandError::runtime(e.to_string()))?;
+    Ok(dir)
+}

@@ -1,0 +1,315 @@
+//! Snapshots: the whole page cache (or some namespaces) in one portable file, independent of
+//! sled's on-disk format, so a prepared data set moves between machines and reelcache versions.
+//! Format (documented in `docs/FORMATS.md`):
+//!
+//! ```text
+//! magic        8 bytes   "RCSNAP\r\n"
+//! version      u16 LE    1
+//! header_len   u32 LE
+//! header       bincode 2 standard: SnapshotHeader
+//! records      0x01, key_len u16 LE, key (UTF-8), value_len u32 LE, value (a cache envelope)
+//! end          0xFF, entry count u64 LE, XXH3-64 u64 LE of every byte before the 0xFF
+//! ```
+//!
+//! Import reads the whole file and checks everything (magic, version, every record's envelope
+//! checksum, the count, the file hash, nothing after the end) before it writes a single entry.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use bincode::{Decode, Encode};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::cache::{CacheKey, PageCache, envelope, key};
+
+pub const MAGIC: &[u8; 8] = b"RCSNAP\r\n";
+pub const VERSION: u16 = 1;
+const RECORD: u8 = 0x01;
+const END: u8 = 0xFF;
+/// Keys are short; anything longer is damage.
+const MAX_KEY: usize = 1024;
+const MAX_HEADER: u32 = 1024 * 1024;
+const MAX_VALUE: u32 = 128 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct SnapshotHeader {
+    /// When the snapshot was written, Unix milliseconds.
+    pub created_at_ms: u64,
+    /// `reelcache <version>` that wrote it.
+    pub producer: String,
+    /// Free text; the demo snapshot says here that its data is synthetic.
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot read {0}")]
+    Io(String),
+    #[error("not a reelcache snapshot (bad magic bytes)")]
+    Magic,
+    #[error("snapshot format version {0} is not supported (this build reads version {VERSION})")]
+    Version(u16),
+    #[error("snapshot is damaged: {0}")]
+    Damaged(String),
+    #[error("snapshot is truncated")]
+    Truncated,
+    #[error("cache store: {0}")]
+    Store(String),
+}
+
+/// What an export or import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotSummary {
+    pub entries: u64,
+    pub bytes: u64,
+    pub namespaces: std::collections::BTreeMap<String, u64>,
+}
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+/// A writer that hashes what passes through it.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hash: Xxh3,
+    written: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes every entry whose namespace is in `namespaces` (all when empty) to `path`, atomically
+/// (a temporary file renamed into place). Blocking. `progress` is called with bytes written.
+pub fn export(
+    cache: &PageCache,
+    path: &Path,
+    namespaces: &[String],
+    header: &SnapshotHeader,
+    progress: &mut dyn FnMut(u64),
+) -> Result<SnapshotSummary, SnapshotError> {
+    let io = |e: std::io::Error| SnapshotError::Io(format!("{}: {e}", path.display()));
+    let tmp = path.with_extension("partial");
+    let file = File::create(&tmp).map_err(io)?;
+    let mut out = HashingWriter {
+        inner: BufWriter::new(file),
+        hash: Xxh3::new(),
+        written: 0,
+    };
+    let header_bytes =
+        bincode::encode_to_vec(header, bincode_config()).expect("encoding to a Vec cannot fail");
+    out.write_all(MAGIC).map_err(io)?;
+    out.write_all(&VERSION.to_le_bytes()).map_err(io)?;
+    out.write_all(&(header_bytes.len() as u32).to_le_bytes())
+        .map_err(io)?;
+    out.write_all(&header_bytes).map_err(io)?;
+
+    let mut summary = SnapshotSummary::default();
+    for item in cache.scan_blocking("") {
+        let (key, value) = item.map_err(|e| SnapshotError::Store(e.to_string()))?;
+        let namespace = key::namespace_of(&key).to_owned();
+        if !namespaces.is_empty() && !namespaces.contains(&namespace) {
+            continue;
+        }
+        // Never export what would be refused on import.
+        if envelope::decode(&value).is_err() || key.len() > MAX_KEY {
+            tracing::warn!(%key, "skipping an unreadable entry");
+            continue;
+        }
+        out.write_all(&[RECORD]).map_err(io)?;
+        out.write_all(&(key.len() as u16).to_le_bytes())
+            .map_err(io)?;
+        out.write_all(key.as_bytes()).map_err(io)?;
+        out.write_all(&(value.len() as u32).to_le_bytes())
+            .map_err(io)?;
+        out.write_all(&value).map_err(io)?;
+        summary.entries += 1;
+        *summary.namespaces.entry(namespace).or_default() += 1;
+        progress(out.written);
+    }
+    let digest = out.hash.digest();
+    out.write_all(&[END]).map_err(io)?;
+    out.write_all(&summary.entries.to_le_bytes()).map_err(io)?;
+    out.write_all(&digest.to_le_bytes()).map_err(io)?;
+    summary.bytes = out.written;
+    let file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(summary)
+}
+
+/// A reader over a snapshot that hashes what it reads and counts bytes.
+struct SnapshotReader<R: Read> {
+    inner: R,
+    hash: Xxh3,
+    read: u64,
+}
+
+impl<R: Read> SnapshotReader<R> {
+    fn exact(&mut self, buf: &mut [u8]) -> Result<(), SnapshotError> {
+        self.inner.read_exact(buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => SnapshotError::Truncated,
+            _ => SnapshotError::Io(e.to_string()),
+        })?;
+        self.hash.update(buf);
+        self.read += buf.len() as u64;
+        Ok(())
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
+        let mut buf = [0; N];
+        self.exact(&mut buf)?;
+        Ok(buf)
+    }
+
+    fn vec(&mut self, len: usize) -> Result<Vec<u8>, SnapshotError> {
+        let mut buf = vec![0; len];
+        self.exact(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// Reads a snapshot from start to end, verifying everything, and hands each record to `visit`.
+fn read(
+    path: &Path,
+    visit: &mut dyn FnMut(String, Vec<u8>) -> Result<(), SnapshotError>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
+    let file =
+        File::open(path).map_err(|e| SnapshotError::Io(format!("{}: {e}", path.display())))?;
+    let mut r = SnapshotReader {
+        inner: BufReader::new(file),
+        hash: Xxh3::new(),
+        read: 0,
+    };
+    let magic: [u8; 8] = r.array().map_err(|_| SnapshotError::Magic)?;
+    if &magic != MAGIC {
+        return Err(SnapshotError::Magic);
+    }
+    let version = u16::from_le_bytes(r.array()?);
+    if version != VERSION {
+        return Err(SnapshotError::Version(version));
+    }
+    let header_len = u32::from_le_bytes(r.array()?);
+    if header_len > MAX_HEADER {
+        return Err(SnapshotError::Damaged("implausible header length".into()));
+    }
+    let header_bytes = r.vec(header_len as usize)?;
+    let (header, _): (SnapshotHeader, usize) =
+        bincode::decode_from_slice(&header_bytes, bincode_config())
+            .map_err(|e| SnapshotError::Damaged(format!("header: {e}")))?;
+
+    let mut summary = SnapshotSummary::default();
+    loop {
+        let before_tag = r.hash.digest();
+        let [tag] = r.array()?;
+        match tag {
+            RECORD => {
+                let key_len = u16::from_le_bytes(r.array()?) as usize;
+                if key_len == 0 || key_len > MAX_KEY {
+                    return Err(SnapshotError::Damaged("implausible key length".into()));
+                }
+                let key = String::from_utf8(r.vec(key_len)?)
+                    .map_err(|_| SnapshotError::Damaged("a key is not UTF-8".into()))?;
+                let namespace = key::namespace_of(&key).to_owned();
+                if !key::NAMESPACES.contains(&namespace.as_str()) {
+                    return Err(SnapshotError::Damaged(format!(
+                        "unknown namespace in key '{key}'"
+                    )));
+                }
+                let value_len = u32::from_le_bytes(r.array()?);
+                if value_len > MAX_VALUE {
+                    return Err(SnapshotError::Damaged("implausible value length".into()));
+                }
+                let value = r.vec(value_len as usize)?;
+                envelope::decode(&value)
+                    .map_err(|e| SnapshotError::Damaged(format!("entry '{key}': {e}")))?;
+                summary.entries += 1;
+                summary.bytes = r.read;
+                *summary.namespaces.entry(namespace).or_default() += 1;
+                visit(key, value)?;
+                progress(r.read);
+            }
+            END => {
+                let count = u64::from_le_bytes(r.array()?);
+                let digest = u64::from_le_bytes(r.array()?);
+                if count != summary.entries {
+                    return Err(SnapshotError::Damaged(format!(
+                        "{} entries found, {count} recorded",
+                        summary.entries
+                    )));
+                }
+                if digest != before_tag {
+                    return Err(SnapshotError::Damaged(
+                        "file checksum does not match".into(),
+                    ));
+                }
+                let mut extra = [0u8; 1];
+                if r.inner
+                    .read(&mut extra)
+                    .map_err(|e| SnapshotError::Io(e.to_string()))?
+                    != 0
+                {
+                    return Err(SnapshotError::Damaged("bytes after the end marker".into()));
+                }
+                summary.bytes = r.read;
+                return Ok((header, summary));
+            }
+            _ => return Err(SnapshotError::Damaged("unknown record tag".into())),
+        }
+    }
+}
+
+/// Checks a whole snapshot without changing anything.
+pub fn verify(
+    path: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
+    read(path, &mut |_, _| Ok(()), progress)
+}
+
+/// Verifies the whole file, then loads it: entries in the snapshot replace entries with the same
+/// key; other entries are kept. Blocking.
+pub fn import(
+    cache: &PageCache,
+    path: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
+    verify(path, &mut |_| {})?;
+    let mut batch = Vec::with_capacity(BATCH);
+    let flush = |batch: &mut Vec<(CacheKey, Vec<u8>)>| {
+        cache
+            .put_batch_blocking(std::mem::take(batch))
+            .map_err(|e| SnapshotError::Store(e.to_string()))
+    };
+    let result = read(
+        path,
+        &mut |key, value| {
+            batch.push((CacheKey::from_stored(key), value));
+            if batch.len() >= BATCH {
+                flush(&mut batch)?;
+            }
+            Ok(())
+        },
+        progress,
+    )?;
+    flush(&mut batch)?;
+    Ok(result)
+}
+
+const BATCH: usize = 512;
+
+/// Size of a file, for progress bars.
+pub fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}

@@ -1,0 +1,235 @@
+//! `warm`: fill the cache from TMDB before anyone asks. Trending (day and week) and popular pages
+//! first, then details and recommendations of every movie on them. Every request goes through the
+//! same service (and so the same rate limiter and cache rules) as the server's; what is still
+//! fresh is skipped, so an interrupted warm continues where it stopped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use crate::counters::Counters;
+use crate::domain::{MovieId, Page, TimeWindow};
+use crate::error::ApiError;
+use crate::movies::{CacheOutcome, MovieService, Served};
+
+#[derive(Debug, Clone)]
+pub struct WarmPlan {
+    pub trending_pages: u32,
+    pub popular_pages: u32,
+    pub recommendation_pages: u32,
+    pub details: bool,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WarmReport {
+    pub fetched: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    /// JSON bytes stored by this run, and what they took compressed.
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+}
+
+impl WarmReport {
+    pub fn done(&self) -> u64 {
+        self.fetched + self.skipped + self.failed
+    }
+
+    pub fn summary(&self) -> String {
+        let ratio = if self.raw_bytes == 0 {
+            "n/a".to_owned()
+        } else {
+            format!("{:.2}", self.stored_bytes as f64 / self.raw_bytes as f64)
+        };
+        format!(
+            "{}: {} fetched, {} skipped (still fresh), {} failed; {} raw JSON bytes stored as {} \
+             (ratio {ratio}); {:.1}s",
+            if self.interrupted {
+                "warm interrupted"
+            } else {
+                "warm finished"
+            },
+            self.fetched,
+            self.skipped,
+            self.failed,
+            self.raw_bytes,
+            self.stored_bytes,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WarmError {
+    #[error(
+        "TMDB refused the credential (HTTP 401): check TMDB_API_KEY / TMDB_ACCESS_TOKEN. Nothing more was fetched."
+    )]
+    CredentialRefused,
+    #[error("warm needs TMDB: set TMDB_API_KEY or TMDB_ACCESS_TOKEN, and do not pass --offline")]
+    Offline,
+}
+
+/// Told about progress; implemented by the command line (a bar or periodic lines).
+pub trait WarmProgress: Send + Sync {
+    /// More work was discovered.
+    fn add_total(&self, n: u64);
+    /// One more item finished; `report` is the running total.
+    fn finished_one(&self, report: &WarmReport);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Trending(TimeWindow, Page),
+    Popular(Page),
+    Details(MovieId),
+    Recommendations(MovieId, Page),
+}
+
+enum JobResult {
+    Done { fetched: bool, ids: Vec<MovieId> },
+    Failed,
+    Cancelled,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: u32,
+}
+
+fn movie_ids(served: &Served) -> Vec<MovieId> {
+    let Ok(raw) = served.document.render(b"", b"") else {
+        return Vec::new();
+    };
+    serde_json::from_slice::<Vec<IdOnly>>(&raw)
+        .map(|items| {
+            items
+                .into_iter()
+                .filter_map(|i| MovieId::new(i.id))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn run_job(
+    service: &MovieService,
+    job: Job,
+    stop: &AtomicBool,
+) -> Result<JobResult, WarmError> {
+    if stop.load(Ordering::Relaxed) {
+        return Ok(JobResult::Cancelled);
+    }
+    let language = service.default_language().clone();
+    let result = match job {
+        Job::Trending(window, page) => service.trending(window, &language, page).await,
+        Job::Popular(page) => service.warm_popular(&language, page).await,
+        Job::Details(id) => service.details(id, &language).await,
+        Job::Recommendations(id, page) => service.recommendations(id, &language, page).await,
+    };
+    match result {
+        Ok(served) => {
+            let ids = match job {
+                Job::Trending(..) | Job::Popular(_) => movie_ids(&served),
+                _ => Vec::new(),
+            };
+            Ok(JobResult::Done {
+                fetched: served.outcome == CacheOutcome::Miss,
+                ids,
+            })
+        }
+        Err(ApiError::CredentialRefused) => Err(WarmError::CredentialRefused),
+        Err(e) => {
+            tracing::warn!(?job, error = %e, "warm: fetch failed");
+            Ok(JobResult::Failed)
+        }
+    }
+}
+
+/// Runs `jobs` with bounded concurrency, adding to `report`; returns the movie ids the lists
+/// named. Stops taking new jobs once `stop` is set; jobs in flight finish and are stored.
+async fn run_jobs(
+    service: &MovieService,
+    jobs: Vec<Job>,
+    plan: &WarmPlan,
+    stop: &AtomicBool,
+    report: &mut WarmReport,
+    progress: &dyn WarmProgress,
+) -> Result<Vec<MovieId>, WarmError> {
+    let mut ids = Vec::new();
+    let mut results = futures_util::stream::iter(jobs)
+        .map(|job| run_job(service, job, stop))
+        .buffer_unordered(plan.concurrency.max(1));
+    while let Some(result) = results.next().await {
+        match result? {
+            JobResult::Done {
+                fetched,
+                ids: found,
+            } => {
+                if fetched {
+                    report.fetched += 1;
+                } else {
+                    report.skipped += 1;
+                }
+                ids.extend(found);
+            }
+            JobResult::Failed => report.failed += 1,
+            JobResult::Cancelled => {
+                report.interrupted = true;
+                continue;
+            }
+        }
+        progress.finished_one(report);
+    }
+    Ok(ids)
+}
+
+pub async fn warm(
+    service: &MovieService,
+    counters: &Counters,
+    plan: &WarmPlan,
+    stop: &AtomicBool,
+    progress: &dyn WarmProgress,
+) -> Result<WarmReport, WarmError> {
+    if service.is_offline() {
+        return Err(WarmError::Offline);
+    }
+    let started = Instant::now();
+    let before = counters.snapshot();
+    let mut report = WarmReport::default();
+
+    let pages = |n: u32| (1..=n).filter_map(Page::new);
+    let mut lists: Vec<Job> = Vec::new();
+    for window in TimeWindow::ALL {
+        lists.extend(pages(plan.trending_pages).map(|p| Job::Trending(window, p)));
+    }
+    lists.extend(pages(plan.popular_pages).map(Job::Popular));
+    progress.add_total(lists.len() as u64);
+    let mut ids = run_jobs(service, lists, plan, stop, &mut report, progress).await?;
+
+    // Each movie once, in the order the lists named them.
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(*id));
+    let mut per_movie: Vec<Job> = Vec::new();
+    for id in ids {
+        if plan.details {
+            per_movie.push(Job::Details(id));
+        }
+        per_movie.extend(pages(plan.recommendation_pages).map(|p| Job::Recommendations(id, p)));
+    }
+    progress.add_total(per_movie.len() as u64);
+    if !stop.load(Ordering::Relaxed) {
+        run_jobs(service, per_movie, plan, stop, &mut report, progress).await?;
+    } else {
+        report.interrupted = true;
+    }
+
+    let after = counters.snapshot();
+    report.raw_bytes = after.bytes_raw - before.bytes_raw;
+    report.stored_bytes = after.bytes_stored - before.bytes_stored;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
