@@ -356,7 +356,8 @@ fn vote_average(id: u32) -> Value {
 
 fn popularity(id: u32) -> f64 {
     let mut rng = Rng::new(id, 6);
-    (rng.below(500_000) as f64) / 1000.0 + 1.0
+    // One correctly rounded division, so the value survives a trip through JSON text unchanged.
+    (rng.below(500_000) + 1000) as f64 / 1000.0
 }
 
 /// A list item, as popular/search return them (keys in TMDB's alphabetical order).

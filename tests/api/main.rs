@@ -5,4 +5,5 @@ mod binary;
 mod cache;
 mod helpers;
 mod movies;
+mod offline;
 mod validation;
