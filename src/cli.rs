@@ -45,9 +45,36 @@ pub enum Command {
     /// Export or import the cache as one portable file
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Manage accounts (works while the server runs)
+    #[command(subcommand)]
+    User(UserCommand),
     /// Tools for reelcache's own development
     #[command(subcommand, hide = true)]
     Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input
+    Create {
+        username: String,
+        /// Make the account staff (may use the /api/utils/ staff endpoints)
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input (the only way: never on the command line)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Grant staff to an account, or take it away with --revoke
+    SetAdmin {
+        username: String,
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// List accounts
+    List,
 }
 
 #[derive(Debug, Subcommand)]

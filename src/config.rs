@@ -102,6 +102,7 @@ pub struct Settings {
     pub tmdb: TmdbSettings,
     pub ttl: TtlSettings,
     pub cache: CacheSettings,
+    pub auth: AuthSettings,
     /// Which layer each setting came from, by dotted name.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -131,6 +132,14 @@ pub struct CacheSettings {
     pub memory_bytes: u64,
     /// How often sled flushes its write buffer to disk.
     pub flush_every: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// HS256 signing secret; `None`: generated into the data directory on first start.
+    pub jwt_secret: Option<Secret>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
 }
 
 /// Values given as command-line flags; `None` when the flag was not given.
@@ -215,6 +224,12 @@ pub const SPECS: &[Spec] = &[
     ),
     spec("ttl.details", "REELCACHE_TTL_DETAILS", Some("24h")),
     spec("ttl.user", "REELCACHE_TTL_USER", Some("15m")),
+    Spec {
+        secret: true,
+        ..spec("auth.jwt_secret", "REELCACHE_JWT_SECRET", None)
+    },
+    spec("auth.access_ttl", "REELCACHE_ACCESS_TTL", Some("60m")),
+    spec("auth.refresh_ttl", "REELCACHE_REFRESH_TTL", Some("7d")),
     spec("cache.memory", "REELCACHE_CACHE_MEMORY", Some("64MiB")),
     spec(
         "cache.flush_every",
@@ -349,6 +364,17 @@ impl Resolved {
                         .map_err(|_| format!("'{v}' is not a size like 64MiB"))
                 })?,
                 flush_every: self.required("cache.flush_every", parse_duration)?,
+            },
+            auth: AuthSettings {
+                jwt_secret: self.parse("auth.jwt_secret", |v| {
+                    if v.len() < 32 {
+                        Err("a signing secret needs at least 32 characters".to_owned())
+                    } else {
+                        Ok(Secret::new(v))
+                    }
+                })?,
+                access_ttl: self.required("auth.access_ttl", parse_ttl)?,
+                refresh_ttl: self.required("auth.refresh_ttl", parse_ttl)?,
             },
             origins: self
                 .values

@@ -302,3 +302,99 @@ mod tests {
         assert!(SearchQuery::parse(Some(&"é".repeat(201))).is_err());
     }
 }
+
+/// Account inputs, validated as the contract says.
+pub mod account {
+    use crate::error::ApiError;
+
+    /// 3..=150 characters of letters, digits and `@ . + - _`.
+    pub fn username(raw: Option<&str>) -> Result<String, ApiError> {
+        let value = raw.ok_or_else(|| ApiError::validation("username", "username is required"))?;
+        let count = value.chars().count();
+        let allowed = |c: char| c.is_alphanumeric() || "@.+-_".contains(c);
+        if !(3..=150).contains(&count) || !value.chars().all(allowed) {
+            return Err(ApiError::validation(
+                "username",
+                "username must be 3 to 150 characters of letters, digits and @ . + - _",
+            ));
+        }
+        Ok(value.to_owned())
+    }
+
+    /// At least 8 characters; at most 1024 so hashing stays cheap.
+    pub fn password(raw: Option<&str>) -> Result<String, ApiError> {
+        let value = raw.ok_or_else(|| ApiError::validation("password", "password is required"))?;
+        let count = value.chars().count();
+        if count < 8 {
+            return Err(ApiError::validation(
+                "password",
+                "password must be at least 8 characters",
+            ));
+        }
+        if count > 1024 {
+            return Err(ApiError::validation(
+                "password",
+                "password must be at most 1024 characters",
+            ));
+        }
+        Ok(value.to_owned())
+    }
+
+    /// Optional; when given, something@domain.tld without spaces, at most 254 characters.
+    pub fn email(raw: Option<&str>) -> Result<String, ApiError> {
+        let Some(value) = raw.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(String::new());
+        };
+        let valid = value.len() <= 254
+            && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+            && value.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            });
+        if !valid {
+            return Err(ApiError::validation(
+                "email",
+                "email is not a valid address",
+            ));
+        }
+        Ok(value.to_owned())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn usernames() {
+            assert!(username(Some("ann")).is_ok());
+            assert!(username(Some("anne.o+tag@x_y-z")).is_ok());
+            assert!(username(Some("zoë")).is_ok());
+            for bad in [
+                "ab",
+                "has space",
+                "semi;colon",
+                "'; DROP TABLE users; --",
+                "",
+            ] {
+                assert!(username(Some(bad)).is_err(), "{bad:?}");
+            }
+            assert!(username(Some(&"a".repeat(151))).is_err());
+            assert!(username(None).is_err());
+        }
+
+        #[test]
+        fn emails_and_passwords() {
+            assert_eq!(email(None).unwrap(), "");
+            assert_eq!(email(Some("")).unwrap(), "");
+            assert!(email(Some("a@b.co")).is_ok());
+            for bad in ["a", "a@b", "@b.co", "a b@c.de", "a@@b.co", "a@.b.co"] {
+                assert!(email(Some(bad)).is_err(), "{bad:?}");
+            }
+            assert!(password(Some("1234567")).is_err());
+            assert!(password(Some("12345678")).is_ok());
+        }
+    }
+}

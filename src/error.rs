@@ -19,6 +19,12 @@ pub enum ApiError {
         fields: BTreeMap<String, Vec<String>>,
     },
     #[error("{0}")]
+    Authentication(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     MovieNotFound(String),
@@ -63,6 +69,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Authentication(_) => StatusCode::UNAUTHORIZED,
+            ApiError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) | ApiError::MovieNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -79,6 +88,9 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Validation { .. } => "VALIDATION_ERROR",
+            ApiError::Authentication(_) => "AUTHENTICATION_FAILED",
+            ApiError::PermissionDenied(_) => "PERMISSION_DENIED",
+            ApiError::Conflict(_) => "CONFLICT",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::MovieNotFound(_) => "MOVIE_NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
@@ -136,6 +148,9 @@ impl ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let ApiError::Authentication(_) = &self {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let ApiError::MethodNotAllowed { allow } = &self {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
         }
@@ -160,6 +175,13 @@ struct ErrorBody<'a> {
     status_code: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     fields: Option<&'a BTreeMap<String, Vec<String>>>,
+}
+
+impl From<crate::db::DbError> for ApiError {
+    /// A database failure is never the client's fault.
+    fn from(err: crate::db::DbError) -> ApiError {
+        ApiError::Internal(err.to_string())
+    }
 }
 
 impl From<TmdbError> for ApiError {

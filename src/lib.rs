@@ -1,5 +1,9 @@
 //! reelcache: a TMDB movie API server with a persistent, pagination-aware page cache.
 
+/// Accounts: registration, login, tokens, profiles.
+pub mod accounts;
+/// Passwords, JWTs, the signing secret, login throttling.
+pub mod auth;
 /// The page cache: keys, the entry envelope, the stores.
 pub mod cache;
 /// The command line.
@@ -12,12 +16,16 @@ pub mod commands;
 pub mod config;
 /// Process-wide counters of cache and upstream events.
 pub mod counters;
+/// SQLite: users, favorites, settings.
+pub mod db;
 /// Validated request values.
 pub mod domain;
 /// `ApiError` and the contract's error envelope.
 pub mod error;
 /// A fake TMDB with synthetic data, for tests, demo data and benchmarks.
 pub mod fake_tmdb;
+/// A user's favorites.
+pub mod favorites;
 /// Routes, filters, responses.
 pub mod http;
 /// Offline search over the movies stored locally.

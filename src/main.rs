@@ -54,6 +54,7 @@ fn main() -> ExitCode {
                 commands::run_import(&settings, &file).await
             }
             Command::Dev(DevCommand::MakeDemo { file }) => commands::run_make_demo(&file).await,
+            Command::User(command) => commands::run_user(&settings, &command),
         }
     });
     match result {

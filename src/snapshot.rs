@@ -89,7 +89,8 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Writes every entry whose namespace is in `namespaces` (all when empty) to `path`, atomically
+/// Writes every entry whose namespace is in `namespaces` (all movie data when empty; user data
+/// never travels in snapshots) to `path`, atomically
 /// (a temporary file renamed into place). Blocking. `progress` is called with bytes written.
 pub fn export(
     cache: &PageCache,
@@ -118,7 +119,12 @@ pub fn export(
     for item in cache.scan_blocking("") {
         let (key, value) = item.map_err(|e| SnapshotError::Store(e.to_string()))?;
         let namespace = key::namespace_of(&key).to_owned();
-        if !namespaces.is_empty() && !namespaces.contains(&namespace) {
+        let wanted = if namespaces.is_empty() {
+            key::SNAPSHOT_NAMESPACES.contains(&namespace.as_str())
+        } else {
+            namespaces.contains(&namespace)
+        };
+        if !wanted {
             continue;
         }
         // Never export what would be refused on import.
@@ -222,7 +228,7 @@ fn read(
                 let key = String::from_utf8(r.vec(key_len)?)
                     .map_err(|_| SnapshotError::Damaged("a key is not UTF-8".into()))?;
                 let namespace = key::namespace_of(&key).to_owned();
-                if !key::NAMESPACES.contains(&namespace.as_str()) {
+                if !key::SNAPSHOT_NAMESPACES.contains(&namespace.as_str()) {
                     return Err(SnapshotError::Damaged(format!(
                         "unknown namespace in key '{key}'"
                     )));

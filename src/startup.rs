@@ -26,6 +26,8 @@ pub enum StartupError {
     DataDirLocked(PathBuf),
     #[error("cache store: {0}")]
     Cache(String),
+    #[error("{0}")]
+    Database(String),
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: SocketAddr, reason: String },
     #[error("{0}")]
@@ -79,9 +81,35 @@ impl Opened {
             counters: counters.clone(),
             offline: settings.is_offline(),
         });
+        let data_dir = settings.data_dir.clone();
+        let db = tokio::task::spawn_blocking(move || crate::db::Database::open(&data_dir))
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        let secret = crate::auth::secret::load_or_create(
+            settings.auth.jwt_secret.as_ref(),
+            &settings.data_dir,
+        )
+        .map_err(StartupError::Other)?;
+        let tokens = crate::auth::jwt::Tokens::new(
+            &secret,
+            settings.auth.access_ttl,
+            settings.auth.refresh_ttl,
+        );
+        let accounts = crate::accounts::AccountService::new(
+            db,
+            tokens,
+            cache.clone(),
+            clock.clone(),
+            settings.ttl.user,
+        );
+        let favorites = crate::favorites::FavoriteService::new(accounts.clone());
         let (alive, state_released) = tokio::sync::mpsc::channel(1);
         let state = AppState {
             _alive: alive,
+            accounts,
+            favorites,
+            started: std::time::Instant::now(),
             movies,
             cache,
             counters,

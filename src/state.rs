@@ -2,14 +2,20 @@
 
 use std::sync::Arc;
 
+use crate::accounts::AccountService;
 use crate::cache::PageCache;
 use crate::clock::Clock;
 use crate::counters::Counters;
+use crate::favorites::FavoriteService;
 use crate::movies::MovieService;
 
 #[derive(Clone)]
 pub struct AppState {
     pub movies: MovieService,
+    pub accounts: AccountService,
+    pub favorites: FavoriteService,
+    /// When the process started, for uptime.
+    pub started: std::time::Instant,
     pub cache: PageCache,
     pub counters: Arc<Counters>,
     pub clock: Clock,

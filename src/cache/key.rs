@@ -13,8 +13,13 @@ pub const MOVIE: &str = "movie";
 /// offline mode and outages.
 pub const POPULAR: &str = "popular_movies";
 
-/// Every namespace the page cache holds, for stats, clears and snapshots.
-pub const NAMESPACES: &[&str] = &[TRENDING, RECOMMENDED, MOVIE, POPULAR];
+/// Per-user data (profiles), short-lived.
+pub const USER: &str = "user";
+
+/// The movie data that snapshots carry (never user data).
+pub const SNAPSHOT_NAMESPACES: &[&str] = &[TRENDING, RECOMMENDED, MOVIE, POPULAR];
+/// Every namespace the cache holds, for stats and clears.
+pub const NAMESPACES: &[&str] = &[TRENDING, RECOMMENDED, MOVIE, POPULAR, USER];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey(String);

@@ -222,6 +222,27 @@ impl PageCache {
         })
     }
 
+    /// Removes every entry whose key starts with `prefix` (all entries for ""); returns how many.
+    pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
+        let store = self.store.clone();
+        let prefix = prefix.to_owned();
+        spawn_blocking(move || {
+            let Store::Sled(sled) = &store;
+            let keys: Vec<String> = sled
+                .scan_prefix(&prefix)
+                .map(|item| item.map(|(key, _)| key))
+                .collect::<Result<_, _>>()?;
+            let mut removed = 0;
+            for key in keys {
+                if sled.remove_blocking(&key)? {
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
     /// Entries and bytes per namespace. Walks the whole store: for stats, not for the hot path.
     pub async fn stats(&self) -> Result<StoreStats, CacheError> {
         let store = self.store.clone();

@@ -105,6 +105,13 @@ impl SledStore {
         .await
     }
 
+    pub fn remove_blocking(&self, key: &str) -> Result<bool, CacheError> {
+        self.pages
+            .remove(key)
+            .map(|old| old.is_some())
+            .map_err(store_error)
+    }
+
     /// Inserts many entries in one atomic batch. Blocking.
     pub fn put_batch_blocking(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), CacheError> {
         let mut batch = sled::Batch::default();

@@ -1,10 +1,14 @@
 //! The HTTP surface: one module per resource group, shared filters, and the single place where
 //! warp's rejections become the contract's error envelope.
 
+pub mod admin;
+pub mod favorites;
 pub mod filters;
+pub mod json;
 pub mod movies;
 pub mod rejection;
 pub mod response;
+pub mod users;
 
 use warp::Filter;
 
@@ -14,7 +18,13 @@ use crate::state::AppState;
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    movies::routes(state)
+    movies::routes(state.clone())
+        .or(users::routes(state.clone()))
+        .unify()
+        .or(favorites::routes(state.clone()))
+        .unify()
+        .or(admin::routes(state))
+        .unify()
         .recover(rejection::handle)
         .unify()
         .with(warp::log::custom(|info| {
@@ -34,4 +44,11 @@ pub fn routes(
                 cache = tracing::field::Empty,
             )
         }))
+}
+
+/// A handler's result as a response: errors become the contract's envelope.
+pub fn respond(
+    result: Result<warp::reply::Response, crate::error::ApiError>,
+) -> warp::reply::Response {
+    result.unwrap_or_else(crate::error::ApiError::into_response)
 }

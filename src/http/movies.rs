@@ -39,9 +39,7 @@ pub fn routes(
         .unify()
 }
 
-fn respond(result: Result<Response, ApiError>) -> Response {
-    result.unwrap_or_else(ApiError::into_response)
-}
+use super::respond;
 
 fn language(query: &Query, state: &AppState) -> Result<Language, ApiError> {
     Language::parse_param(query.get("language"), state.movies.default_language())

@@ -13,13 +13,27 @@ use crate::error::ApiError;
 /// Largest JSON body any endpoint accepts.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
+/// The body was larger than `MAX_BODY_BYTES`.
+#[derive(Debug)]
+pub struct TooLarge;
+impl warp::reject::Reject for TooLarge {}
+
+/// The body could not be read (the client went away mid-request).
+#[derive(Debug)]
+pub struct BadBody;
+impl warp::reject::Reject for BadBody {}
+
 pub async fn handle(rejection: warp::Rejection) -> Result<warp::reply::Response, Infallible> {
     let error = if rejection.is_not_found() {
         ApiError::NotFound("No route for this path".to_owned())
-    } else if rejection.find::<PayloadTooLarge>().is_some() {
+    } else if rejection.find::<PayloadTooLarge>().is_some()
+        || rejection.find::<TooLarge>().is_some()
+    {
         ApiError::PayloadTooLarge {
             limit: MAX_BODY_BYTES,
         }
+    } else if rejection.find::<BadBody>().is_some() {
+        ApiError::validation("body", "The request body could not be read")
     } else if rejection.find::<UnsupportedMediaType>().is_some() {
         ApiError::UnsupportedMediaType
     } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {

@@ -224,3 +224,66 @@ async fn the_credential_never_reaches_logs_or_responses() {
     );
     assert!(!bodies.contains(SECRET));
 }
+
+#[tokio::test]
+async fn acknowledged_account_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        command(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .spawn()
+            .unwrap()
+    };
+    let (child, addr) = listening_addr_async(start()).await;
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let r = client
+        .post(format!("{base}/api/users/register/"))
+        .json(&serde_json::json!({"username": "uma", "password": "password123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/users/login/"))
+        .json(&serde_json::json!({"username": "uma", "password": "password123"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = login["access"].as_str().unwrap().to_owned();
+    let r = client
+        .post(format!("{base}/api/users/favorites/add/"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"tmdb_id": 550, "title": "Fight Club"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "acknowledged");
+    signal(&child, "KILL");
+    let mut child = child;
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+
+    let (child, addr) = listening_addr_async(start()).await;
+    let favorites: serde_json::Value = client
+        .get(format!("http://{addr}/api/users/favorites/"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(favorites["data"][0]["title"], "Fight Club");
+    signal(&child, "TERM");
+    let mut child = child;
+    let status =
+        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+            .await
+            .unwrap();
+    assert!(status.success());
+}

@@ -186,3 +186,103 @@ pub fn open_sled(path: &Path) -> sled::Db {
         }
     }
 }
+
+/// Tokens of a signed-in test user.
+pub struct Session {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    /// Sends `body` as JSON with `method`, optionally as `token`.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> Reply {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer.as_str()));
+        }
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("request reaches the server");
+        Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.bytes().await.expect("body").to_vec(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+        self.send_json(reqwest::Method::POST, path, body, token)
+            .await
+    }
+
+    /// GET (or another bodiless method) with a bearer token.
+    pub async fn authed(&self, method: reqwest::Method, path: &str, token: &str) -> Reply {
+        let bearer = format!("Bearer {token}");
+        self.request(method, path, &[("authorization", &bearer)])
+            .await
+    }
+
+    /// Registers `username` (password `password123`) and logs in.
+    pub async fn sign_up(&self, username: &str) -> Session {
+        let r = self
+            .post(
+                "/api/users/register/",
+                &serde_json::json!({"username": username, "password": "password123"}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        self.log_in(username, "password123").await
+    }
+
+    pub async fn log_in(&self, username: &str, password: &str) -> Session {
+        let r = self
+            .post(
+                "/api/users/login/",
+                &serde_json::json!({"username": username, "password": password}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        Session {
+            access: v["access"].as_str().unwrap().to_owned(),
+            refresh: v["refresh"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+/// The command-line tool on `data_dir`, with an empty environment.
+pub fn cli(data_dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_reelcache"));
+    command
+        .env_clear()
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args);
+    command
+}
+
+/// Makes `username` staff through the command-line tool, as an operator would.
+pub fn make_staff(data_dir: &Path, username: &str) {
+    let output = cli(data_dir, &["user", "set-admin", username])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,9 +1,12 @@
 //! Black-box tests: the real application on port 0, a temporary data directory, and a fake TMDB
 //! on 127.0.0.1 that records what it was asked. No test touches the network or sleeps for a TTL.
 
+mod admin;
 mod binary;
 mod cache;
+mod favorites;
 mod helpers;
 mod movies;
 mod offline;
+mod users;
 mod validation;

@@ -1,0 +1,284 @@
+//! `AccountService`: registration, login with rotating refresh tokens, logout, the cached
+//! profile, and turning an `Authorization` header into the user it names.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::auth::jwt::{Claims, TokenError, TokenType, Tokens, now_s};
+use crate::auth::login_limiter::LoginLimiter;
+use crate::auth::password;
+use crate::cache::{CacheKey, Lookup, PageCache, Shape};
+use crate::clock::Clock;
+use crate::db::users::{self, User};
+use crate::db::{Database, now_ms, rfc3339};
+use crate::error::ApiError;
+
+/// Shown for every failed login, whatever was wrong.
+const BAD_CREDENTIALS: &str = "No active account found with the given credentials";
+
+/// The user a request is authenticated as.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: i64,
+    pub username: String,
+    pub is_staff: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: String,
+}
+
+#[derive(Clone)]
+pub struct AccountService {
+    db: Database,
+    tokens: Tokens,
+    limiter: LoginLimiter,
+    cache: PageCache,
+    clock: Clock,
+    profile_ttl: Duration,
+}
+
+#[derive(Serialize)]
+struct ProfileData<'a> {
+    id: i64,
+    username: &'a str,
+    email: &'a str,
+    date_joined: String,
+    last_login: Option<String>,
+    is_active: bool,
+    is_staff: bool,
+    favorites_count: i64,
+}
+
+fn unauthenticated(message: impl Into<String>) -> ApiError {
+    ApiError::Authentication(message.into())
+}
+
+impl AccountService {
+    pub fn new(
+        db: Database,
+        tokens: Tokens,
+        cache: PageCache,
+        clock: Clock,
+        profile_ttl: Duration,
+    ) -> AccountService {
+        AccountService {
+            db,
+            tokens,
+            limiter: LoginLimiter::default(),
+            cache,
+            clock,
+            profile_ttl,
+        }
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Creates an account. The password is hashed off the async threads.
+    pub async fn register(
+        &self,
+        username: String,
+        email: String,
+        password_text: String,
+    ) -> Result<User, ApiError> {
+        let hash = crate::telemetry::spawn_blocking(move || password::hash(&password_text)).await;
+        let result = self
+            .db
+            .call(move |conn| users::insert(conn, &username, &email, &hash, false, now_ms()))
+            .await;
+        match result {
+            Ok(user) => Ok(user),
+            Err(e) if e.is_unique_violation() => Err(ApiError::Conflict(
+                "A user with that username already exists".to_owned(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks credentials and issues a token pair. Repeated failures for one username or from one
+    /// address are refused for a while (429).
+    pub async fn login(
+        &self,
+        username: &str,
+        password_text: String,
+        address: Option<IpAddr>,
+    ) -> Result<(User, TokenPair), ApiError> {
+        if let Some(retry_after) = self.limiter.retry_after(username, address) {
+            return Err(ApiError::RateLimited {
+                message: "Too many failed logins; try again later".to_owned(),
+                retry_after,
+            });
+        }
+        let name = username.to_owned();
+        let user = self
+            .db
+            .call(move |conn| users::by_username(conn, &name))
+            .await?;
+        let verified = crate::telemetry::spawn_blocking({
+            let stored = user.as_ref().map(|u| u.password_hash.clone());
+            move || match stored {
+                Some(stored) => password::verify(&password_text, &stored),
+                None => {
+                    password::verify_against_dummy(&password_text);
+                    false
+                }
+            }
+        })
+        .await;
+        let user = match user {
+            Some(user) if verified && user.is_active => user,
+            _ => {
+                self.limiter.record_failure(username, address);
+                return Err(unauthenticated(BAD_CREDENTIALS));
+            }
+        };
+        let id = user.id;
+        self.db
+            .call(move |conn| users::touch_login(conn, id, now_ms()))
+            .await?;
+        self.invalidate_profile(id).await;
+        let pair = self.issue_pair(id).await?;
+        Ok((user, pair))
+    }
+
+    async fn issue_pair(&self, user_id: i64) -> Result<TokenPair, ApiError> {
+        let now = now_s();
+        let (access, _) = self.tokens.issue(user_id, TokenType::Access, now);
+        let (refresh, claims) = self.tokens.issue(user_id, TokenType::Refresh, now);
+        let expires_ms = claims.exp as i64 * 1000;
+        self.db
+            .call(move |conn| users::store_refresh(conn, &claims.jti, user_id, expires_ms))
+            .await?;
+        Ok(TokenPair { access, refresh })
+    }
+
+    fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, ApiError> {
+        self.tokens
+            .verify(token, expected)
+            .map_err(|e| unauthenticated(e.to_string()))
+    }
+
+    /// Exchanges a refresh token for a new pair. The old refresh token is revoked in the same
+    /// statement that checks it, so it works exactly once.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ApiError> {
+        let claims = self.verify(refresh_token, TokenType::Refresh)?;
+        let user_id = claims.user_id;
+        let revoked = self
+            .db
+            .call(move |conn| {
+                let ok = users::revoke_refresh(conn, &claims.jti, user_id, now_ms())?;
+                let active = users::by_id(conn, user_id)?.is_some_and(|u| u.is_active);
+                Ok(ok && active)
+            })
+            .await?;
+        if !revoked {
+            return Err(unauthenticated(TokenError::Invalid.to_string()));
+        }
+        self.issue_pair(user_id).await
+    }
+
+    /// Revokes `refresh_token`, which must be one of `user`'s.
+    pub async fn logout(&self, user: &AuthUser, refresh_token: &str) -> Result<(), ApiError> {
+        let claims = self.verify(refresh_token, TokenType::Refresh)?;
+        if claims.user_id != user.id {
+            return Err(unauthenticated(TokenError::Invalid.to_string()));
+        }
+        let user_id = user.id;
+        let revoked = self
+            .db
+            .call(move |conn| users::revoke_refresh(conn, &claims.jti, user_id, now_ms()))
+            .await?;
+        if !revoked {
+            return Err(unauthenticated(TokenError::Invalid.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The user named by `Authorization: Bearer <access token>`; 401 for anything else.
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<AuthUser, ApiError> {
+        let header = header
+            .ok_or_else(|| unauthenticated("Authentication credentials were not provided"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthenticated("Authorization must be 'Bearer <access token>'"))?;
+        let claims = self.verify(token, TokenType::Access)?;
+        let user_id = claims.user_id;
+        let user = self
+            .db
+            .call(move |conn| users::by_id(conn, user_id))
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or_else(|| unauthenticated("User not found or inactive"))?;
+        Ok(AuthUser {
+            id: user.id,
+            username: user.username,
+            is_staff: user.is_staff,
+        })
+    }
+
+    /// Like `authenticate`, and the user must be staff (403 otherwise).
+    pub async fn authenticate_staff(&self, header: Option<&str>) -> Result<AuthUser, ApiError> {
+        let user = self.authenticate(header).await?;
+        if !user.is_staff {
+            return Err(ApiError::PermissionDenied(
+                "You do not have permission to perform this action".to_owned(),
+            ));
+        }
+        Ok(user)
+    }
+
+    fn profile_key(user_id: i64) -> CacheKey {
+        CacheKey::from_stored(format!("{}:{user_id}", crate::cache::key::USER))
+    }
+
+    /// The profile's JSON and whether it came from the cache. Cached per user for the user TTL;
+    /// a cache failure only means it is read from the database.
+    pub async fn profile(&self, user: &AuthUser) -> Result<(Bytes, bool), ApiError> {
+        let key = Self::profile_key(user.id);
+        let now = self.clock.now_ms();
+        if let Lookup::Fresh(entry) = self.cache.get(&key, now).await
+            && let Ok(json) = entry.render(b"", b"")
+        {
+            return Ok((Bytes::from(json), true));
+        }
+        let user_id = user.id;
+        let (user, favorites_count) = self
+            .db
+            .call(move |conn| {
+                let user = users::by_id(conn, user_id)?;
+                let count = users::favorites_count(conn, user_id)?;
+                Ok((user, count))
+            })
+            .await?;
+        let user = user.ok_or_else(|| unauthenticated("User not found or inactive"))?;
+        let data = ProfileData {
+            id: user.id,
+            username: &user.username,
+            email: &user.email,
+            date_joined: rfc3339(user.date_joined),
+            last_login: user.last_login.map(rfc3339),
+            is_active: user.is_active,
+            is_staff: user.is_staff,
+            favorites_count,
+        };
+        let json = serde_json::to_vec(&data).expect("a profile serialises");
+        self.cache
+            .put(&key, Shape::Object, &json, now, self.profile_ttl)
+            .await;
+        Ok((Bytes::from(json), false))
+    }
+
+    /// Drops the cached profile (favorites changed, or the user logged in).
+    pub async fn invalidate_profile(&self, user_id: i64) {
+        self.cache.remove(&Self::profile_key(user_id)).await;
+    }
+}

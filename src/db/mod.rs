@@ -1,0 +1,130 @@
+//! SQLite: the durable source of truth (users, refresh tokens, favorites, settings) in
+//! `<data dir>/reelcache.db`. WAL, foreign keys, a busy timeout, `synchronous=FULL` so an
+//! acknowledged write survives `kill -9`, and numbered migrations tracked in `PRAGMA user_version`.
+//! Every call runs on tokio's blocking pool.
+
+pub mod favorites;
+mod migrations;
+pub mod settings;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub const FILE_NAME: &str = "reelcache.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error(
+        "database {path} was written by a newer reelcache (schema {found}, this build knows up to {known}); upgrade reelcache or use another data directory"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl DbError {
+    /// A UNIQUE constraint failed (a duplicate the caller should report as a conflict).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        )
+    }
+}
+
+/// One connection behind a mutex: SQLite serialises writers anyway, and this scale needs no pool.
+#[derive(Clone)]
+pub struct Database {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Database {
+    /// Opens (creating if needed) `<data_dir>/reelcache.db` and migrates it. Blocking.
+    pub fn open(data_dir: &Path) -> Result<Database, DbError> {
+        let path = data_dir.join(FILE_NAME);
+        let open_error = |e: rusqlite::Error| DbError::Open {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| DbError::Open {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut conn = Connection::open(&path).map_err(open_error)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_error)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_error)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_error)?;
+        migrations::run(&mut conn, &path)?;
+        Ok(Database {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub async fn call<F, T>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = self.conn.clone();
+        crate::telemetry::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| DbError::Task("a previous call panicked".to_owned()))?;
+            f(&mut guard)
+        })
+        .await
+    }
+
+    /// Runs `f` on the current thread (command-line tools).
+    pub fn call_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| DbError::Task("a previous call panicked".to_owned()))?;
+        f(&mut guard)
+    }
+
+    /// A trivial query, for health checks.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.call(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Unix milliseconds now, for timestamps written to the database.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// RFC 3339, UTC, `Z` suffix, whole seconds: the contract's time format.
+pub fn rfc3339(ms: i64) -> String {
+    let time = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}

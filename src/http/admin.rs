@@ -1,0 +1,344 @@
+//! Staff and settings endpoints under `/api/utils/`: cache statistics and clearing (staff), and
+//! application settings (read by any signed-in user, changed by staff).
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warp::Filter;
+use warp::http::{Method, StatusCode};
+
+use super::filters::{route, with_state};
+use super::json::{ApiRequest, api_request, id_segment, json_response, require_method};
+use crate::cache::{CacheKey, key};
+use crate::db::settings::{self, Setting, SettingFields};
+use crate::db::{now_ms, rfc3339};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+type Response = warp::reply::Response;
+
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let with = move || api_request().and(with_state(state.clone()));
+    let cache = route("api/utils/cache").and(with()).then(cache);
+    let settings_list = route("api/utils/settings")
+        .and(with())
+        .then(settings_collection);
+    let by_code = route("api/utils/settings/code/{}")
+        .and(with())
+        .then(setting_by_code);
+    let by_id = route("api/utils/settings/{}")
+        .and(with())
+        .then(setting_item);
+    cache
+        .or(settings_list)
+        .unify()
+        .or(by_code)
+        .unify()
+        .or(by_id)
+        .unify()
+}
+
+async fn cache(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
+    super::respond(
+        async {
+            require_method(
+                &req.method,
+                &[Method::GET, Method::DELETE],
+                "GET, HEAD, DELETE",
+            )?;
+            state
+                .accounts
+                .authenticate_staff(req.authorization.as_deref())
+                .await?;
+            if req.method == Method::DELETE {
+                clear_cache(&req, &state).await
+            } else {
+                cache_stats(&state).await
+            }
+        }
+        .await,
+    )
+}
+
+async fn cache_stats(state: &AppState) -> Result<Response, ApiError> {
+    let store = state
+        .cache
+        .stats()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let c = state.counters.snapshot();
+    let lookups = c.hits + c.stale + c.misses;
+    let hit_ratio = if lookups == 0 {
+        0.0
+    } else {
+        (c.hits + c.stale) as f64 / lookups as f64
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "success": true,
+            "data": {
+                "namespaces": store.namespaces,
+                "entries": store.entries,
+                "stored_bytes": store.stored_bytes,
+                "raw_bytes": store.raw_bytes,
+                "compression_ratio": store.compression_ratio,
+                "disk_bytes": store.disk_bytes,
+                "hits": c.hits,
+                "misses": c.misses,
+                "stale_hits": c.stale,
+                "bypasses": c.bypasses,
+                "hit_ratio": hit_ratio,
+                "upstream_calls": c.upstream_calls,
+                "upstream_errors": c.upstream_errors,
+                "coalesced_requests": 0,
+                "evictions": 0,
+                "corrupt_entries": c.corrupt_entries,
+                "offline": state.movies.is_offline(),
+                "uptime_seconds": state.started.elapsed().as_secs(),
+            },
+        }),
+    ))
+}
+
+/// DELETE: everything, `?namespace=`, or `?key=`. Users and favorites live in SQLite and are
+/// never touched here.
+async fn clear_cache(req: &ApiRequest, state: &AppState) -> Result<Response, ApiError> {
+    let (namespace, key) = (req.query.get("namespace"), req.query.get("key"));
+    let (removed, what) = match (namespace, key) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "namespace",
+                "give either namespace or key, not both",
+            ));
+        }
+        (Some(ns), None) => {
+            if !key::NAMESPACES.contains(&ns) {
+                return Err(ApiError::validation(
+                    "namespace",
+                    format!("namespace must be one of: {}", key::NAMESPACES.join(", ")),
+                ));
+            }
+            let removed = state
+                .cache
+                .clear_prefix(&format!("{ns}:"))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            (removed, format!("namespace {ns}"))
+        }
+        (None, Some(k)) => {
+            if k.is_empty() {
+                return Err(ApiError::validation("key", "key must not be empty"));
+            }
+            let removed = state
+                .cache
+                .remove(&CacheKey::from_stored(k.to_owned()))
+                .await;
+            (u64::from(removed), format!("key {k}"))
+        }
+        (None, None) => {
+            let removed = state
+                .cache
+                .clear_prefix("")
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            (removed, "every cache entry".to_owned())
+        }
+    };
+    tracing::info!(removed, what, "cache cleared");
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"success": true, "message": format!("Cleared {what}"), "removed": removed}),
+    ))
+}
+
+fn setting_json(s: &Setting) -> Value {
+    json!({
+        "id": s.id,
+        "setting_code": s.setting_code,
+        "value": serde_json::from_str::<Value>(&s.value).unwrap_or(Value::Null),
+        "description": s.description,
+        "is_active": s.is_active,
+        "created_at": rfc3339(s.created_at),
+        "updated_at": rfc3339(s.updated_at),
+    })
+}
+
+#[derive(Deserialize)]
+struct SettingBody {
+    setting_code: Option<String>,
+    value: Option<Value>,
+    description: Option<String>,
+    is_active: Option<bool>,
+}
+
+fn setting_code(raw: &str) -> Result<String, ApiError> {
+    let count = raw.chars().count();
+    if !(1..=100).contains(&count)
+        || !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ApiError::validation(
+            "setting_code",
+            "setting_code must be 1 to 100 characters of letters, digits, _ and -",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+impl SettingBody {
+    /// The complete fields, filling what is missing from `current` (PATCH) or failing (POST, PUT).
+    fn fields(self, current: Option<&Setting>) -> Result<SettingFields, ApiError> {
+        let setting_code = match (self.setting_code, current) {
+            (Some(code), _) => setting_code(&code)?,
+            (None, Some(current)) => current.setting_code.clone(),
+            (None, None) => {
+                return Err(ApiError::validation(
+                    "setting_code",
+                    "setting_code is required",
+                ));
+            }
+        };
+        let value = match (self.value, current) {
+            (Some(value), _) => value.to_string(),
+            (None, Some(current)) => current.value.clone(),
+            (None, None) => return Err(ApiError::validation("value", "value is required")),
+        };
+        let description = self
+            .description
+            .or_else(|| current.map(|c| c.description.clone()))
+            .unwrap_or_default();
+        if description.chars().count() > 1000 {
+            return Err(ApiError::validation(
+                "description",
+                "description must be at most 1000 characters",
+            ));
+        }
+        Ok(SettingFields {
+            setting_code,
+            value,
+            description,
+            is_active: self
+                .is_active
+                .or(current.map(|c| c.is_active))
+                .unwrap_or(true),
+        })
+    }
+}
+
+fn conflict_or(e: crate::db::DbError) -> ApiError {
+    if e.is_unique_violation() {
+        ApiError::Conflict("A setting with this setting_code already exists".to_owned())
+    } else {
+        e.into()
+    }
+}
+
+async fn settings_collection(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
+    super::respond(
+        async {
+            require_method(&req.method, &[Method::GET, Method::POST], "GET, HEAD, POST")?;
+            let auth = req.authorization.as_deref();
+            let db = state.accounts.db().clone();
+            if req.method == Method::POST {
+                state.accounts.authenticate_staff(auth).await?;
+                let fields = req.json::<SettingBody>()?.fields(None)?;
+                let created = db
+                    .call(move |conn| settings::insert(conn, &fields, now_ms()))
+                    .await
+                    .map_err(conflict_or)?;
+                return Ok(json_response(
+                    StatusCode::CREATED,
+                    &json!({"success": true, "data": setting_json(&created)}),
+                ));
+            }
+            state.accounts.authenticate(auth).await?;
+            let all = db.call(|conn| settings::list(conn)).await?;
+            let data: Vec<Value> = all.iter().map(setting_json).collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"success": true, "count": data.len(), "data": data}),
+            ))
+        }
+        .await,
+    )
+}
+
+async fn setting_item(segments: Vec<String>, req: ApiRequest, state: AppState) -> Response {
+    super::respond(
+        async {
+            let id = id_segment(&segments[0], "Setting")?;
+            require_method(
+                &req.method,
+                &[Method::GET, Method::PUT, Method::PATCH, Method::DELETE],
+                "GET, HEAD, PUT, PATCH, DELETE",
+            )?;
+            let auth = req.authorization.as_deref();
+            if req.method == Method::GET {
+                state.accounts.authenticate(auth).await?;
+            } else {
+                state.accounts.authenticate_staff(auth).await?;
+            }
+            let db = state.accounts.db().clone();
+            let not_found = || ApiError::NotFound("Setting not found".to_owned());
+            let current = db
+                .call(move |conn| settings::by_id(conn, id))
+                .await?
+                .ok_or_else(not_found)?;
+            let result = match req.method {
+                Method::DELETE => {
+                    db.call(move |conn| settings::delete(conn, id)).await?;
+                    return Ok(json_response(
+                        StatusCode::OK,
+                        &json!({"success": true, "message": "Setting deleted"}),
+                    ));
+                }
+                Method::PUT => {
+                    let fields = req.json::<SettingBody>()?.fields(None)?;
+                    db.call(move |conn| settings::update(conn, id, &fields, now_ms()))
+                        .await
+                        .map_err(conflict_or)?
+                }
+                Method::PATCH => {
+                    let fields = req.json::<SettingBody>()?.fields(Some(&current))?;
+                    db.call(move |conn| settings::update(conn, id, &fields, now_ms()))
+                        .await
+                        .map_err(conflict_or)?
+                }
+                _ => Some(current),
+            };
+            let setting = result.ok_or_else(not_found)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"success": true, "data": setting_json(&setting)}),
+            ))
+        }
+        .await,
+    )
+}
+
+async fn setting_by_code(segments: Vec<String>, req: ApiRequest, state: AppState) -> Response {
+    super::respond(
+        async {
+            require_method(&req.method, &[Method::GET], "GET, HEAD")?;
+            state
+                .accounts
+                .authenticate(req.authorization.as_deref())
+                .await?;
+            let code = setting_code(&segments[0])?;
+            let found = state
+                .accounts
+                .db()
+                .call(move |conn| settings::active_by_code(conn, &code))
+                .await?
+                .ok_or_else(|| ApiError::NotFound("No active setting with this code".to_owned()))?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"success": true, "data": setting_json(&found)}),
+            ))
+        }
+        .await,
+    )
+}
