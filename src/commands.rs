@@ -122,8 +122,12 @@ impl WarmProgress for Progress {
     }
 }
 
+/// Opens the data directory for a command. Commands fetch exactly what they are asked to:
+/// no prefetching of next pages.
 async fn open(settings: &Settings, clock: Clock) -> Result<Opened, CommandError> {
-    Opened::open(settings, clock)
+    let mut settings = settings.clone();
+    settings.resilience.prefetch = false;
+    Opened::open(&settings, clock)
         .await
         .map_err(|e| CommandError::runtime(e.to_string()))
 }

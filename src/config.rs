@@ -103,6 +103,8 @@ pub struct Settings {
     pub ttl: TtlSettings,
     pub cache: CacheSettings,
     pub auth: AuthSettings,
+    pub resilience: ResilienceSettings,
+    pub clients: ClientSettings,
     /// Which layer each setting came from, by dotted name.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -132,6 +134,42 @@ pub struct CacheSettings {
     pub memory_bytes: u64,
     /// How often sled flushes its write buffer to disk.
     pub flush_every: Duration,
+    /// Upper bound on stored bytes; past it the least recently used entries are evicted.
+    pub max_bytes: u64,
+    /// How often the sweeper removes entries past expiry + stale grace.
+    pub sweep_every: Duration,
+}
+
+/// How reelcache behaves when TMDB is slow, failing or rate-limiting.
+#[derive(Debug, Clone)]
+pub struct ResilienceSettings {
+    /// How long past its TTL an entry is kept to be served when TMDB fails.
+    pub stale_grace: Duration,
+    /// Past its TTL by less than this, an entry is served at once while one refresh runs.
+    pub revalidate_window: Duration,
+    /// Most TMDB requests in flight at once (TMDB allows 20 connections per address).
+    pub max_concurrency: usize,
+    /// Extra attempts for a GET that timed out, failed to connect, or got a 5xx.
+    pub retries: u32,
+    /// Overall time one client request may spend on TMDB, retries included.
+    pub deadline: Duration,
+    /// Consecutive failures that open the circuit breaker, and how long it stays open.
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+    /// Fetch page N+1 in the background after a miss on page N.
+    pub prefetch: bool,
+    /// How long in-flight requests may take to finish at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// Per-client limits.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Requests per second per client address; 0 turns the limiter off.
+    pub rps: u32,
+    pub burst: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +269,56 @@ pub const SPECS: &[Spec] = &[
     spec("auth.access_ttl", "REELCACHE_ACCESS_TTL", Some("60m")),
     spec("auth.refresh_ttl", "REELCACHE_REFRESH_TTL", Some("7d")),
     spec("cache.memory", "REELCACHE_CACHE_MEMORY", Some("64MiB")),
+    spec("cache.max_bytes", "REELCACHE_CACHE_MAX_BYTES", Some("1GiB")),
+    spec(
+        "cache.sweep_every",
+        "REELCACHE_CACHE_SWEEP_EVERY",
+        Some("5m"),
+    ),
+    spec(
+        "resilience.stale_grace",
+        "REELCACHE_STALE_GRACE",
+        Some("24h"),
+    ),
+    spec(
+        "resilience.revalidate_window",
+        "REELCACHE_REVALIDATE_WINDOW",
+        Some("10m"),
+    ),
+    spec(
+        "resilience.max_concurrency",
+        "REELCACHE_TMDB_MAX_CONCURRENCY",
+        Some("20"),
+    ),
+    spec("resilience.retries", "REELCACHE_TMDB_RETRIES", Some("2")),
+    spec(
+        "resilience.deadline",
+        "REELCACHE_TMDB_DEADLINE",
+        Some("15s"),
+    ),
+    spec(
+        "resilience.breaker_threshold",
+        "REELCACHE_BREAKER_THRESHOLD",
+        Some("5"),
+    ),
+    spec(
+        "resilience.breaker_cooldown",
+        "REELCACHE_BREAKER_COOLDOWN",
+        Some("30s"),
+    ),
+    spec("resilience.prefetch", "REELCACHE_PREFETCH", Some("true")),
+    spec(
+        "resilience.shutdown_grace",
+        "REELCACHE_SHUTDOWN_GRACE",
+        Some("10s"),
+    ),
+    spec("clients.rps", "REELCACHE_CLIENT_RPS", Some("50")),
+    spec("clients.burst", "REELCACHE_CLIENT_BURST", Some("200")),
+    spec(
+        "clients.trusted_proxies",
+        "REELCACHE_TRUSTED_PROXIES",
+        Some(""),
+    ),
     spec(
         "cache.flush_every",
         "REELCACHE_CACHE_FLUSH_EVERY",
@@ -364,6 +452,40 @@ impl Resolved {
                         .map_err(|_| format!("'{v}' is not a size like 64MiB"))
                 })?,
                 flush_every: self.required("cache.flush_every", parse_duration)?,
+                max_bytes: self.required("cache.max_bytes", |v| {
+                    v.parse::<bytesize::ByteSize>()
+                        .map(|b| b.as_u64())
+                        .map_err(|_| format!("'{v}' is not a size like 1GiB"))
+                })?,
+                sweep_every: self.required("cache.sweep_every", parse_duration)?,
+            },
+            resilience: ResilienceSettings {
+                stale_grace: self.required("resilience.stale_grace", parse_duration)?,
+                revalidate_window: self.required("resilience.revalidate_window", parse_duration)?,
+                max_concurrency: self.required("resilience.max_concurrency", |v| {
+                    parse_count(v, 1).map(|n| n as usize)
+                })?,
+                retries: self.required("resilience.retries", |v| parse_count(v, 0))?,
+                deadline: self.required("resilience.deadline", parse_duration)?,
+                breaker_threshold: self
+                    .required("resilience.breaker_threshold", |v| parse_count(v, 1))?,
+                breaker_cooldown: self.required("resilience.breaker_cooldown", parse_duration)?,
+                prefetch: self.required("resilience.prefetch", parse_bool)?,
+                shutdown_grace: self.required("resilience.shutdown_grace", parse_duration)?,
+            },
+            clients: ClientSettings {
+                rps: self.required("clients.rps", |v| parse_count(v, 0))?,
+                burst: self.required("clients.burst", |v| parse_count(v, 1))?,
+                trusted_proxies: self.required("clients.trusted_proxies", |v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| {
+                            s.parse::<std::net::IpAddr>()
+                                .map_err(|_| format!("'{s}' is not an IP address"))
+                        })
+                        .collect()
+                })?,
             },
             auth: AuthSettings {
                 jwt_secret: self.parse("auth.jwt_secret", |v| {
@@ -475,6 +597,15 @@ fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>
             }
         }
     }
+}
+
+/// A whole number of at least `min`.
+fn parse_count(raw: &str, min: u32) -> Result<u32, String> {
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n >= min)
+        .ok_or_else(|| format!("'{raw}' is not a whole number of at least {min}"))
 }
 
 fn parse_bool(raw: &str) -> Result<bool, String> {

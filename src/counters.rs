@@ -6,36 +6,63 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub stale: AtomicU64,
-    pub bypasses: AtomicU64,
-    pub upstream_calls: AtomicU64,
-    pub upstream_errors: AtomicU64,
-    /// Entries that failed to decode or whose checksum did not match, and were removed.
-    pub corrupt_entries: AtomicU64,
-    /// Cache operations that failed (the request went on to TMDB).
-    pub store_errors: AtomicU64,
-    /// JSON bytes written to the cache before compression, and what was stored for them.
-    pub bytes_raw: AtomicU64,
-    pub bytes_stored: AtomicU64,
+/// Declares the counters once: the atomic struct, its snapshot, and the copy between them.
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        #[derive(Debug, Default)]
+        pub struct Counters {
+            $($(#[doc = $doc])* pub $name: AtomicU64,)*
+        }
+
+        /// A point-in-time copy of the counters.
+        #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+        pub struct CounterSnapshot {
+            $($(#[doc = $doc])* pub $name: u64,)*
+        }
+
+        impl Counters {
+            pub fn snapshot(&self) -> CounterSnapshot {
+                CounterSnapshot {
+                    $($name: self.$name.load(Ordering::Relaxed),)*
+                }
+            }
+        }
+    };
 }
 
-/// A point-in-time copy of the counters.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-pub struct CounterSnapshot {
-    pub hits: u64,
-    pub misses: u64,
-    pub stale: u64,
-    pub bypasses: u64,
-    pub upstream_calls: u64,
-    pub upstream_errors: u64,
-    pub corrupt_entries: u64,
-    pub store_errors: u64,
-    pub bytes_raw: u64,
-    pub bytes_stored: u64,
+counters! {
+    /// Served fresh from the cache.
+    hits,
+    /// Not in the cache (or expired): fetched from TMDB.
+    misses,
+    /// Served past their TTL (offline, stale-while-revalidate, stale-if-error).
+    stale,
+    /// Search and popular, asked of TMDB every time.
+    bypasses,
+    upstream_calls,
+    upstream_errors,
+    /// Entries that failed to decode or whose checksum did not match, and were removed.
+    corrupt_entries,
+    /// Cache operations that failed (the request went on to TMDB).
+    store_errors,
+    /// JSON bytes written to the cache before compression.
+    bytes_raw,
+    /// What was stored for them.
+    bytes_stored,
+    /// TMDB attempts repeated after a retryable failure.
+    retries,
+    /// Requests that waited for another request's TMDB fetch instead of making their own.
+    coalesced,
+    /// Next pages fetched in the background.
+    prefetches,
+    /// Background refreshes of stale entries.
+    revalidations,
+    /// Entries removed to keep the store under its size bound.
+    evictions,
+    /// Entries removed because they were past expiry + stale grace.
+    swept,
+    /// Requests refused by the per-client limiter.
+    client_rate_limited,
 }
 
 impl Counters {
@@ -45,21 +72,5 @@ impl Counters {
 
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn snapshot(&self) -> CounterSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        CounterSnapshot {
-            hits: get(&self.hits),
-            misses: get(&self.misses),
-            stale: get(&self.stale),
-            bypasses: get(&self.bypasses),
-            upstream_calls: get(&self.upstream_calls),
-            upstream_errors: get(&self.upstream_errors),
-            corrupt_entries: get(&self.corrupt_entries),
-            store_errors: get(&self.store_errors),
-            bytes_raw: get(&self.bytes_raw),
-            bytes_stored: get(&self.bytes_stored),
-        }
     }
 }

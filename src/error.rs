@@ -203,6 +203,12 @@ impl From<TmdbError> for ApiError {
                     .to_owned(),
                 retry_after: None,
             },
+            TmdbError::CircuitOpen { retry_after } => ApiError::UpstreamUnavailable {
+                message: "TMDB has been failing; reelcache is giving it a moment before asking \
+                          again"
+                    .to_owned(),
+                retry_after: Some(retry_after),
+            },
             TmdbError::Timeout => {
                 ApiError::UpstreamTimeout("TMDB did not answer in time".to_owned())
             }

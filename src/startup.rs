@@ -70,13 +70,14 @@ impl Opened {
             .map_err(|e| StartupError::Cache(e.to_string()))?
             .map_err(|e| StartupError::Cache(e.to_string()))?;
         let cache = PageCache::new(Store::Sled(sled), counters.clone());
-        let tmdb =
-            TmdbClient::new(&settings.tmdb, counters.clone()).map_err(StartupError::Other)?;
+        let tmdb = TmdbClient::new(&settings.tmdb, &settings.resilience, counters.clone())
+            .map_err(StartupError::Other)?;
         let movies = MovieService::new(MovieServiceParts {
             cache: cache.clone(),
             tmdb,
             clock: clock.clone(),
             ttl: settings.ttl.clone(),
+            resilience: settings.resilience.clone(),
             default_language: settings.language.clone(),
             counters: counters.clone(),
             offline: settings.is_offline(),

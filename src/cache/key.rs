@@ -13,13 +13,15 @@ pub const MOVIE: &str = "movie";
 /// offline mode and outages.
 pub const POPULAR: &str = "popular_movies";
 
+/// The last good answer of each search, served only when TMDB fails.
+pub const SEARCH: &str = "search_movies";
 /// Per-user data (profiles), short-lived.
 pub const USER: &str = "user";
 
 /// The movie data that snapshots carry (never user data).
 pub const SNAPSHOT_NAMESPACES: &[&str] = &[TRENDING, RECOMMENDED, MOVIE, POPULAR];
 /// Every namespace the cache holds, for stats and clears.
-pub const NAMESPACES: &[&str] = &[TRENDING, RECOMMENDED, MOVIE, POPULAR, USER];
+pub const NAMESPACES: &[&str] = &[TRENDING, RECOMMENDED, MOVIE, POPULAR, SEARCH, USER];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey(String);
@@ -57,6 +59,21 @@ impl CacheKey {
         CacheKey(format!(
             "{POPULAR}:{}{region}page:{page}",
             lang_part(language)
+        ))
+    }
+
+    /// Search text is case-folded, so "Matrix" and "matrix" share one fallback entry.
+    pub fn search(
+        query: &str,
+        language: Option<&Language>,
+        region: Option<&Region>,
+        page: Page,
+    ) -> CacheKey {
+        let region = region.map_or_else(String::new, |r| format!("region:{}:", r.as_str()));
+        CacheKey(format!(
+            "{SEARCH}:{}{region}q:{}:page:{page}",
+            lang_part(language),
+            query.to_lowercase()
         ))
     }
 

@@ -3,28 +3,38 @@
 //! about caching.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use bytes::Bytes;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use tokio::time::Instant;
 
 use super::TmdbError;
-use crate::config::{Credential, TmdbSettings};
+use super::budget::{BudgetSettings, UpstreamBudget};
+use crate::config::{Credential, ResilienceSettings, TmdbSettings};
 use crate::counters::Counters;
+
+/// First retry delay; doubled for each further attempt, plus up to as much again of jitter.
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
 pub struct TmdbClient {
     http: reqwest::Client,
     base_url: Arc<str>,
     credential: Option<Credential>,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    budget: Arc<UpstreamBudget>,
+    retries: u32,
+    deadline: Duration,
     counters: Arc<Counters>,
 }
 
 impl TmdbClient {
-    pub fn new(settings: &TmdbSettings, counters: Arc<Counters>) -> Result<TmdbClient, String> {
+    pub fn new(
+        settings: &TmdbSettings,
+        resilience: &ResilienceSettings,
+        counters: Arc<Counters>,
+    ) -> Result<TmdbClient, String> {
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
@@ -36,17 +46,59 @@ impl TmdbClient {
             http,
             base_url: Arc::from(settings.base_url.as_str()),
             credential: settings.credential.clone(),
-            limiter: Arc::new(RateLimiter::direct(Quota::per_second(settings.rps))),
+            budget: Arc::new(UpstreamBudget::new(&BudgetSettings {
+                rps: settings.rps,
+                max_concurrency: resilience.max_concurrency,
+                breaker_threshold: resilience.breaker_threshold,
+                breaker_cooldown: resilience.breaker_cooldown,
+            })),
+            retries: resilience.retries,
+            deadline: resilience.deadline,
             counters,
         })
+    }
+
+    pub fn budget(&self) -> &UpstreamBudget {
+        &self.budget
     }
 
     pub fn has_credential(&self) -> bool {
         self.credential.is_some()
     }
 
-    /// GETs `path` (like `/movie/550`) with `params`, and returns the body of a 200.
+    /// GETs `path` (like `/movie/550`) with `params` and returns the body of a 200, retrying what
+    /// may pass (timeouts, connection failures, 5xx, 429 after its pause) with exponential backoff
+    /// and jitter, all within one overall deadline.
     pub async fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<Bytes, TmdbError> {
+        let deadline = Instant::now() + self.deadline;
+        let mut attempt = 0;
+        loop {
+            let result = self.attempt(path, params, deadline).await;
+            match result {
+                Err(e) if e.is_retryable() && attempt < self.retries => {
+                    let base = BACKOFF_BASE * 2u32.pow(attempt);
+                    let jitter = base.mul_f64(jitter_fraction());
+                    let wake = Instant::now() + base + jitter;
+                    if wake >= deadline {
+                        return Err(e);
+                    }
+                    Counters::incr(&self.counters.retries);
+                    tracing::debug!(path, attempt, error = %e, "retrying TMDB");
+                    tokio::time::sleep_until(wake).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One request, admitted by the budget, bounded by `deadline`.
+    async fn attempt(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        deadline: Instant,
+    ) -> Result<Bytes, TmdbError> {
         let credential = self.credential.as_ref().ok_or(TmdbError::NoCredential)?;
         let mut url = reqwest::Url::parse(&format!("{}{path}", self.base_url))
             .map_err(|_| TmdbError::Transport("invalid TMDB URL".to_owned()))?;
@@ -69,10 +121,20 @@ impl TmdbClient {
             request = request.header(AUTHORIZATION, value);
         }
 
-        self.limiter.until_ready().await;
+        let admission = match self.budget.admit(deadline).await {
+            Ok(admission) => admission,
+            Err(e) => {
+                Counters::incr(&self.counters.upstream_errors);
+                return Err(e);
+            }
+        };
         Counters::incr(&self.counters.upstream_calls);
         let started = Instant::now();
-        let result = self.send(request).await;
+        let result = tokio::time::timeout_at(deadline, self.send(request))
+            .await
+            .unwrap_or(Err(TmdbError::Timeout));
+        drop(admission);
+        self.budget.record(&result);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match &result {
             Ok(body) => tracing::debug!(path, elapsed_ms, bytes = body.len(), "tmdb ok"),
@@ -116,4 +178,11 @@ fn classify(err: reqwest::Error) -> TmdbError {
     } else {
         TmdbError::Transport(err.without_url().to_string())
     }
+}
+
+/// A number in [0, 1) that differs between calls: enough to spread retries apart.
+fn jitter_fraction() -> f64 {
+    let mut bytes = [0u8; 2];
+    let _ = getrandom::fill(&mut bytes);
+    f64::from(u16::from_le_bytes(bytes)) / 65536.0
 }

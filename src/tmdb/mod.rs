@@ -2,6 +2,7 @@
 //! validation of its bodies (`body`) before anything is stored.
 
 pub mod body;
+pub mod budget;
 pub mod client;
 
 pub use body::{ListBody, parse_list, parse_object};
@@ -18,6 +19,8 @@ pub enum TmdbError {
     RateLimited { retry_after: Option<u64> },
     #[error("no TMDB credential is configured")]
     NoCredential,
+    #[error("TMDB circuit breaker open")]
+    CircuitOpen { retry_after: u64 },
     #[error("TMDB timed out")]
     Timeout,
     #[error("TMDB answered HTTP {0}")]
@@ -26,4 +29,17 @@ pub enum TmdbError {
     Transport(String),
     #[error("TMDB body is not what was expected: {0}")]
     InvalidBody(String),
+}
+
+impl TmdbError {
+    /// Worth another attempt within the deadline: the failure may be gone in a moment.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            TmdbError::Timeout
+                | TmdbError::Transport(_)
+                | TmdbError::Status(500..)
+                | TmdbError::RateLimited { .. }
+        )
+    }
 }

@@ -110,7 +110,7 @@ async fn serves_on_port_zero_and_stops_on_sigterm_and_sigint() {
         );
     }
     // The second run found the first run's entry.
-    assert_eq!(fake.count("/trending/movie/day"), 1);
+    assert_eq!(fake.count_page("/trending/movie/day", 1), 1);
 }
 
 #[test]

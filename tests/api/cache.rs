@@ -17,7 +17,9 @@ async fn an_entry_is_fresh_for_its_ttl_and_fetched_again_after() {
         app.get("/api/movies/trending/?page=1").await.x_cache(),
         "HIT"
     );
-    app.clock.advance(Duration::from_secs(2));
+    // Past the TTL and past the stale-while-revalidate window (10 minutes): fetched again
+    // before answering.
+    app.clock.advance(Duration::from_secs(1 + 601));
     let refetched = app.get("/api/movies/trending/?page=1").await;
     assert_eq!((refetched.status, refetched.x_cache()), (200, "MISS"));
     assert_eq!(env.tmdb.count_page("/trending/movie/day", 1), 2);
@@ -31,7 +33,7 @@ async fn an_entry_is_fresh_for_its_ttl_and_fetched_again_after() {
         app.get(&format!("/api/movies/{id}/")).await.x_cache(),
         "HIT"
     );
-    app.clock.advance(Duration::from_secs(24 * 3600));
+    app.clock.advance(Duration::from_secs(24 * 3600 + 601));
     assert_eq!(
         app.get(&format!("/api/movies/{id}/")).await.x_cache(),
         "MISS"
@@ -48,7 +50,7 @@ async fn ttls_are_configuration() {
         .await;
     let first = app.get("/api/movies/trending/").await;
     assert_eq!(first.header("cache-control"), Some("public, max-age=30"));
-    app.clock.advance(Duration::from_secs(31));
+    app.clock.advance(Duration::from_secs(31 + 601));
     assert_eq!(app.get("/api/movies/trending/").await.x_cache(), "MISS");
     app.stop().await;
 }

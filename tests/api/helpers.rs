@@ -61,6 +61,11 @@ pub fn test_settings(data_dir: &Path, tmdb_base_url: &str) -> Settings {
     settings.tmdb.base_url = tmdb_base_url.to_owned();
     settings.tmdb.credential = Some(Credential::from_shape(API_KEY));
     settings.tmdb.rps = NonZeroU32::new(10_000).unwrap();
+    // Most tests count TMDB requests exactly and fail TMDB on purpose; prefetch, retries and the
+    // circuit breaker have tests of their own.
+    settings.resilience.prefetch = false;
+    settings.resilience.retries = 0;
+    settings.resilience.breaker_threshold = 1_000;
     settings
 }
 

@@ -1,0 +1,245 @@
+//! The online path: cache lookups, coalesced TMDB fetches, stale-while-revalidate,
+//! stale-if-error, the last-good fallback of search and popular, and prefetching the next page.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{CacheOutcome, Document, Fetched, MovieService, Served, record_cache_outcome};
+use crate::cache::{CacheKey, CachedEntry, Lookup, Shape};
+use crate::counters::Counters;
+use crate::domain::{MAX_PAGE, Page};
+use crate::error::ApiError;
+use crate::tmdb::{self, TmdbError};
+
+/// Which TMDB document an endpoint returns. A TMDB 404 means "no such movie" only for documents
+/// that belong to a movie; for the global lists it is TMDB misbehaving.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Kind {
+    GlobalList,
+    MovieList,
+    Movie,
+}
+
+/// One cacheable TMDB document: where it lives in the cache and how to fetch it.
+#[derive(Debug, Clone)]
+pub(super) struct Request {
+    pub key: CacheKey,
+    pub ttl: Duration,
+    pub kind: Kind,
+    pub path: String,
+    pub params: Vec<(&'static str, String)>,
+    /// For messages: "trending (day) page 3".
+    pub what: String,
+}
+
+/// Errors after which a stale copy is better than the error: TMDB failing, not TMDB saying the
+/// movie does not exist.
+fn stale_can_answer(error: &ApiError) -> bool {
+    !matches!(
+        error,
+        ApiError::MovieNotFound(_) | ApiError::Validation { .. }
+    )
+}
+
+impl MovieService {
+    /// key → cache → one coalesced fetch → store, with the stale rules:
+    /// - expired by less than the revalidate window: answered at once from the stale copy while
+    ///   one background refresh runs;
+    /// - expired within the stale grace: fetched, and the stale copy answers if TMDB fails;
+    /// - older, or nothing stored: fetched, and a failure is the client's error.
+    pub(super) async fn through_cache(&self, request: Request) -> Result<Served, ApiError> {
+        if self.offline {
+            return self.offline_lookup(&request.key, &request.what).await;
+        }
+        let now_ms = self.clock.now_ms();
+        let window = self.resilience.revalidate_window.as_millis() as u64;
+        let grace = self.resilience.stale_grace.as_millis() as u64;
+        let stale = match self.cache.get(&request.key, now_ms).await {
+            Lookup::Fresh(entry) => {
+                tracing::debug!(key = %request.key, "cache hit");
+                return Ok(self.serve_entry(entry, CacheOutcome::Hit, now_ms));
+            }
+            Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(window) => {
+                tracing::debug!(key = %request.key, "stale: serving while revalidating");
+                self.refresh_in_background(request, &self.counters.revalidations);
+                return Ok(self.serve_entry(entry, CacheOutcome::Stale, now_ms));
+            }
+            Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(grace) => {
+                Some(entry)
+            }
+            Lookup::Expired(_) | Lookup::Miss => None,
+        };
+        Counters::incr(&self.counters.misses);
+        record_cache_outcome(CacheOutcome::Miss);
+        let key = request.key.clone();
+        match self.coalesced_fetch(request).await {
+            Ok((shape, raw, meta)) => Ok(Served {
+                document: Document::Fetched { shape, raw },
+                outcome: CacheOutcome::Miss,
+                freshness: Some(meta),
+                now_ms: self.clock.now_ms(),
+            }),
+            Err(error) => match stale {
+                Some(entry) if stale_can_answer(&error) => {
+                    tracing::warn!(%key, %error, "TMDB failed; serving the stale copy");
+                    Ok(self.serve_entry(entry, CacheOutcome::Stale, self.clock.now_ms()))
+                }
+                _ => Err(error),
+            },
+        }
+    }
+
+    /// The fetch for `request`, shared with every concurrent request for the same key.
+    async fn coalesced_fetch(&self, request: Request) -> Result<Fetched, ApiError> {
+        let service = self.clone();
+        let key = request.key.as_str().to_owned();
+        let (result, joined) = self
+            .flights
+            .run(&key, async move { service.fetch_and_store(request).await })
+            .await;
+        if joined {
+            Counters::incr(&self.counters.coalesced);
+        }
+        result
+    }
+
+    /// Fetches, validates and stores one document. Runs in its own task (see `SingleFlight`).
+    async fn fetch_and_store(&self, request: Request) -> Result<Fetched, ApiError> {
+        let (shape, raw) = self
+            .fetch(request.kind, &request.path, &request.params)
+            .await?;
+        let now_ms = self.clock.now_ms();
+        let meta = self
+            .cache
+            .put(&request.key, shape, &raw, now_ms, request.ttl)
+            .await;
+        Ok((shape, raw, meta))
+    }
+
+    /// Starts a coalesced fetch nobody waits for (revalidation, prefetch).
+    fn refresh_in_background(&self, request: Request, counter: &std::sync::atomic::AtomicU64) {
+        if self.flights.is_running(request.key.as_str()) {
+            return;
+        }
+        Counters::incr(counter);
+        let service = self.clone();
+        tokio::spawn(async move {
+            let key = request.key.clone();
+            if let Err(error) = service.coalesced_fetch(request).await {
+                tracing::debug!(%key, %error, "background refresh failed");
+            }
+        });
+    }
+
+    /// After a miss on page N of a list, fetch page N+1 in the background so paging forward is a
+    /// hit, unless it is already stored, the list ends, or the upstream budget is busy.
+    pub(super) fn prefetch_after(
+        &self,
+        served: &Served,
+        page: Page,
+        next_request: impl FnOnce(Page) -> Request,
+    ) {
+        if !self.resilience.prefetch || served.outcome != CacheOutcome::Miss {
+            return;
+        }
+        let Shape::List(list) = served.document.shape() else {
+            return;
+        };
+        let last = list.total_pages.min(MAX_PAGE);
+        let Some(next) = Page::new(page.get() + 1).filter(|n| n.get() <= last) else {
+            return;
+        };
+        if self.tmdb.budget().is_busy() {
+            tracing::debug!("upstream busy: no prefetch");
+            return;
+        }
+        let request = next_request(next);
+        let service = self.clone();
+        let counter = self.counters.clone();
+        tokio::spawn(async move {
+            let now_ms = service.clock.now_ms();
+            if let Lookup::Fresh(_) = service.cache.get(&request.key, now_ms).await {
+                return;
+            }
+            service.refresh_in_background(request, &counter.prefetches);
+        });
+    }
+
+    /// Search and popular: asked of TMDB every time, never answered from cache while TMDB
+    /// answers. Each good answer is stored as the fallback for when it does not.
+    pub(super) async fn bypass(&self, request: Request) -> Result<Served, ApiError> {
+        Counters::incr(&self.counters.bypasses);
+        record_cache_outcome(CacheOutcome::Bypass);
+        match self
+            .fetch(request.kind, &request.path, &request.params)
+            .await
+        {
+            Ok((shape, raw)) => {
+                let now_ms = self.clock.now_ms();
+                self.cache
+                    .put(&request.key, shape, &raw, now_ms, request.ttl)
+                    .await;
+                Ok(Served {
+                    document: Document::Fetched { shape, raw },
+                    outcome: CacheOutcome::Bypass,
+                    freshness: None,
+                    now_ms,
+                })
+            }
+            Err(error) if stale_can_answer(&error) => {
+                let now_ms = self.clock.now_ms();
+                match self.last_good(&request.key, now_ms).await {
+                    Some(entry) => {
+                        tracing::warn!(key = %request.key, %error, "TMDB failed; serving the last good answer");
+                        Ok(self.serve_entry(entry, CacheOutcome::Stale, now_ms))
+                    }
+                    None => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A stored answer still within expiry + stale grace.
+    async fn last_good(&self, key: &CacheKey, now_ms: u64) -> Option<CachedEntry> {
+        let grace = self.resilience.stale_grace.as_millis() as u64;
+        match self.cache.get(key, now_ms).await {
+            Lookup::Fresh(entry) => Some(entry),
+            Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(grace) => {
+                Some(entry)
+            }
+            _ => None,
+        }
+    }
+
+    /// One TMDB call, validated: a body that is not the expected JSON is an upstream error.
+    async fn fetch(
+        &self,
+        kind: Kind,
+        path: &str,
+        params: &[(&'static str, String)],
+    ) -> Result<(Shape, Bytes), ApiError> {
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let body = match self.tmdb.get(path, &params).await {
+            Ok(body) => body,
+            Err(TmdbError::NotFound) if matches!(kind, Kind::GlobalList) => {
+                return Err(ApiError::Upstream(
+                    "TMDB answered 404 for a list that always exists".to_owned(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let parsed = match kind {
+            Kind::GlobalList | Kind::MovieList => {
+                tmdb::parse_list(&body).map(|list| (Shape::List(list.meta), list.results))
+            }
+            Kind::Movie => tmdb::parse_object(&body).map(|raw| (Shape::Object, raw)),
+        };
+        parsed.map_err(|e| {
+            Counters::incr(&self.counters.upstream_errors);
+            tracing::warn!(path, error = %e, "TMDB body refused; nothing stored");
+            ApiError::from(e)
+        })
+    }
+}

@@ -1,0 +1,301 @@
+//! `MovieService`: the rules of the product. A cacheable request goes key → cache → one coalesced
+//! TMDB fetch → store, with stale copies served while revalidating or when TMDB fails; search and
+//! popular go to TMDB every time and keep their last good answer for outages. Offline, only the
+//! data directory answers. The HTTP layer only parses, calls one method here, and writes the
+//! result.
+
+mod fetch;
+mod flight;
+mod offline;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::cache::{CacheError, CacheKey, CachedEntry, EntryMeta, PageCache, Shape};
+use crate::clock::Clock;
+use crate::config::{ResilienceSettings, TtlSettings};
+use crate::counters::Counters;
+use crate::domain::{Language, MovieId, Page, Region, SearchQuery, TimeWindow};
+use crate::error::ApiError;
+use crate::local_search::LocalSearch;
+use crate::tmdb::TmdbClient;
+
+use fetch::{Kind, Request};
+use flight::SingleFlight;
+
+/// How a response was produced, as reported in `X-Cache`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    Hit,
+    Miss,
+    Stale,
+    Bypass,
+}
+
+impl CacheOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "HIT",
+            CacheOutcome::Miss => "MISS",
+            CacheOutcome::Stale => "STALE",
+            CacheOutcome::Bypass => "BYPASS",
+        }
+    }
+}
+
+/// A TMDB document ready to be written: either still compressed in its cache entry, or just
+/// fetched.
+#[derive(Debug)]
+pub enum Document {
+    Cached(CachedEntry),
+    Fetched { shape: Shape, raw: Bytes },
+}
+
+impl Document {
+    pub fn shape(&self) -> Shape {
+        match self {
+            Document::Cached(entry) => entry.meta.shape,
+            Document::Fetched { shape, .. } => *shape,
+        }
+    }
+
+    /// The document's JSON between `prefix` and `suffix`, in one buffer.
+    pub fn render(&self, prefix: &[u8], suffix: &[u8]) -> Result<Vec<u8>, CacheError> {
+        match self {
+            Document::Cached(entry) => entry.render(prefix, suffix),
+            Document::Fetched { raw, .. } => Ok([prefix, &raw[..], suffix].concat()),
+        }
+    }
+}
+
+/// What a service call produced.
+#[derive(Debug)]
+pub struct Served {
+    pub document: Document,
+    pub outcome: CacheOutcome,
+    /// The entry's timestamps and payload hash, for cacheable documents.
+    pub freshness: Option<EntryMeta>,
+    /// The service's notion of now, for `Age` and `max-age`.
+    pub now_ms: u64,
+}
+
+/// Everything `MovieService` is built from.
+pub struct MovieServiceParts {
+    pub cache: PageCache,
+    pub tmdb: TmdbClient,
+    pub clock: Clock,
+    pub ttl: TtlSettings,
+    pub resilience: ResilienceSettings,
+    pub default_language: Language,
+    pub counters: Arc<Counters>,
+    /// Never call TMDB; serve stored entries whatever their age.
+    pub offline: bool,
+}
+
+/// A fetched and stored document, shared by every request that waited for it.
+type Fetched = (Shape, Bytes, EntryMeta);
+
+#[derive(Clone)]
+pub struct MovieService {
+    cache: PageCache,
+    tmdb: TmdbClient,
+    clock: Clock,
+    ttl: Arc<TtlSettings>,
+    resilience: Arc<ResilienceSettings>,
+    default_language: Language,
+    counters: Arc<Counters>,
+    offline: bool,
+    local_search: LocalSearch,
+    flights: SingleFlight<Fetched>,
+}
+
+impl MovieService {
+    pub fn new(parts: MovieServiceParts) -> MovieService {
+        MovieService {
+            cache: parts.cache,
+            tmdb: parts.tmdb,
+            clock: parts.clock,
+            ttl: Arc::new(parts.ttl),
+            resilience: Arc::new(parts.resilience),
+            default_language: parts.default_language,
+            counters: parts.counters,
+            offline: parts.offline,
+            local_search: LocalSearch::default(),
+            flights: SingleFlight::default(),
+        }
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
+    pub fn default_language(&self) -> &Language {
+        &self.default_language
+    }
+
+    pub fn tmdb(&self) -> &TmdbClient {
+        &self.tmdb
+    }
+
+    /// The language as it appears in cache keys: `None` for the default.
+    fn key_language<'a>(&self, language: &'a Language) -> Option<&'a Language> {
+        (*language != self.default_language).then_some(language)
+    }
+
+    fn trending_request(&self, window: TimeWindow, language: &Language, page: Page) -> Request {
+        Request {
+            key: CacheKey::trending(window, self.key_language(language), page),
+            ttl: self.ttl.trending,
+            kind: Kind::GlobalList,
+            path: format!("/trending/movie/{}", window.as_str()),
+            params: vec![
+                ("language", language.as_str().to_owned()),
+                ("page", page.to_string()),
+            ],
+            what: format!("trending ({}) page {page}", window.as_str()),
+        }
+    }
+
+    fn recommendations_request(&self, id: MovieId, language: &Language, page: Page) -> Request {
+        Request {
+            key: CacheKey::recommendations(id, self.key_language(language), page),
+            ttl: self.ttl.recommendations,
+            kind: Kind::MovieList,
+            path: format!("/movie/{id}/recommendations"),
+            params: vec![
+                ("language", language.as_str().to_owned()),
+                ("page", page.to_string()),
+            ],
+            what: format!("recommendations page {page} for movie {id}"),
+        }
+    }
+
+    pub async fn trending(
+        &self,
+        window: TimeWindow,
+        language: &Language,
+        page: Page,
+    ) -> Result<Served, ApiError> {
+        let served = self
+            .through_cache(self.trending_request(window, language, page))
+            .await?;
+        self.prefetch_after(&served, page, |next| {
+            self.trending_request(window, language, next)
+        });
+        Ok(served)
+    }
+
+    pub async fn recommendations(
+        &self,
+        id: MovieId,
+        language: &Language,
+        page: Page,
+    ) -> Result<Served, ApiError> {
+        let served = self
+            .through_cache(self.recommendations_request(id, language, page))
+            .await?;
+        self.prefetch_after(&served, page, |next| {
+            self.recommendations_request(id, language, next)
+        });
+        Ok(served)
+    }
+
+    pub async fn details(&self, id: MovieId, language: &Language) -> Result<Served, ApiError> {
+        self.through_cache(Request {
+            key: CacheKey::movie(id, self.key_language(language)),
+            ttl: self.ttl.details,
+            kind: Kind::Movie,
+            path: format!("/movie/{id}"),
+            params: vec![("language", language.as_str().to_owned())],
+            what: format!("movie {id}"),
+        })
+        .await
+    }
+
+    fn popular_request(&self, language: &Language, region: Option<&Region>, page: Page) -> Request {
+        let mut params = vec![
+            ("language", language.as_str().to_owned()),
+            ("page", page.to_string()),
+        ];
+        if let Some(region) = region {
+            params.push(("region", region.as_str().to_owned()));
+        }
+        Request {
+            key: CacheKey::popular(self.key_language(language), region, page),
+            ttl: self.ttl.trending,
+            kind: Kind::GlobalList,
+            path: "/movie/popular".to_owned(),
+            params,
+            what: format!("popular page {page}"),
+        }
+    }
+
+    /// Popular: asked of TMDB every time while it answers. Each good answer is kept as the last
+    /// known page: what offline mode serves, and what answers when TMDB fails.
+    pub async fn popular(
+        &self,
+        language: &Language,
+        region: Option<&Region>,
+        page: Page,
+    ) -> Result<Served, ApiError> {
+        let request = self.popular_request(language, region, page);
+        if self.offline {
+            return self.offline_lookup(&request.key, &request.what).await;
+        }
+        self.bypass(request).await
+    }
+
+    /// Popular for `warm`: skipped when a fresh copy is stored, fetched and stored otherwise.
+    pub async fn warm_popular(&self, language: &Language, page: Page) -> Result<Served, ApiError> {
+        self.through_cache(self.popular_request(language, None, page))
+            .await
+    }
+
+    pub async fn search(
+        &self,
+        query: &SearchQuery,
+        language: &Language,
+        region: Option<&Region>,
+        page: Page,
+    ) -> Result<Served, ApiError> {
+        if self.offline {
+            return self.offline_search(query, language, page).await;
+        }
+        let mut params = vec![
+            ("query", query.as_str().to_owned()),
+            ("language", language.as_str().to_owned()),
+            ("page", page.to_string()),
+        ];
+        if let Some(region) = region {
+            params.push(("region", region.as_str().to_owned()));
+        }
+        self.bypass(Request {
+            key: CacheKey::search(query.as_str(), self.key_language(language), region, page),
+            ttl: self.ttl.trending,
+            kind: Kind::GlobalList,
+            path: "/search/movie".to_owned(),
+            params,
+            what: format!("search '{}' page {page}", query.as_str()),
+        })
+        .await
+    }
+
+    fn serve_entry(&self, entry: CachedEntry, outcome: CacheOutcome, now_ms: u64) -> Served {
+        match outcome {
+            CacheOutcome::Stale => Counters::incr(&self.counters.stale),
+            _ => Counters::incr(&self.counters.hits),
+        }
+        record_cache_outcome(outcome);
+        Served {
+            freshness: Some(entry.meta),
+            document: Document::Cached(entry),
+            outcome,
+            now_ms,
+        }
+    }
+}
+
+fn record_cache_outcome(outcome: CacheOutcome) {
+    tracing::Span::current().record("cache", outcome.as_str());
+}
