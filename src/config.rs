@@ -312,8 +312,8 @@ pub const SPECS: &[Spec] = &[
         "REELCACHE_SHUTDOWN_GRACE",
         Some("10s"),
     ),
-    spec("clients.rps", "REELCACHE_CLIENT_RPS", Some("50")),
-    spec("clients.burst", "REELCACHE_CLIENT_BURST", Some("200")),
+    spec("clients.rps", "REELCACHE_CLIENT_RPS", Some("100")),
+    spec("clients.burst", "REELCACHE_CLIENT_BURST", Some("500")),
     spec(
         "clients.trusted_proxies",
         "REELCACHE_TRUSTED_PROXIES",

@@ -43,6 +43,8 @@ pub struct Application {
     state: AppState,
     /// Closed when every clone of `state` is gone.
     state_released: tokio::sync::mpsc::Receiver<()>,
+    /// How long in-flight requests may take to finish once shutdown starts.
+    shutdown_grace: std::time::Duration,
     /// Held for the process's lifetime: one server per data directory.
     _lock: File,
 }
@@ -69,7 +71,11 @@ impl Opened {
             .await
             .map_err(|e| StartupError::Cache(e.to_string()))?
             .map_err(|e| StartupError::Cache(e.to_string()))?;
-        let cache = PageCache::new(Store::Sled(sled), counters.clone());
+        let cache = PageCache::new(
+            Store::Sled(sled),
+            counters.clone(),
+            settings.cache.max_bytes,
+        );
         let tmdb = TmdbClient::new(&settings.tmdb, &settings.resilience, counters.clone())
             .map_err(StartupError::Other)?;
         let movies = MovieService::new(MovieServiceParts {
@@ -110,6 +116,19 @@ impl Opened {
             _alive: alive,
             accounts,
             favorites,
+            client_limiter: crate::http::client_limit::ClientLimiter::new(
+                &settings.clients,
+                counters.clone(),
+            ),
+            sweeper: (!settings.is_offline()).then(|| {
+                crate::cache::sweeper::Sweeper::new(
+                    cache.clone(),
+                    counters.clone(),
+                    clock.clone(),
+                    settings.resilience.stale_grace,
+                    settings.cache.sweep_every,
+                )
+            }),
             started: std::time::Instant::now(),
             movies,
             cache,
@@ -170,6 +189,7 @@ impl Application {
             local_addr,
             state,
             state_released,
+            shutdown_grace: settings.resilience.shutdown_grace,
             _lock: lock,
         })
     }
@@ -183,8 +203,9 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, lets in-flight requests finish, flushes the cache, and
-    /// returns once nothing holds the stores any more, so the data directory can be reopened.
+    /// Serves until `shutdown` resolves, then stops accepting, gives in-flight requests
+    /// `shutdown_grace` to finish, stops the sweeper, flushes the cache, and returns once nothing
+    /// holds the stores any more, so the data directory can be reopened.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -193,15 +214,41 @@ impl Application {
             listener,
             state,
             mut state_released,
+            shutdown_grace,
             _lock,
             ..
         } = self;
         let cache = state.cache.clone();
-        warp::serve(crate::http::routes(state))
+        let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+        let sweeper = state.sweeper.clone().map(|sweeper| {
+            let mut stopping = stopping.clone();
+            tokio::spawn(sweeper.run(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            }))
+        });
+        let server = warp::serve(crate::http::routes(state))
             .incoming(listener)
-            .graceful(shutdown)
-            .run()
-            .await;
+            .graceful(async move {
+                shutdown.await;
+                let _ = stopping_tx.send(true);
+            })
+            .run();
+        let mut grace_over = stopping.clone();
+        tokio::select! {
+            () = server => {}
+            () = async {
+                let _ = grace_over.wait_for(|s| *s).await;
+                tokio::time::sleep(shutdown_grace).await;
+            } => {
+                tracing::warn!(
+                    grace_s = shutdown_grace.as_secs_f64(),
+                    "in-flight requests did not finish within the shutdown grace; closing them"
+                );
+            }
+        }
+        if let Some(sweeper) = sweeper {
+            let _ = sweeper.await;
+        }
         if let Err(e) = cache.flush().await {
             tracing::warn!(error = %e, "flushing the cache at shutdown failed");
         }

@@ -14,6 +14,10 @@ pub struct AppState {
     pub movies: MovieService,
     pub accounts: AccountService,
     pub favorites: FavoriteService,
+    /// Per-client request limits and the client address rules.
+    pub client_limiter: crate::http::client_limit::ClientLimiter,
+    /// Cache hygiene (expired entries, size bound); `None` offline.
+    pub sweeper: Option<crate::cache::sweeper::Sweeper>,
     /// When the process started, for uptime.
     pub started: std::time::Instant,
     pub cache: PageCache,

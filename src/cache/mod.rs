@@ -5,6 +5,8 @@
 pub mod envelope;
 pub mod key;
 pub mod sled_store;
+pub mod sweeper;
+pub mod usage;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -105,11 +107,21 @@ pub struct StoreStats {
 pub struct PageCache {
     store: Store,
     counters: Arc<Counters>,
+    usage: Arc<usage::Usage>,
 }
 
 impl PageCache {
-    pub fn new(store: Store, counters: Arc<Counters>) -> PageCache {
-        PageCache { store, counters }
+    /// `max_bytes` bounds the stored bytes; the sweeper evicts past it.
+    pub fn new(store: Store, counters: Arc<Counters>, max_bytes: u64) -> PageCache {
+        PageCache {
+            store,
+            counters,
+            usage: Arc::new(usage::Usage::new(max_bytes)),
+        }
+    }
+
+    pub fn usage(&self) -> &usage::Usage {
+        &self.usage
     }
 
     /// Looks `key` up. Store errors and undecodable entries are misses; a damaged entry is removed
@@ -127,6 +139,7 @@ impl PageCache {
                 return Lookup::Miss;
             }
         };
+        self.usage.touch(key.as_str(), now_ms);
         match CachedEntry::from_bytes(bytes) {
             Ok(entry) if entry.is_fresh(now_ms) => Lookup::Fresh(entry),
             Ok(entry) => Lookup::Expired(entry),
@@ -172,9 +185,10 @@ impl PageCache {
             Store::Sled(sled) => sled.put(key.as_str().to_owned(), bytes).await,
         };
         match result {
-            Ok(()) => {
+            Ok(old) => {
                 Counters::add(&self.counters.bytes_raw, raw);
                 Counters::add(&self.counters.bytes_stored, stored);
+                self.usage.stored(stored, old.unwrap_or(0) as u64);
             }
             Err(e) => {
                 Counters::incr(&self.counters.store_errors);
@@ -183,8 +197,22 @@ impl PageCache {
         }
     }
 
+    /// Removes one entry from a blocking context; `true` when it existed.
+    pub fn remove_blocking(&self, key: &str) -> Result<bool, CacheError> {
+        self.usage.forget(key);
+        let removed = match &self.store {
+            Store::Sled(sled) => sled.remove_blocking(key)?,
+        };
+        if let Some(size) = removed {
+            self.usage.removed(size as u64);
+        }
+        Ok(removed.is_some())
+    }
+
     /// Stores many encoded envelopes at once (snapshot import). Blocking.
     pub fn put_batch_blocking(&self, entries: Vec<(CacheKey, Vec<u8>)>) -> Result<(), CacheError> {
+        let added: u64 = entries.iter().map(|(_, v)| v.len() as u64).sum();
+        self.usage.stored(added, 0);
         let entries = entries
             .into_iter()
             .map(|(key, value)| (key.as_str().to_owned(), value))
@@ -215,26 +243,33 @@ impl PageCache {
         let result = match &self.store {
             Store::Sled(sled) => sled.remove(key.as_str().to_owned()).await,
         };
-        result.unwrap_or_else(|e| {
-            Counters::incr(&self.counters.store_errors);
-            tracing::warn!(%key, error = %e, "cache remove failed");
-            false
-        })
+        self.usage.forget(key.as_str());
+        match result {
+            Ok(Some(size)) => {
+                self.usage.removed(size as u64);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                Counters::incr(&self.counters.store_errors);
+                tracing::warn!(%key, error = %e, "cache remove failed");
+                false
+            }
+        }
     }
 
     /// Removes every entry whose key starts with `prefix` (all entries for ""); returns how many.
     pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
-        let store = self.store.clone();
+        let cache = self.clone();
         let prefix = prefix.to_owned();
         spawn_blocking(move || {
-            let Store::Sled(sled) = &store;
-            let keys: Vec<String> = sled
-                .scan_prefix(&prefix)
+            let keys: Vec<String> = cache
+                .scan_blocking(&prefix)
                 .map(|item| item.map(|(key, _)| key))
                 .collect::<Result<_, _>>()?;
             let mut removed = 0;
             for key in keys {
-                if sled.remove_blocking(&key)? {
+                if cache.remove_blocking(&key)? {
                     removed += 1;
                 }
             }

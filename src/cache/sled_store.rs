@@ -89,26 +89,28 @@ impl SledStore {
         self.pages.get(key).map_err(store_error)
     }
 
-    pub async fn put(&self, key: String, bytes: Vec<u8>) -> Result<(), CacheError> {
-        let pages = self.pages.clone();
-        spawn_blocking(move || pages.insert(key, bytes).map(drop).map_err(store_error)).await
-    }
-
-    pub async fn remove(&self, key: String) -> Result<bool, CacheError> {
+    /// Stores `bytes`; returns the size of the entry it replaced, if any.
+    pub async fn put(&self, key: String, bytes: Vec<u8>) -> Result<Option<usize>, CacheError> {
         let pages = self.pages.clone();
         spawn_blocking(move || {
             pages
-                .remove(key)
-                .map(|old| old.is_some())
+                .insert(key, bytes)
+                .map(|old| old.map(|v| v.len()))
                 .map_err(store_error)
         })
         .await
     }
 
-    pub fn remove_blocking(&self, key: &str) -> Result<bool, CacheError> {
+    /// Removes `key`; returns the size of what was there, if anything.
+    pub async fn remove(&self, key: String) -> Result<Option<usize>, CacheError> {
+        let store = self.clone();
+        spawn_blocking(move || store.remove_blocking(&key)).await
+    }
+
+    pub fn remove_blocking(&self, key: &str) -> Result<Option<usize>, CacheError> {
         self.pages
             .remove(key)
-            .map(|old| old.is_some())
+            .map(|old| old.map(|v| v.len()))
             .map_err(store_error)
     }
 

@@ -133,6 +133,8 @@ pub struct ApiRequest {
     pub body: bytes::Bytes,
     pub query: Query,
     pub remote: Option<std::net::SocketAddr>,
+    /// Only meaningful when `remote` is a trusted proxy (see `ClientLimiter::client_ip`).
+    pub forwarded_for: Option<String>,
 }
 
 impl ApiRequest {
@@ -152,14 +154,22 @@ pub fn api_request() -> impl Filter<Extract = (ApiRequest,), Error = warp::Rejec
         .and(body())
         .and(raw_query())
         .and(warp::addr::remote())
+        .and(
+            warp::header::optional::<String>("x-forwarded-for")
+                .or(warp::any().map(|| None))
+                .unify(),
+        )
         .map(
-            |method, authorization, content_type, body, query: String, remote| ApiRequest {
-                method,
-                authorization,
-                content_type,
-                body,
-                query: Query::parse(&query),
-                remote,
+            |method, authorization, content_type, body, query: String, remote, forwarded_for| {
+                ApiRequest {
+                    method,
+                    authorization,
+                    content_type,
+                    body,
+                    query: Query::parse(&query),
+                    remote,
+                    forwarded_for,
+                }
             },
         )
 }

@@ -2,6 +2,7 @@
 //! warp's rejections become the contract's error envelope.
 
 pub mod admin;
+pub mod client_limit;
 pub mod favorites;
 pub mod filters;
 pub mod json;
@@ -18,13 +19,18 @@ use crate::state::AppState;
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    movies::routes(state.clone())
-        .or(users::routes(state.clone()))
-        .unify()
-        .or(favorites::routes(state.clone()))
-        .unify()
-        .or(admin::routes(state))
-        .unify()
+    state
+        .client_limiter
+        .filter()
+        .and(
+            movies::routes(state.clone())
+                .or(users::routes(state.clone()))
+                .unify()
+                .or(favorites::routes(state.clone()))
+                .unify()
+                .or(admin::routes(state))
+                .unify(),
+        )
         .recover(rejection::handle)
         .unify()
         .with(warp::log::custom(|info| {

@@ -24,7 +24,12 @@ pub struct BadBody;
 impl warp::reject::Reject for BadBody {}
 
 pub async fn handle(rejection: warp::Rejection) -> Result<warp::reply::Response, Infallible> {
-    let error = if rejection.is_not_found() {
+    let error = if let Some(limited) = rejection.find::<super::client_limit::ClientRateLimited>() {
+        ApiError::RateLimited {
+            message: "Too many requests from this address; slow down".to_owned(),
+            retry_after: limited.retry_after,
+        }
+    } else if rejection.is_not_found() {
         ApiError::NotFound("No route for this path".to_owned())
     } else if rejection.find::<PayloadTooLarge>().is_some()
         || rejection.find::<TooLarge>().is_some()

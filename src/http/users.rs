@@ -87,7 +87,9 @@ async fn login(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
                 .password
                 .filter(|p| !p.is_empty())
                 .ok_or_else(|| ApiError::validation("password", "password is required"))?;
-            let address = req.remote.map(|a| a.ip());
+            let address = state
+                .client_limiter
+                .client_ip(req.remote, req.forwarded_for.as_deref());
             let (user, tokens) = state.accounts.login(&username, password, address).await?;
             Ok(json_response(
                 StatusCode::OK,

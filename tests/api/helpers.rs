@@ -66,6 +66,7 @@ pub fn test_settings(data_dir: &Path, tmdb_base_url: &str) -> Settings {
     settings.resilience.prefetch = false;
     settings.resilience.retries = 0;
     settings.resilience.breaker_threshold = 1_000;
+    settings.clients.rps = 0;
     settings
 }
 

@@ -1,0 +1,136 @@
+//! The sweeper keeps the store clean and bounded, in the background: it removes entries past
+//! expiry + stale grace (nothing may serve them any more), and when stored bytes exceed the bound
+//! it evicts the least recently used entries down to 90 % of it. It runs every `sweep_every` and
+//! whenever a write pushes the store past its bound. Offline it never runs: there, old entries are
+//! the data being served.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{PageCache, envelope};
+use crate::clock::Clock;
+use crate::counters::Counters;
+use crate::telemetry::spawn_blocking;
+
+/// Eviction stops at this fraction of the bound, so one write does not trigger the next sweep.
+const EVICT_TO: f64 = 0.9;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub expired: u64,
+    pub evicted: u64,
+    /// Stored bytes after the sweep.
+    pub stored_bytes: u64,
+}
+
+#[derive(Clone)]
+pub struct Sweeper {
+    cache: PageCache,
+    counters: Arc<Counters>,
+    clock: Clock,
+    grace: Duration,
+    every: Duration,
+}
+
+impl Sweeper {
+    pub fn new(
+        cache: PageCache,
+        counters: Arc<Counters>,
+        clock: Clock,
+        grace: Duration,
+        every: Duration,
+    ) -> Sweeper {
+        Sweeper {
+            cache,
+            counters,
+            clock,
+            grace,
+            every,
+        }
+    }
+
+    /// One pass over the whole store.
+    pub async fn run_once(&self) -> SweepReport {
+        let sweeper = self.clone();
+        spawn_blocking(move || sweeper.sweep_blocking()).await
+    }
+
+    fn sweep_blocking(&self) -> SweepReport {
+        let now_ms = self.clock.now_ms();
+        let grace_ms = self.grace.as_millis() as u64;
+        let usage = self.cache.usage();
+        let mut report = SweepReport::default();
+        // (last used, size, key) of every entry that stays.
+        let mut kept: Vec<(u64, u64, String)> = Vec::new();
+        let mut total = 0u64;
+        for item in self.cache.scan_blocking("") {
+            let Ok((key, bytes)) = item else {
+                continue;
+            };
+            let size = bytes.len() as u64;
+            let meta = match envelope::decode(&bytes) {
+                Ok(decoded) => decoded.meta,
+                Err(error) => {
+                    // Damaged: nothing can serve it.
+                    tracing::warn!(%key, %error, "removing an unreadable cache entry");
+                    if self.cache.remove_blocking(&key).unwrap_or(false) {
+                        Counters::incr(&self.counters.corrupt_entries);
+                    }
+                    continue;
+                }
+            };
+            if now_ms >= meta.expires_at_ms.saturating_add(grace_ms) {
+                if self.cache.remove_blocking(&key).unwrap_or(false) {
+                    report.expired += 1;
+                }
+                continue;
+            }
+            let last_used = usage
+                .last_access(&key)
+                .unwrap_or(meta.stored_at_ms)
+                .max(meta.stored_at_ms);
+            total += size;
+            kept.push((last_used, size, key));
+        }
+        if total > usage.max_bytes() {
+            let target = (usage.max_bytes() as f64 * EVICT_TO) as u64;
+            kept.sort_unstable();
+            for (_, size, key) in kept {
+                if total <= target {
+                    break;
+                }
+                if self.cache.remove_blocking(&key).unwrap_or(false) {
+                    total -= size;
+                    report.evicted += 1;
+                }
+            }
+        }
+        usage.set_stored_bytes(total);
+        Counters::add(&self.counters.swept, report.expired);
+        Counters::add(&self.counters.evictions, report.evicted);
+        report.stored_bytes = total;
+        if report.expired + report.evicted > 0 {
+            tracing::info!(
+                expired = report.expired,
+                evicted = report.evicted,
+                stored_bytes = total,
+                "cache swept"
+            );
+        }
+        report
+    }
+
+    /// Runs until `stop` resolves: a first pass at once (it also counts the stored bytes), then
+    /// every `every`, or sooner when a write pushes the store past its bound.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            self.run_once().await;
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(self.every) => {}
+                () = self.cache.usage().over_limit.notified() => {}
+            }
+        }
+    }
+}
