@@ -43,12 +43,27 @@ pub enum Behaviour {
     Body(String),
     /// Wait, then answer normally.
     Delay(Duration),
+    /// Never answer (until the fake stops).
+    Hang,
+    /// 429 with TMDB's code 25, and `Retry-After` when given.
+    RateLimited(Option<u64>),
+    /// Start a 200 and drop the connection half-way through the body.
+    Reset,
+    /// A 200 whose JSON stops half-way.
+    Truncated,
+}
+
+struct Rule {
+    prefix: String,
+    behaviour: Behaviour,
+    /// How many more requests it applies to; `None`: until reset.
+    remaining: Option<usize>,
 }
 
 #[derive(Default)]
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
-    behaviours: Mutex<Vec<(String, Behaviour)>>,
+    rules: Mutex<Vec<Rule>>,
     credential: Option<String>,
 }
 
@@ -133,16 +148,28 @@ impl FakeTmdb {
 
     /// From now on, answer paths starting with `prefix` this way (the latest rule wins).
     pub fn set(&self, prefix: &str, behaviour: Behaviour) {
-        self.shared
-            .behaviours
-            .lock()
-            .expect("not poisoned")
-            .insert(0, (prefix.to_owned(), behaviour));
+        self.add_rule(prefix, behaviour, None);
+    }
+
+    /// Answer the next `times` requests whose path starts with `prefix` this way.
+    pub fn set_times(&self, prefix: &str, behaviour: Behaviour, times: usize) {
+        self.add_rule(prefix, behaviour, Some(times));
+    }
+
+    fn add_rule(&self, prefix: &str, behaviour: Behaviour, remaining: Option<usize>) {
+        self.shared.rules.lock().expect("not poisoned").insert(
+            0,
+            Rule {
+                prefix: prefix.to_owned(),
+                behaviour,
+                remaining,
+            },
+        );
     }
 
     /// Back to normal answers everywhere.
     pub fn reset(&self) {
-        self.shared.behaviours.lock().expect("not poisoned").clear();
+        self.shared.rules.lock().expect("not poisoned").clear();
     }
 
     pub async fn stop(mut self) {
@@ -215,27 +242,22 @@ async fn answer(
         .expect("not poisoned")
         .push(recorded.clone());
 
-    let behaviour = shared
-        .behaviours
-        .lock()
-        .expect("not poisoned")
-        .iter()
-        .find(|(prefix, _)| path.starts_with(prefix.as_str()))
-        .map(|(_, b)| b.clone());
-    match behaviour {
-        Some(Behaviour::Status(code)) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return tmdb_error(
-                status,
-                11,
-                "Internal error: Something went wrong, contact TMDB.",
-            );
-        }
-        Some(Behaviour::Body(body)) => {
-            return warp::reply::Response::new(body.into());
-        }
-        Some(Behaviour::Delay(delay)) => tokio::time::sleep(delay).await,
-        None => {}
+    let behaviour = {
+        let mut rules = shared.rules.lock().expect("not poisoned");
+        let found = rules
+            .iter_mut()
+            .find(|rule| path.starts_with(rule.prefix.as_str()) && rule.remaining != Some(0));
+        found.map(|rule| {
+            if let Some(n) = rule.remaining.as_mut() {
+                *n -= 1;
+            }
+            rule.behaviour.clone()
+        })
+    };
+    if let Some(behaviour) = behaviour
+        && let Some(response) = misbehave(behaviour, &recorded).await
+    {
+        return response;
     }
 
     if let Some(expected) = &shared.credential {
@@ -296,4 +318,56 @@ fn route(request: &Recorded) -> warp::reply::Response {
         _ => return not_found(),
     };
     ok_json(&doc)
+}
+
+/// The response a misbehaviour gives, or `None` to go on and answer normally (after a delay).
+async fn misbehave(behaviour: Behaviour, request: &Recorded) -> Option<warp::reply::Response> {
+    match behaviour {
+        Behaviour::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Some(tmdb_error(
+                status,
+                11,
+                "Internal error: Something went wrong, contact TMDB.",
+            ))
+        }
+        Behaviour::Body(body) => Some(warp::reply::Response::new(body.into())),
+        Behaviour::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            None
+        }
+        Behaviour::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            None
+        }
+        Behaviour::RateLimited(retry_after) => {
+            let mut response = tmdb_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                25,
+                "Your request count (41) is over the allowed limit of 40.",
+            );
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", warp::http::HeaderValue::from(seconds));
+            }
+            Some(response)
+        }
+        Behaviour::Reset => {
+            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+                Ok(bytes::Bytes::from_static(b"{\"page\":1,\"results\":[")),
+                Err(std::io::Error::other("connection reset by the fake")),
+            ];
+            Some(warp::reply::Reply::into_response(warp::reply::stream(
+                futures_util::stream::iter(chunks),
+            )))
+        }
+        Behaviour::Truncated => {
+            let full = route(request);
+            let body = "{\"page\":1,\"results\":[{\"adult\":false,\"id\":1";
+            let mut truncated = warp::reply::Response::new(body.into());
+            *truncated.status_mut() = full.status();
+            Some(truncated)
+        }
+    }
 }

@@ -287,3 +287,74 @@ async fn acknowledged_account_writes_survive_sigkill() {
             .unwrap();
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn a_server_killed_during_a_write_burst_restarts_with_a_readable_cache() {
+    let fake = FakeTmdb::start(Some(SECRET)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        command(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("TMDB_API_KEY", SECRET)
+            .env("TMDB_BASE_URL", fake.base_url())
+            .env("REELCACHE_TMDB_RPS", "100000")
+            .env("REELCACHE_CLIENT_RPS", "0")
+            .env("REELCACHE_PREFETCH", "false")
+            .spawn()
+            .unwrap()
+    };
+    let paths: Vec<String> = (1..=150)
+        .flat_map(|page| {
+            ["day", "week"].map(|w| format!("/api/movies/trending/?time_window={w}&page={page}"))
+        })
+        .collect();
+    let (child, addr) = listening_addr_async(start()).await;
+    let client = reqwest::Client::new();
+    let burst: Vec<_> = paths
+        .iter()
+        .map(|path| {
+            let request = client.get(format!("http://{addr}{path}")).send();
+            tokio::spawn(async move { request.await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    let started = Instant::now();
+    while fake.total() < 100 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the burst never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    signal(&child, "KILL");
+    let mut child = child;
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    for request in burst {
+        let _ = request.await;
+    }
+
+    let (child, addr) = listening_addr_async(start()).await;
+    let mut hits = 0;
+    for path in &paths {
+        let r = client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        if r.headers()["x-cache"] == "HIT" {
+            hits += 1;
+        }
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["data"].as_array().unwrap().len(), 20, "{path}");
+    }
+    eprintln!("{hits} of {} pages survived the kill", paths.len());
+    signal(&child, "TERM");
+    let mut child = child;
+    let status =
+        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+            .await
+            .unwrap();
+    assert!(status.success());
+}

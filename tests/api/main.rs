@@ -8,5 +8,6 @@ mod favorites;
 mod helpers;
 mod movies;
 mod offline;
+mod resilience;
 mod users;
 mod validation;
