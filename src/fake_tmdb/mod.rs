@@ -65,6 +65,28 @@ struct Shared {
     requests: Mutex<Vec<Recorded>>,
     rules: Mutex<Vec<Rule>>,
     credential: Option<String>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a request as in flight for as long as it lives.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> InFlight<'a> {
+        use std::sync::atomic::Ordering;
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 pub struct FakeTmdb {
@@ -140,6 +162,13 @@ impl FakeTmdb {
             .iter()
             .filter(|r| r.path == path && r.param("page") == Some(&page))
             .count()
+    }
+
+    /// The most requests this fake was answering at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn total(&self) -> usize {
@@ -220,6 +249,7 @@ async fn answer(
     raw_query: &str,
     headers: &HeaderMap,
 ) -> warp::reply::Response {
+    let _in_flight = InFlight::enter(shared);
     let path = full.strip_prefix("/3").unwrap_or(full).to_owned();
     let query: Vec<(String, String)> = form_urlencoded::parse(raw_query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))

@@ -292,3 +292,10 @@ pub fn make_staff(data_dir: &Path, username: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+impl TestApp {
+    /// `get` with an owned path, for building many requests in an iterator.
+    pub async fn get_owned(&self, path_and_query: String) -> Reply {
+        self.get(&path_and_query).await
+    }
+}

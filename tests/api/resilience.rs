@@ -472,3 +472,22 @@ async fn the_size_bound_evicts_the_least_recently_used_first() {
     assert_eq!(hit(2).await, "MISS", "the least recently used went first");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn upstream_requests_in_flight_are_capped() {
+    let env = TestEnv::new().await;
+    env.tmdb
+        .set(DAY, Behaviour::Delay(Duration::from_millis(100)));
+    let app = env.spawn_with(|s| s.resilience.max_concurrency = 3).await;
+    let requests = (1..=12).map(|page| app.get_owned(format!("/api/movies/trending/?page={page}")));
+    let replies = futures_util::future::join_all(requests).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    assert_eq!(env.tmdb.total(), 12);
+    assert!(
+        env.tmdb.max_in_flight() <= 3,
+        "{} at once",
+        env.tmdb.max_in_flight()
+    );
+    assert!(env.tmdb.max_in_flight() >= 2, "requests did overlap");
+    app.stop().await;
+}
