@@ -358,3 +358,38 @@ async fn a_server_killed_during_a_write_burst_restarts_with_a_readable_cache() {
             .unwrap();
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    let fake = FakeTmdb::start(Some(SECRET)).await.unwrap();
+    fake.set("/trending/", Behaviour::Delay(Duration::from_millis(700)));
+    let dir = tempfile::tempdir().unwrap();
+    let child = command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TMDB_API_KEY", SECRET)
+        .env("TMDB_BASE_URL", fake.base_url())
+        .spawn()
+        .unwrap();
+    let (mut child, addr) = listening_addr_async(child).await;
+    let in_flight = tokio::spawn(reqwest::get(format!("http://{addr}/api/movies/trending/")));
+    // Let the request reach TMDB, then ask the server to stop.
+    let started = Instant::now();
+    while fake.total() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    signal(&child, "TERM");
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200, "the request in flight was answered");
+    let status =
+        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+            .await
+            .unwrap();
+    assert!(status.success());
+    // And new connections are refused once it has stopped.
+    assert!(
+        reqwest::get(format!("http://{addr}/api/movies/trending/"))
+            .await
+            .is_err()
+    );
+}
