@@ -105,6 +105,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub resilience: ResilienceSettings,
     pub clients: ClientSettings,
+    pub http: HttpSettings,
     /// Which layer each setting came from, by dotted name.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -160,6 +161,20 @@ pub struct ResilienceSettings {
     pub prefetch: bool,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace: Duration,
+}
+
+/// How the HTTP surface presents itself.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Origins allowed by CORS; `None` = any origin (without credentials).
+    pub cors_origins: Option<Vec<String>>,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Per-client limits.
@@ -312,6 +327,8 @@ pub const SPECS: &[Spec] = &[
         "REELCACHE_SHUTDOWN_GRACE",
         Some("10s"),
     ),
+    spec("http.cors_origins", "REELCACHE_CORS_ORIGINS", Some("*")),
+    spec("http.log_format", "REELCACHE_LOG_FORMAT", Some("text")),
     spec("clients.rps", "REELCACHE_CLIENT_RPS", Some("100")),
     spec("clients.burst", "REELCACHE_CLIENT_BURST", Some("500")),
     spec(
@@ -473,6 +490,14 @@ impl Resolved {
                 prefetch: self.required("resilience.prefetch", parse_bool)?,
                 shutdown_grace: self.required("resilience.shutdown_grace", parse_duration)?,
             },
+            http: HttpSettings {
+                cors_origins: self.required("http.cors_origins", parse_origins)?,
+                log_format: self.required("http.log_format", |v| match v {
+                    "text" => Ok(LogFormat::Text),
+                    "json" => Ok(LogFormat::Json),
+                    _ => Err(format!("'{v}' is not one of: text, json")),
+                })?,
+            },
             clients: ClientSettings {
                 rps: self.required("clients.rps", |v| parse_count(v, 0))?,
                 burst: self.required("clients.burst", |v| parse_count(v, 1))?,
@@ -597,6 +622,26 @@ fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>
             }
         }
     }
+}
+
+/// `*` (any origin) or comma-separated origins like `https://app.example.org`.
+fn parse_origins(raw: &str) -> Result<Option<Vec<String>>, String> {
+    if raw.trim() == "*" {
+        return Ok(None);
+    }
+    let origins: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let url = parse_base_url(o)?;
+            Ok(url)
+        })
+        .collect::<Result<_, String>>()?;
+    if origins.is_empty() {
+        return Err("give '*' or at least one origin".to_owned());
+    }
+    Ok(Some(origins))
 }
 
 /// A whole number of at least `min`.

@@ -14,6 +14,8 @@ pub struct AppState {
     pub movies: MovieService,
     pub accounts: AccountService,
     pub favorites: FavoriteService,
+    /// CORS origins; `None`: any origin.
+    pub cors_origins: Option<Arc<[String]>>,
     /// Per-client request limits and the client address rules.
     pub client_limiter: crate::http::client_limit::ClientLimiter,
     /// Cache hygiene (expired entries, size bound); `None` offline.

@@ -6,19 +6,25 @@ use std::io::IsTerminal;
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
+use crate::config::LogFormat;
+
 /// The default filter: our own request lines replace warp's per-request chatter.
 const DEFAULT_FILTER: &str = "info,warp::filters::trace=off";
 
-/// Installs the global subscriber. `RUST_LOG` sets the level (default `info`). Colours only when
-/// stderr is a terminal.
-pub fn init() {
+/// Installs the global subscriber. `RUST_LOG` sets the level (default `info`). Text has colours
+/// only when stderr is a terminal; JSON is one object per line.
+pub fn init(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    };
 }
 
 /// Runs blocking work (sled writes, SQLite) on tokio's blocking pool inside the caller's span, so

@@ -144,9 +144,11 @@ impl PageCache {
             Ok(entry) if entry.is_fresh(now_ms) => Lookup::Fresh(entry),
             Ok(entry) => Lookup::Expired(entry),
             Err(e) => {
-                Counters::incr(&self.counters.corrupt_entries);
                 tracing::warn!(%key, error = %e, "removing an unreadable cache entry");
-                self.remove(key).await;
+                // Counted by whoever removes it (this request or the sweeper), once.
+                if self.remove(key).await {
+                    Counters::incr(&self.counters.corrupt_entries);
+                }
                 Lookup::Miss
             }
         }

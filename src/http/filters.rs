@@ -24,7 +24,7 @@ pub fn route(
     })
 }
 
-fn match_path(parts: &[&str], path: &str) -> Option<Vec<String>> {
+pub fn match_path(parts: &[&str], path: &str) -> Option<Vec<String>> {
     let path = path.strip_prefix('/').unwrap_or(path);
     let path = path.strip_suffix('/').unwrap_or(path);
     let mut segments = path.split('/');

@@ -7,6 +7,7 @@ pub mod favorites;
 pub mod filters;
 pub mod json;
 pub mod movies;
+pub mod observe;
 pub mod rejection;
 pub mod response;
 pub mod users;
@@ -15,11 +16,13 @@ use warp::Filter;
 
 use crate::state::AppState;
 
-/// Every route, with the error mapping, a request span around it, and one log line per request.
+/// Every route, behind the client limiter and CORS, with the error mapping, request ids,
+/// security headers, a span and a log line per request.
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    state
+    let cors = cors(state.cors_origins.as_deref());
+    let api = state
         .client_limiter
         .filter()
         .and(
@@ -31,25 +34,38 @@ pub fn routes(
                 .or(admin::routes(state))
                 .unify(),
         )
+        .with(cors)
+        .map(warp::Reply::into_response)
         .recover(rejection::handle)
-        .unify()
-        .with(warp::log::custom(|info| {
-            tracing::info!(
-                method = %info.method(),
-                path = info.path(),
-                status = info.status().as_u16(),
-                elapsed_ms = info.elapsed().as_secs_f64() * 1000.0,
-                "request"
-            );
-        }))
-        .with(warp::trace(|info| {
-            tracing::info_span!(
-                "request",
-                method = %info.method(),
-                path = %info.path(),
-                cache = tracing::field::Empty,
-            )
-        }))
+        .unify();
+    observe::around(api).with(warp::trace(|info| {
+        tracing::info_span!(
+            "request",
+            method = %info.method(),
+            path = %info.path(),
+            request_id = tracing::field::Empty,
+            cache = tracing::field::Empty,
+        )
+    }))
+}
+
+/// CORS: the configured origins (`None`: any origin, never with credentials), the methods the
+/// API uses, the headers a front end sends, and the headers it may read.
+fn cors(origins: Option<&[String]>) -> warp::filters::cors::Builder {
+    let builder = warp::cors()
+        .allow_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "if-none-match",
+            "x-request-id",
+        ])
+        .expose_headers(["etag", "x-cache", "age", "x-request-id", "retry-after"])
+        .max_age(600);
+    match origins {
+        None => builder.allow_any_origin(),
+        Some(origins) => builder.allow_origins(origins.iter().map(String::as_str)),
+    }
 }
 
 /// A handler's result as a response: errors become the contract's envelope.

@@ -29,6 +29,8 @@ pub async fn handle(rejection: warp::Rejection) -> Result<warp::reply::Response,
             message: "Too many requests from this address; slow down".to_owned(),
             retry_after: limited.retry_after,
         }
+    } else if let Some(e) = rejection.find::<warp::filters::cors::CorsForbidden>() {
+        ApiError::PermissionDenied(format!("CORS: {e}"))
     } else if rejection.is_not_found() {
         ApiError::NotFound("No route for this path".to_owned())
     } else if rejection.find::<PayloadTooLarge>().is_some()

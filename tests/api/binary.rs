@@ -393,3 +393,50 @@ async fn sigterm_lets_a_request_in_flight_finish() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_its_id() {
+    let fake = FakeTmdb::start(Some(SECRET)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let child = command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TMDB_API_KEY", SECRET)
+        .env("TMDB_BASE_URL", fake.base_url())
+        .env("REELCACHE_LOG_FORMAT", "json")
+        .spawn()
+        .unwrap();
+    let (mut child, addr) = listening_addr_async(child).await;
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let r = client
+            .get(format!("http://{addr}/api/movies/trending/?page=2"))
+            .header("x-request-id", "req-42")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    signal(&child, "TERM");
+    tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let logs = stderr_of(dir.path());
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let requests: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 2, "{logs}");
+    for (line, cache) in requests.iter().zip(["MISS", "HIT"]) {
+        let f = &line["fields"];
+        assert_eq!(f["method"], "GET");
+        assert_eq!(f["route"], "/api/movies/trending/");
+        assert_eq!(f["status"], 200);
+        assert_eq!(f["cache"], cache);
+        assert!(f["latency_ms"].as_f64().is_some());
+        assert_eq!(line["span"]["request_id"], "req-42");
+    }
+}

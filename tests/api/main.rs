@@ -8,6 +8,7 @@ mod favorites;
 mod helpers;
 mod movies;
 mod offline;
+mod operations;
 mod resilience;
 mod users;
 mod validation;
