@@ -169,6 +169,15 @@ pub struct HttpSettings {
     /// Origins allowed by CORS; `None` = any origin (without credentials).
     pub cors_origins: Option<Vec<String>>,
     pub log_format: LogFormat,
+    pub metrics: MetricsAccess,
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAccess {
+    Public,
+    Staff,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,6 +338,7 @@ pub const SPECS: &[Spec] = &[
     ),
     spec("http.cors_origins", "REELCACHE_CORS_ORIGINS", Some("*")),
     spec("http.log_format", "REELCACHE_LOG_FORMAT", Some("text")),
+    spec("http.metrics", "REELCACHE_METRICS", Some("public")),
     spec("clients.rps", "REELCACHE_CLIENT_RPS", Some("100")),
     spec("clients.burst", "REELCACHE_CLIENT_BURST", Some("500")),
     spec(
@@ -496,6 +506,12 @@ impl Resolved {
                     "text" => Ok(LogFormat::Text),
                     "json" => Ok(LogFormat::Json),
                     _ => Err(format!("'{v}' is not one of: text, json")),
+                })?,
+                metrics: self.required("http.metrics", |v| match v {
+                    "public" => Ok(MetricsAccess::Public),
+                    "staff" => Ok(MetricsAccess::Staff),
+                    "off" => Ok(MetricsAccess::Off),
+                    _ => Err(format!("'{v}' is not one of: public, staff, off")),
                 })?,
             },
             clients: ClientSettings {

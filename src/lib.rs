@@ -30,6 +30,8 @@ pub mod favorites;
 pub mod http;
 /// Offline search over the movies stored locally.
 pub mod local_search;
+/// Prometheus metrics.
+pub mod metrics_export;
 /// The movie service: cache rules and TMDB calls.
 pub mod movies;
 /// Portable snapshot files of the cache.

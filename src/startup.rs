@@ -116,6 +116,7 @@ impl Opened {
             _alive: alive,
             accounts,
             favorites,
+            metrics_access: settings.http.metrics,
             cors_origins: settings.http.cors_origins.as_deref().map(Arc::from),
             client_limiter: crate::http::client_limit::ClientLimiter::new(
                 &settings.clients,

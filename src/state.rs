@@ -14,6 +14,8 @@ pub struct AppState {
     pub movies: MovieService,
     pub accounts: AccountService,
     pub favorites: FavoriteService,
+    /// Who may read `/metrics`.
+    pub metrics_access: crate::config::MetricsAccess,
     /// CORS origins; `None`: any origin.
     pub cors_origins: Option<Arc<[String]>>,
     /// Per-client request limits and the client address rules.

@@ -322,6 +322,13 @@ impl PageCache {
         .await
     }
 
+    /// Whether the store answers (for `/health/`).
+    pub async fn health(&self) -> Result<(), CacheError> {
+        match &self.store {
+            Store::Sled(sled) => sled.health().await,
+        }
+    }
+
     /// Writes buffered data to disk (shutdown).
     pub async fn flush(&self) -> Result<(), CacheError> {
         match &self.store {

@@ -19,6 +19,7 @@ const PAGES_TREE: &str = "pages";
 pub struct SledStore {
     db: sled::Db,
     pages: sled::Tree,
+    path: PathBuf,
 }
 
 impl SledStore {
@@ -73,7 +74,7 @@ impl SledStore {
             move || -> sled::Result<SledStore> {
                 let db = config.open()?;
                 let pages = db.open_tree(PAGES_TREE)?;
-                Ok(SledStore { db, pages })
+                Ok(SledStore { db, pages, path })
             },
         ));
         match opened {
@@ -136,6 +137,31 @@ impl SledStore {
             let (k, v) = item.map_err(store_error)?;
             Ok((String::from_utf8_lossy(&k).into_owned(), v))
         })
+    }
+
+    /// Writes, reads back and removes a probe in a tree of its own, and checks that the directory
+    /// is still on disk (sled would go on in memory and lose everything at the next start).
+    pub async fn health(&self) -> Result<(), CacheError> {
+        let store = self.clone();
+        spawn_blocking(move || {
+            if !store.path.is_dir() {
+                return Err(CacheError::Store(format!(
+                    "the cache directory {} is gone",
+                    store.path.display()
+                )));
+            }
+            let tree = store.db.open_tree("health").map_err(store_error)?;
+            tree.insert("probe", &b"ok"[..]).map_err(store_error)?;
+            let back = tree.get("probe").map_err(store_error)?;
+            tree.remove("probe").map_err(store_error)?;
+            match back.as_deref() {
+                Some(b"ok") => Ok(()),
+                _ => Err(CacheError::Store(
+                    "a probe written was not read back".to_owned(),
+                )),
+            }
+        })
+        .await
     }
 
     /// Bytes sled uses on disk.

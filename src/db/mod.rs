@@ -49,6 +49,7 @@ impl DbError {
 #[derive(Clone)]
 pub struct Database {
     conn: Arc<Mutex<Connection>>,
+    path: Arc<Path>,
 }
 
 impl Database {
@@ -75,6 +76,7 @@ impl Database {
         migrations::run(&mut conn, &path)?;
         Ok(Database {
             conn: Arc::new(Mutex::new(conn)),
+            path: Arc::from(path.as_path()),
         })
     }
 
@@ -106,8 +108,12 @@ impl Database {
         f(&mut guard)
     }
 
-    /// A trivial query, for health checks.
+    /// A trivial query, and the file still on disk (an open connection would keep answering
+    /// from a deleted file until the next start).
     pub async fn ping(&self) -> Result<(), DbError> {
+        if !self.path.exists() {
+            return Err(DbError::Task(format!("{} is gone", self.path.display())));
+        }
         self.call(|conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))?;
             Ok(())

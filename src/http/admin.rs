@@ -16,9 +16,8 @@ use crate::state::AppState;
 
 type Response = warp::reply::Response;
 
-pub fn routes(
-    state: AppState,
-) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+/// Boxed: the whole route tree as one concrete type would be too deep for the compiler.
+pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
     let with = move || api_request().and(with_state(state.clone()));
     let cache = route("api/utils/cache").and(with()).then(cache);
     let settings_list = route("api/utils/settings")
@@ -37,6 +36,7 @@ pub fn routes(
         .unify()
         .or(by_id)
         .unify()
+        .boxed()
 }
 
 async fn cache(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {

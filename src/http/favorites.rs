@@ -20,9 +20,8 @@ type Response = warp::reply::Response;
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 100;
 
-pub fn routes(
-    state: AppState,
-) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+/// Boxed: the whole route tree as one concrete type would be too deep for the compiler.
+pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
     let with = move || api_request().and(with_state(state.clone()));
     let list = route("api/users/favorites").and(with()).then(list);
     let add = route("api/users/favorites/add").and(with()).then(add);
@@ -32,7 +31,13 @@ pub fn routes(
     let check = route("api/users/favorites/check/{}")
         .and(with())
         .then(check);
-    list.or(add).unify().or(remove).unify().or(check).unify()
+    list.or(add)
+        .unify()
+        .or(remove)
+        .unify()
+        .or(check)
+        .unify()
+        .boxed()
 }
 
 #[derive(Serialize)]

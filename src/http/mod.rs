@@ -8,6 +8,7 @@ pub mod filters;
 pub mod json;
 pub mod movies;
 pub mod observe;
+pub mod ops;
 pub mod rejection;
 pub mod response;
 pub mod users;
@@ -31,7 +32,9 @@ pub fn routes(
                 .unify()
                 .or(favorites::routes(state.clone()))
                 .unify()
-                .or(admin::routes(state))
+                .or(admin::routes(state.clone()))
+                .unify()
+                .or(ops::routes(state))
                 .unify(),
         )
         .with(cors)

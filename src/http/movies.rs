@@ -12,9 +12,8 @@ use crate::state::AppState;
 type Response = warp::reply::Response;
 
 /// Every movie route. The fixed paths come before `{movie_id}`, which would also match them.
-pub fn routes(
-    state: AppState,
-) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+/// Boxed: the whole route tree as one concrete type would be too deep for the compiler.
+pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
     let common = move || {
         warp::method()
             .and(raw_query())
@@ -37,6 +36,7 @@ pub fn routes(
         .unify()
         .or(details)
         .unify()
+        .boxed()
 }
 
 use super::respond;

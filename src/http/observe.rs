@@ -31,6 +31,8 @@ pub const ROUTES: &[&str] = &[
     "/api/utils/settings/",
     "/api/utils/settings/code/{}/",
     "/api/utils/settings/{}/",
+    "/health/",
+    "/metrics",
 ];
 
 /// The route pattern `path` matches, or `"other"`.
@@ -98,12 +100,20 @@ where
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-")
                     .to_owned();
+                let route = route_label(path.as_str());
+                let elapsed = started.elapsed().as_secs_f64();
+                crate::metrics_export::http_request(
+                    route,
+                    method.as_str(),
+                    response.status().as_u16(),
+                    elapsed,
+                );
                 tracing::info!(
                     method = %method,
-                    route = route_label(path.as_str()),
+                    route,
                     path = path.as_str(),
                     status = response.status().as_u16(),
-                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    latency_ms = elapsed * 1000.0,
                     cache = cache.as_str(),
                     "request"
                 );

@@ -13,9 +13,8 @@ use crate::state::AppState;
 
 type Response = warp::reply::Response;
 
-pub fn routes(
-    state: AppState,
-) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+/// Boxed: the whole route tree as one concrete type would be too deep for the compiler.
+pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
     let with = move || api_request().and(with_state(state.clone()));
     let register = route("api/users/register").and(with()).then(register);
     let login = route("api/users/login").and(with()).then(login);
@@ -31,6 +30,7 @@ pub fn routes(
         .unify()
         .or(profile)
         .unify()
+        .boxed()
 }
 
 const POST: &[Method] = &[Method::POST];

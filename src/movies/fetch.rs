@@ -52,18 +52,19 @@ impl MovieService {
         if self.offline {
             return self.offline_lookup(&request.key, &request.what).await;
         }
+        let ns = crate::metrics_export::namespace_label(request.key.namespace());
         let now_ms = self.clock.now_ms();
         let window = self.resilience.revalidate_window.as_millis() as u64;
         let grace = self.resilience.stale_grace.as_millis() as u64;
         let stale = match self.cache.get(&request.key, now_ms).await {
             Lookup::Fresh(entry) => {
                 tracing::debug!(key = %request.key, "cache hit");
-                return Ok(self.serve_entry(entry, CacheOutcome::Hit, now_ms));
+                return Ok(self.serve_entry(ns, entry, CacheOutcome::Hit, now_ms));
             }
             Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(window) => {
                 tracing::debug!(key = %request.key, "stale: serving while revalidating");
                 self.refresh_in_background(request, &self.counters.revalidations);
-                return Ok(self.serve_entry(entry, CacheOutcome::Stale, now_ms));
+                return Ok(self.serve_entry(ns, entry, CacheOutcome::Stale, now_ms));
             }
             Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(grace) => {
                 Some(entry)
@@ -71,7 +72,7 @@ impl MovieService {
             Lookup::Expired(_) | Lookup::Miss => None,
         };
         Counters::incr(&self.counters.misses);
-        record_cache_outcome(CacheOutcome::Miss);
+        record_cache_outcome(ns, CacheOutcome::Miss);
         let key = request.key.clone();
         match self.coalesced_fetch(request).await {
             Ok((shape, raw, meta)) => Ok(Served {
@@ -83,7 +84,7 @@ impl MovieService {
             Err(error) => match stale {
                 Some(entry) if stale_can_answer(&error) => {
                     tracing::warn!(%key, %error, "TMDB failed; serving the stale copy");
-                    Ok(self.serve_entry(entry, CacheOutcome::Stale, self.clock.now_ms()))
+                    Ok(self.serve_entry(ns, entry, CacheOutcome::Stale, self.clock.now_ms()))
                 }
                 _ => Err(error),
             },
@@ -170,7 +171,8 @@ impl MovieService {
     /// answers. Each good answer is stored as the fallback for when it does not.
     pub(super) async fn bypass(&self, request: Request) -> Result<Served, ApiError> {
         Counters::incr(&self.counters.bypasses);
-        record_cache_outcome(CacheOutcome::Bypass);
+        let ns = crate::metrics_export::namespace_label(request.key.namespace());
+        record_cache_outcome(ns, CacheOutcome::Bypass);
         match self
             .fetch(request.kind, &request.path, &request.params)
             .await
@@ -192,7 +194,7 @@ impl MovieService {
                 match self.last_good(&request.key, now_ms).await {
                     Some(entry) => {
                         tracing::warn!(key = %request.key, %error, "TMDB failed; serving the last good answer");
-                        Ok(self.serve_entry(entry, CacheOutcome::Stale, now_ms))
+                        Ok(self.serve_entry(ns, entry, CacheOutcome::Stale, now_ms))
                     }
                     None => Err(error),
                 }

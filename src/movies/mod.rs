@@ -281,12 +281,18 @@ impl MovieService {
         .await
     }
 
-    fn serve_entry(&self, entry: CachedEntry, outcome: CacheOutcome, now_ms: u64) -> Served {
+    fn serve_entry(
+        &self,
+        namespace: &'static str,
+        entry: CachedEntry,
+        outcome: CacheOutcome,
+        now_ms: u64,
+    ) -> Served {
         match outcome {
             CacheOutcome::Stale => Counters::incr(&self.counters.stale),
             _ => Counters::incr(&self.counters.hits),
         }
-        record_cache_outcome(outcome);
+        record_cache_outcome(namespace, outcome);
         Served {
             freshness: Some(entry.meta),
             document: Document::Cached(entry),
@@ -296,6 +302,8 @@ impl MovieService {
     }
 }
 
-fn record_cache_outcome(outcome: CacheOutcome) {
+/// Notes the outcome in the request's span and in the metrics.
+fn record_cache_outcome(namespace: &'static str, outcome: CacheOutcome) {
     tracing::Span::current().record("cache", outcome.as_str());
+    crate::metrics_export::cache_outcome(namespace, outcome.as_str());
 }

@@ -24,13 +24,14 @@ impl MovieService {
         key: &CacheKey,
         what: &str,
     ) -> Result<Served, ApiError> {
+        let ns = crate::metrics_export::namespace_label(key.namespace());
         let now_ms = self.clock.now_ms();
         match self.cache.get(key, now_ms).await {
-            Lookup::Fresh(entry) => Ok(self.serve_entry(entry, CacheOutcome::Hit, now_ms)),
-            Lookup::Expired(entry) => Ok(self.serve_entry(entry, CacheOutcome::Stale, now_ms)),
+            Lookup::Fresh(entry) => Ok(self.serve_entry(ns, entry, CacheOutcome::Hit, now_ms)),
+            Lookup::Expired(entry) => Ok(self.serve_entry(ns, entry, CacheOutcome::Stale, now_ms)),
             Lookup::Miss => {
                 Counters::incr(&self.counters.misses);
-                record_cache_outcome(CacheOutcome::Miss);
+                record_cache_outcome(ns, CacheOutcome::Miss);
                 Err(offline_miss(what))
             }
         }
@@ -52,7 +53,7 @@ impl MovieService {
         }
         let (meta, raw) = index.search(query.as_str(), page);
         Counters::incr(&self.counters.hits);
-        record_cache_outcome(CacheOutcome::Hit);
+        record_cache_outcome(crate::cache::key::SEARCH, CacheOutcome::Hit);
         Ok(Served {
             document: Document::Fetched {
                 shape: Shape::List(meta),

@@ -135,7 +135,20 @@ impl TmdbClient {
             .unwrap_or(Err(TmdbError::Timeout));
         drop(admission);
         self.budget.record(&result);
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed().as_secs_f64();
+        let elapsed_ms = elapsed * 1000.0;
+        crate::metrics_export::upstream_call(
+            match &result {
+                Ok(_) => "ok",
+                Err(TmdbError::NotFound) => "not_found",
+                Err(TmdbError::Unauthorized) => "unauthorized",
+                Err(TmdbError::RateLimited { .. }) => "rate_limited",
+                Err(TmdbError::Timeout) => "timeout",
+                Err(TmdbError::Status(_)) => "server_error",
+                Err(_) => "error",
+            },
+            elapsed,
+        );
         match &result {
             Ok(body) => tracing::debug!(path, elapsed_ms, bytes = body.len(), "tmdb ok"),
             Err(error) => {

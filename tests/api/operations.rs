@@ -116,3 +116,100 @@ async fn cors_answers_preflight_and_limits_origins_when_configured() {
     assert_eq!(app.get("/api/movies/trending/").await.status, 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn health_reports_real_checks_and_goes_503_when_the_store_is_gone() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let ok = app.get("/health/").await;
+    assert_eq!(ok.status, 200);
+    let v = ok.json();
+    assert_eq!(v["status"], "healthy");
+    assert_eq!(v["checks"]["cache"]["status"], "ok");
+    assert_eq!(v["checks"]["database"]["status"], "ok");
+    assert!(v["checks"]["cache"]["latency_ms"].as_f64().is_some());
+    assert_eq!(v["checks"]["tmdb"]["status"], "ok");
+    assert!(!String::from_utf8_lossy(&ok.body).contains(crate::helpers::API_KEY));
+
+    // TMDB failing does not make the service unhealthy.
+    env.tmdb
+        .set("/", reelcache::fake_tmdb::Behaviour::Status(500));
+    app.get("/api/movies/trending/").await;
+    assert_eq!(app.get("/health").await.status, 200);
+
+    // Someone deletes the data directory under the running server.
+    std::fs::remove_dir_all(env.dir.path().join("cache")).unwrap();
+    std::fs::remove_file(env.dir.path().join("reelcache.db")).unwrap();
+    let broken = app.get("/health/").await;
+    assert_eq!(broken.status, 503);
+    let v = broken.json();
+    assert_eq!(v["status"], "unhealthy");
+    assert_eq!(v["checks"]["cache"]["status"], "failing");
+    assert_eq!(v["checks"]["database"]["status"], "failing");
+    app.stop().await;
+}
+
+fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name_and_labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_move_after_requests() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let before = String::from_utf8(app.get("/metrics").await.body).unwrap();
+    app.get("/api/movies/trending/?page=1").await;
+    app.get("/api/movies/trending/?page=1").await;
+    app.get("/api/movies/search/?query=silent").await;
+    let reply = app.get("/metrics").await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let after = String::from_utf8(reply.body).unwrap();
+    let moved = |name: &str| metric(&after, name) - metric(&before, name);
+    // Metrics are process-wide and tests run in parallel: check that ours were counted.
+    assert!(
+        moved("reelcache_cache_requests_total{namespace=\"trending_movies\",outcome=\"HIT\"}")
+            >= 1.0,
+        "{after}"
+    );
+    assert!(
+        moved("reelcache_cache_requests_total{namespace=\"trending_movies\",outcome=\"MISS\"}")
+            >= 1.0
+    );
+    assert!(
+        moved("reelcache_cache_requests_total{namespace=\"search_movies\",outcome=\"BYPASS\"}")
+            >= 1.0
+    );
+    assert!(moved("reelcache_upstream_requests_total{outcome=\"ok\"}") >= 2.0);
+    assert!(moved("reelcache_http_requests_total{") >= 3.0);
+    for family in [
+        "reelcache_http_request_duration_seconds_bucket",
+        "reelcache_upstream_request_duration_seconds_bucket",
+        "reelcache_coalesced_requests_total",
+        "reelcache_store_bytes",
+        "reelcache_rate_limited_requests_total",
+    ] {
+        assert!(after.contains(family), "{family} missing");
+    }
+    assert!(after.contains("route=\"/api/movies/trending/\""));
+    app.stop().await;
+
+    let app = env
+        .spawn_with(|s| s.http.metrics = reelcache::config::MetricsAccess::Staff)
+        .await;
+    assert_eq!(app.get("/metrics").await.status, 401);
+    app.stop().await;
+    let app = env
+        .spawn_with(|s| s.http.metrics = reelcache::config::MetricsAccess::Off)
+        .await;
+    assert_eq!(app.get("/metrics").await.status, 404);
+    app.stop().await;
+}

@@ -1,0 +1,106 @@
+//! Operations endpoints: `/health/` for load balancers and `/metrics` for Prometheus.
+
+use std::time::Instant;
+
+use serde_json::json;
+use warp::Filter;
+use warp::http::{HeaderValue, Method, StatusCode, header};
+
+use super::filters::{route, with_state};
+use super::json::{ApiRequest, api_request, json_response, require_method};
+use crate::config::MetricsAccess;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+type Response = warp::reply::Response;
+
+/// Boxed: the whole route tree as one concrete type would be too deep for the compiler.
+pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
+    let with = move || api_request().and(with_state(state.clone()));
+    let health = route("health").and(with()).then(health);
+    let metrics = route("metrics").and(with()).then(metrics);
+    health.or(metrics).unify().boxed()
+}
+
+fn check(result: Result<(), String>, started: Instant) -> (bool, serde_json::Value) {
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(()) => (true, json!({"status": "ok", "latency_ms": latency_ms})),
+        Err(error) => (
+            false,
+            json!({"status": "failing", "latency_ms": latency_ms, "error": error}),
+        ),
+    }
+}
+
+/// 200 "healthy" when the cache store and the database answer, 503 "unhealthy" when one does
+/// not. TMDB is reported but never makes the service unhealthy: the cache still serves.
+async fn health(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
+    super::respond(async {
+        require_method(&req.method, &[Method::GET], "GET, HEAD")?;
+        let started = Instant::now();
+        let (cache_ok, cache) = check(
+            state.cache.health().await.map_err(|e| e.to_string()),
+            started,
+        );
+        let started = Instant::now();
+        let (db_ok, database) = check(
+            state.accounts.db().ping().await.map_err(|e| e.to_string()),
+            started,
+        );
+        let tmdb = if state.movies.is_offline() {
+            json!({"status": "offline"})
+        } else {
+            let breaker = state.movies.tmdb().budget().breaker_state();
+            json!({
+                "status": if breaker == crate::tmdb::budget::BreakerState::Closed { "ok" } else { "degraded" },
+                "breaker": breaker,
+            })
+        };
+        let healthy = cache_ok && db_ok;
+        if !healthy {
+            tracing::warn!(%cache, %database, "health check failing");
+        }
+        Ok(json_response(
+            if healthy {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            },
+            &json!({
+                "status": if healthy { "healthy" } else { "unhealthy" },
+                "checks": {"cache": cache, "database": database, "tmdb": tmdb},
+                "version": env!("CARGO_PKG_VERSION"),
+                "uptime_seconds": state.started.elapsed().as_secs(),
+            }),
+        ))
+    }
+    .await)
+}
+
+async fn metrics(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
+    super::respond(
+        async {
+            require_method(&req.method, &[Method::GET], "GET, HEAD")?;
+            match state.metrics_access {
+                MetricsAccess::Off => {
+                    return Err(ApiError::NotFound("No route for this path".into()));
+                }
+                MetricsAccess::Staff => {
+                    state
+                        .accounts
+                        .authenticate_staff(req.authorization.as_deref())
+                        .await?;
+                }
+                MetricsAccess::Public => {}
+            }
+            let mut response = Response::new(crate::metrics_export::render(&state).into());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Ok(response)
+        }
+        .await,
+    )
+}

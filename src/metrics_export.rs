@@ -1,0 +1,107 @@
+//! Prometheus metrics through the `metrics` facade and its Prometheus exporter: request counts and
+//! latency by route and status, cache outcomes by namespace, upstream calls by outcome with
+//! latency, and, read at scrape time, the process counters and the store's size.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::cache::key;
+use crate::state::AppState;
+
+/// Latency buckets in seconds: a hit is well under a millisecond, TMDB takes tens to hundreds.
+const BUCKETS: &[f64] = &[
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// The process-wide recorder, installed on first use. Metrics describe the process, so every
+/// application in it (tests run several) shares them.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(BUCKETS)
+            .expect("non-empty buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+        }
+        handle
+    })
+}
+
+/// The namespace of a key as a static label (keeps label values bounded).
+pub fn namespace_label(namespace: &str) -> &'static str {
+    key::NAMESPACES
+        .iter()
+        .find(|ns| **ns == namespace)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Counts one cache outcome (`HIT`, `MISS`, `STALE`, `BYPASS`) for a namespace.
+pub fn cache_outcome(namespace: &str, outcome: &'static str) {
+    metrics::counter!(
+        "reelcache_cache_requests_total",
+        "namespace" => namespace_label(namespace),
+        "outcome" => outcome
+    )
+    .increment(1);
+}
+
+/// Counts one TMDB call and its duration.
+pub fn upstream_call(outcome: &'static str, seconds: f64) {
+    metrics::counter!("reelcache_upstream_requests_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("reelcache_upstream_request_duration_seconds", "outcome" => outcome)
+        .record(seconds);
+}
+
+/// Counts one HTTP request and its duration.
+pub fn http_request(route: &'static str, method: &str, status: u16, seconds: f64) {
+    metrics::counter!(
+        "reelcache_http_requests_total",
+        "route" => route,
+        "method" => method.to_owned(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!("reelcache_http_request_duration_seconds", "route" => route)
+        .record(seconds);
+}
+
+/// The text exposition, with the counters and gauges that are read rather than recorded.
+pub fn render(state: &AppState) -> String {
+    let c = state.counters.snapshot();
+    for (name, value) in [
+        ("reelcache_coalesced_requests_total", c.coalesced),
+        ("reelcache_upstream_retries_total", c.retries),
+        ("reelcache_prefetches_total", c.prefetches),
+        ("reelcache_revalidations_total", c.revalidations),
+        ("reelcache_evictions_total", c.evictions),
+        ("reelcache_swept_entries_total", c.swept),
+        ("reelcache_corrupt_entries_total", c.corrupt_entries),
+        (
+            "reelcache_rate_limited_requests_total",
+            c.client_rate_limited,
+        ),
+        ("reelcache_stored_raw_bytes_total", c.bytes_raw),
+        ("reelcache_stored_compressed_bytes_total", c.bytes_stored),
+    ] {
+        metrics::counter!(name).absolute(value);
+    }
+    let usage = state.cache.usage();
+    metrics::gauge!("reelcache_store_bytes").set(usage.stored_bytes() as f64);
+    metrics::gauge!("reelcache_store_max_bytes").set(usage.max_bytes() as f64);
+    let breaker = match state.movies.tmdb().budget().breaker_state() {
+        crate::tmdb::budget::BreakerState::Closed => 0.0,
+        crate::tmdb::budget::BreakerState::HalfOpen => 0.5,
+        crate::tmdb::budget::BreakerState::Open => 1.0,
+    };
+    metrics::gauge!("reelcache_upstream_breaker_open").set(breaker);
+    metrics::gauge!("reelcache_uptime_seconds").set(state.started.elapsed().as_secs_f64());
+    let handle = handle();
+    handle.run_upkeep();
+    handle.render()
+}
