@@ -45,12 +45,37 @@ pub enum Command {
     /// Export or import the cache as one portable file
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Cache statistics and clearing (through the running server when there is one)
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Configuration tools
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Manage accounts (works while the server runs)
     #[command(subcommand)]
     User(UserCommand),
     /// Tools for reelcache's own development
     #[command(subcommand, hide = true)]
     Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print what the staff endpoint GET /api/utils/cache/ returns
+    Stats,
+    /// Remove every cache entry, one namespace, or one key (never users or favorites)
+    Clear {
+        #[arg(long, conflicts_with = "key")]
+        namespace: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, where each value came from, secrets redacted
+    Check,
 }
 
 #[derive(Debug, Subcommand)]

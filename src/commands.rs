@@ -449,3 +449,70 @@ pub fn run_user(
     }
     Ok(())
 }
+
+/// `reelcache cache stats|clear`: through the running server's admin socket when a server holds
+/// the data directory, otherwise directly on the store.
+pub async fn run_cache(
+    settings: &Settings,
+    command: &crate::cli::CacheCommand,
+) -> Result<(), CommandError> {
+    use crate::admin_socket::{self, Request};
+    use crate::cli::CacheCommand;
+    let request = match command {
+        CacheCommand::Stats => Request::Stats,
+        CacheCommand::Clear { namespace, key } => Request::Clear {
+            namespace: namespace.clone(),
+            key: key.clone(),
+        },
+    };
+    let answer = match Opened::open(settings, Clock::system()).await {
+        Ok(opened) => {
+            let result = match &request {
+                Request::Stats => crate::cache_admin::stats(&opened.state).await,
+                Request::Clear { namespace, key } => {
+                    crate::cache_admin::clear(&opened.state, namespace.as_deref(), key.as_deref())
+                        .await
+                        .map(|c| serde_json::to_value(c).expect("serialises"))
+                }
+            };
+            close(opened).await;
+            result.map_err(|e| match e {
+                crate::error::ApiError::Validation { message, .. } => CommandError::usage(message),
+                other => CommandError::runtime(other.to_string()),
+            })?
+        }
+        Err(crate::startup::StartupError::DataDirLocked(_)) => {
+            let answer = admin_socket::send(&settings.data_dir, &request)
+                .await
+                .map_err(CommandError::runtime)?;
+            if !answer.ok {
+                return Err(CommandError::usage(answer.error.unwrap_or_default()));
+            }
+            answer.data
+        }
+        Err(e) => return Err(CommandError::runtime(e.to_string())),
+    };
+    match command {
+        CacheCommand::Stats => println!(
+            "{}",
+            serde_json::to_string_pretty(&answer).expect("serialises")
+        ),
+        CacheCommand::Clear { .. } => println!(
+            "{} ({} removed)",
+            answer["message"].as_str().unwrap_or("cleared"),
+            answer["removed"]
+        ),
+    }
+    Ok(())
+}
+
+/// `reelcache config check`: every setting, its value (secrets redacted) and where it came from.
+pub fn run_config_check(resolved: &crate::config::Resolved) {
+    println!(
+        "{:<28} {:<32} {:<40} source",
+        "setting", "environment", "value"
+    );
+    for (key, env, value, origin) in resolved.describe() {
+        println!("{key:<28} {env:<32} {value:<40} {origin}");
+    }
+}

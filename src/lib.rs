@@ -2,10 +2,14 @@
 
 /// Accounts: registration, login, tokens, profiles.
 pub mod accounts;
+/// The local control socket of a running server.
+pub mod admin_socket;
 /// Passwords, JWTs, the signing secret, login throttling.
 pub mod auth;
 /// The page cache: keys, the entry envelope, the stores.
 pub mod cache;
+/// Cache statistics and clearing for staff, the admin socket and the command line.
+pub mod cache_admin;
 /// The command line.
 pub mod cli;
 /// The clock freshness is judged by.

@@ -4,9 +4,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use reelcache::cli::{Cli, Command, DevCommand, SnapshotCommand};
+use reelcache::cli::{Cli, Command, ConfigCommand, DevCommand, SnapshotCommand};
 use reelcache::commands::{self, CommandError};
-use reelcache::config::Settings;
+use reelcache::config::{Resolved, Settings};
 use reelcache::startup::Application;
 use reelcache::telemetry;
 
@@ -16,17 +16,29 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(
+    let settings = Resolved::collect(
         cli.config.as_deref(),
         &|name| std::env::var(name).ok(),
         &cli.flag_overrides(),
-    ) {
+    )
+    .and_then(|resolved| {
+        if let Some(Command::Config(ConfigCommand::Check)) = &cli.command {
+            // Show what was found even when a value turns out to be invalid below.
+            commands::run_config_check(&resolved);
+        }
+        resolved.into_settings()
+    });
+    let settings = match settings {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("reelcache: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Some(Command::Config(ConfigCommand::Check)) = &cli.command {
+        println!("configuration is valid");
+        return ExitCode::SUCCESS;
+    }
     telemetry::init(settings.http.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -55,6 +67,8 @@ fn main() -> ExitCode {
             }
             Command::Dev(DevCommand::MakeDemo { file }) => commands::run_make_demo(&file).await,
             Command::User(command) => commands::run_user(&settings, &command),
+            Command::Cache(command) => commands::run_cache(&settings, &command).await,
+            Command::Config(ConfigCommand::Check) => Ok(()),
         }
     });
     match result {

@@ -45,6 +45,7 @@ pub struct Application {
     state_released: tokio::sync::mpsc::Receiver<()>,
     /// How long in-flight requests may take to finish once shutdown starts.
     shutdown_grace: std::time::Duration,
+    data_dir: PathBuf,
     /// Held for the process's lifetime: one server per data directory.
     _lock: File,
 }
@@ -192,6 +193,7 @@ impl Application {
             state,
             state_released,
             shutdown_grace: settings.resilience.shutdown_grace,
+            data_dir: settings.data_dir.clone(),
             _lock: lock,
         })
     }
@@ -217,6 +219,7 @@ impl Application {
             state,
             mut state_released,
             shutdown_grace,
+            data_dir,
             _lock,
             ..
         } = self;
@@ -228,6 +231,16 @@ impl Application {
                 let _ = stopping.wait_for(|s| *s).await;
             }))
         });
+        let admin = {
+            let mut stopping = stopping.clone();
+            tokio::spawn(crate::admin_socket::serve(
+                data_dir,
+                state.clone(),
+                async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                },
+            ))
+        };
         let server = warp::serve(crate::http::routes(state))
             .incoming(listener)
             .graceful(async move {
@@ -251,6 +264,7 @@ impl Application {
         if let Some(sweeper) = sweeper {
             let _ = sweeper.await;
         }
+        let _ = admin.await;
         if let Err(e) = cache.flush().await {
             tracing::warn!(error = %e, "flushing the cache at shutdown failed");
         }

@@ -8,7 +8,6 @@ use warp::http::{Method, StatusCode};
 
 use super::filters::{route, with_state};
 use super::json::{ApiRequest, api_request, id_segment, json_response, require_method};
-use crate::cache::{CacheKey, key};
 use crate::db::settings::{self, Setting, SettingFields};
 use crate::db::{now_ms, rfc3339};
 use crate::error::ApiError;
@@ -62,101 +61,20 @@ async fn cache(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
 }
 
 async fn cache_stats(state: &AppState) -> Result<Response, ApiError> {
-    let store = state
-        .cache
-        .stats()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let c = state.counters.snapshot();
-    let lookups = c.hits + c.stale + c.misses;
-    let hit_ratio = if lookups == 0 {
-        0.0
-    } else {
-        (c.hits + c.stale) as f64 / lookups as f64
-    };
+    let data = crate::cache_admin::stats(state).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({
-            "success": true,
-            "data": {
-                "namespaces": store.namespaces,
-                "entries": store.entries,
-                "stored_bytes": store.stored_bytes,
-                "raw_bytes": store.raw_bytes,
-                "compression_ratio": store.compression_ratio,
-                "disk_bytes": store.disk_bytes,
-                "hits": c.hits,
-                "misses": c.misses,
-                "stale_hits": c.stale,
-                "bypasses": c.bypasses,
-                "hit_ratio": hit_ratio,
-                "upstream_calls": c.upstream_calls,
-                "upstream_errors": c.upstream_errors,
-                "coalesced_requests": c.coalesced,
-                "retries": c.retries,
-                "prefetches": c.prefetches,
-                "revalidations": c.revalidations,
-                "evictions": c.evictions,
-                "swept": c.swept,
-                "client_rate_limited": c.client_rate_limited,
-                "breaker_state": state.movies.tmdb().budget().breaker_state(),
-                "max_bytes": state.cache.usage().max_bytes(),
-                "corrupt_entries": c.corrupt_entries,
-                "offline": state.movies.is_offline(),
-                "uptime_seconds": state.started.elapsed().as_secs(),
-            },
-        }),
+        &json!({"success": true, "data": data}),
     ))
 }
 
-/// DELETE: everything, `?namespace=`, or `?key=`. Users and favorites live in SQLite and are
-/// never touched here.
+/// DELETE: everything, `?namespace=`, or `?key=`.
 async fn clear_cache(req: &ApiRequest, state: &AppState) -> Result<Response, ApiError> {
-    let (namespace, key) = (req.query.get("namespace"), req.query.get("key"));
-    let (removed, what) = match (namespace, key) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::validation(
-                "namespace",
-                "give either namespace or key, not both",
-            ));
-        }
-        (Some(ns), None) => {
-            if !key::NAMESPACES.contains(&ns) {
-                return Err(ApiError::validation(
-                    "namespace",
-                    format!("namespace must be one of: {}", key::NAMESPACES.join(", ")),
-                ));
-            }
-            let removed = state
-                .cache
-                .clear_prefix(&format!("{ns}:"))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            (removed, format!("namespace {ns}"))
-        }
-        (None, Some(k)) => {
-            if k.is_empty() {
-                return Err(ApiError::validation("key", "key must not be empty"));
-            }
-            let removed = state
-                .cache
-                .remove(&CacheKey::from_stored(k.to_owned()))
-                .await;
-            (u64::from(removed), format!("key {k}"))
-        }
-        (None, None) => {
-            let removed = state
-                .cache
-                .clear_prefix("")
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            (removed, "every cache entry".to_owned())
-        }
-    };
-    tracing::info!(removed, what, "cache cleared");
+    let cleared =
+        crate::cache_admin::clear(state, req.query.get("namespace"), req.query.get("key")).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"success": true, "message": format!("Cleared {what}"), "removed": removed}),
+        &json!({"success": true, "message": cleared.message, "removed": cleared.removed}),
     ))
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod binary;
 mod cache;
+mod cli;
 mod favorites;
 mod helpers;
 mod movies;

@@ -1,0 +1,108 @@
+//! Cache statistics and clearing, shared by the staff endpoint, the admin socket and the
+//! command line. Users and favorites live in SQLite and are never touched here.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::cache::{CacheKey, key};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The staff endpoint's `data`: store sizes and the process counters.
+pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
+    let store = state
+        .cache
+        .stats()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let c = state.counters.snapshot();
+    let lookups = c.hits + c.stale + c.misses;
+    let hit_ratio = if lookups == 0 {
+        0.0
+    } else {
+        (c.hits + c.stale) as f64 / lookups as f64
+    };
+    Ok(json!({
+        "namespaces": store.namespaces,
+        "entries": store.entries,
+        "stored_bytes": store.stored_bytes,
+        "raw_bytes": store.raw_bytes,
+        "compression_ratio": store.compression_ratio,
+        "disk_bytes": store.disk_bytes,
+        "max_bytes": state.cache.usage().max_bytes(),
+        "hits": c.hits,
+        "misses": c.misses,
+        "stale_hits": c.stale,
+        "bypasses": c.bypasses,
+        "hit_ratio": hit_ratio,
+        "upstream_calls": c.upstream_calls,
+        "upstream_errors": c.upstream_errors,
+        "coalesced_requests": c.coalesced,
+        "retries": c.retries,
+        "prefetches": c.prefetches,
+        "revalidations": c.revalidations,
+        "evictions": c.evictions,
+        "swept": c.swept,
+        "client_rate_limited": c.client_rate_limited,
+        "corrupt_entries": c.corrupt_entries,
+        "breaker_state": state.movies.tmdb().budget().breaker_state(),
+        "offline": state.movies.is_offline(),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+    }))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cleared {
+    pub removed: u64,
+    pub message: String,
+}
+
+/// Clears everything, one namespace, or one key.
+pub async fn clear(
+    state: &AppState,
+    namespace: Option<&str>,
+    key: Option<&str>,
+) -> Result<Cleared, ApiError> {
+    let internal = |e: crate::cache::CacheError| ApiError::Internal(e.to_string());
+    let (removed, what) = match (namespace, key) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "namespace",
+                "give either namespace or key, not both",
+            ));
+        }
+        (Some(ns), None) => {
+            if !key::NAMESPACES.contains(&ns) {
+                return Err(ApiError::validation(
+                    "namespace",
+                    format!("namespace must be one of: {}", key::NAMESPACES.join(", ")),
+                ));
+            }
+            let removed = state
+                .cache
+                .clear_prefix(&format!("{ns}:"))
+                .await
+                .map_err(internal)?;
+            (removed, format!("namespace {ns}"))
+        }
+        (None, Some(k)) => {
+            if k.is_empty() {
+                return Err(ApiError::validation("key", "key must not be empty"));
+            }
+            let removed = state
+                .cache
+                .remove(&CacheKey::from_stored(k.to_owned()))
+                .await;
+            (u64::from(removed), format!("key {k}"))
+        }
+        (None, None) => {
+            let removed = state.cache.clear_prefix("").await.map_err(internal)?;
+            (removed, "every cache entry".to_owned())
+        }
+    };
+    tracing::info!(removed, what, "cache cleared");
+    Ok(Cleared {
+        removed,
+        message: format!("Cleared {what}"),
+    })
+}

@@ -1,0 +1,128 @@
+//! The command line: exit statuses, `config check`, `cache stats|clear` with and without a
+//! running server.
+
+use crate::helpers::{TestEnv, cli};
+
+fn run(data_dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = cli(data_dir, args).output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_check_shows_sources_and_never_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = cli(
+        dir.path(),
+        &["--listen", "127.0.0.1:9999", "config", "check"],
+    )
+    .env("TMDB_API_KEY", "very-secret-key-123")
+    .env(
+        "REELCACHE_JWT_SECRET",
+        "another-very-secret-signing-key-0123456789",
+    )
+    .env("REELCACHE_TTL_TRENDING", "30m")
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !out.contains("very-secret-key-123") && !out.contains("another-very-secret"),
+        "{out}"
+    );
+    let line = |key: &str| {
+        out.lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(line("listen").contains("127.0.0.1:9999") && line("listen").contains("flag --listen"));
+    assert!(
+        line("ttl.trending").contains("30m")
+            && line("ttl.trending").contains("REELCACHE_TTL_TRENDING")
+    );
+    assert!(line("ttl.details").contains("default"));
+    assert!(line("tmdb.api_key").contains("[redacted]"));
+    assert!(out.contains("configuration is valid"));
+
+    let bad = cli(dir.path(), &["config", "check"])
+        .env("REELCACHE_TMDB_RPS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("REELCACHE_TMDB_RPS"));
+}
+
+#[test]
+fn version_help_and_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(dir.path(), &["--version"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains(env!("CARGO_PKG_VERSION")));
+    let (code, out, _) = run(dir.path(), &["--help"]);
+    assert_eq!(code, Some(0));
+    for sub in ["serve", "warm", "snapshot", "cache", "config", "user"] {
+        assert!(out.contains(sub), "--help lists {sub}");
+    }
+    let (code, _, err) = run(dir.path(), &["frobnicate"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = run(dir.path(), &["cache", "clear", "--namespace", "bogus"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("namespace"));
+}
+
+#[tokio::test]
+async fn cache_commands_work_with_and_without_a_running_server() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    app.get("/api/movies/trending/?page=1").await;
+    app.get("/api/movies/trending/?page=2").await;
+    let id = reelcache::fake_tmdb::catalog::id_of(4);
+    app.get(&format!("/api/movies/{id}/")).await;
+
+    // While the server runs, through its admin socket.
+    let dir = env.dir.path().to_owned();
+    let (code, out, err) = tokio::task::spawn_blocking(move || run(&dir, &["cache", "stats"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stats["namespaces"]["trending_movies"]["entries"], 2);
+    assert_eq!(stats["misses"], 3, "the running server's own counters");
+    let dir = env.dir.path().to_owned();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run(&dir, &["cache", "clear", "--namespace", "trending_movies"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("2 removed"), "{out}");
+    assert_eq!(
+        app.get("/api/movies/trending/?page=1").await.x_cache(),
+        "MISS"
+    );
+    assert_eq!(
+        app.get(&format!("/api/movies/{id}/")).await.x_cache(),
+        "HIT"
+    );
+    app.stop().await;
+
+    // Stopped: directly on the store.
+    let (code, out, err) = run(
+        env.dir.path(),
+        &["cache", "clear", "--key", &format!("movie:{id}")],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("1 removed"), "{out}");
+    let (code, out, _) = run(env.dir.path(), &["cache", "stats"]);
+    assert_eq!(code, Some(0));
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stats["namespaces"]["movie"]["entries"], 0);
+    assert_eq!(stats["namespaces"]["trending_movies"]["entries"], 1);
+    let (code, out, _) = run(env.dir.path(), &["cache", "clear"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("1 removed"), "{out}");
+}
