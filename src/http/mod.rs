@@ -2,7 +2,9 @@
 //! warp's rejections become the contract's error envelope.
 
 pub mod admin;
+pub mod api_spec;
 pub mod client_limit;
+pub mod docs;
 pub mod favorites;
 pub mod filters;
 pub mod json;
@@ -34,7 +36,9 @@ pub fn routes(
                 .unify()
                 .or(admin::routes(state.clone()))
                 .unify()
-                .or(ops::routes(state))
+                .or(ops::routes(state.clone()))
+                .unify()
+                .or(docs::routes(state))
                 .unify(),
         )
         .with(cors)

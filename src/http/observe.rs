@@ -11,40 +11,17 @@ use warp::path::FullPath;
 
 use super::filters::match_path;
 
-/// Every route pattern, for the `route` label of logs and metrics (a bounded set, unlike paths).
-pub const ROUTES: &[&str] = &[
-    "/api/movies/trending/",
-    "/api/movies/search/",
-    "/api/movies/popular/",
-    "/api/movies/{}/recommendations/",
-    "/api/movies/{}/",
-    "/api/users/register/",
-    "/api/users/login/",
-    "/api/users/refresh/",
-    "/api/users/logout/",
-    "/api/users/profile/",
-    "/api/users/favorites/",
-    "/api/users/favorites/add/",
-    "/api/users/favorites/{}/remove/",
-    "/api/users/favorites/check/{}/",
-    "/api/utils/cache/",
-    "/api/utils/settings/",
-    "/api/utils/settings/code/{}/",
-    "/api/utils/settings/{}/",
-    "/health/",
-    "/metrics",
-];
-
-/// The route pattern `path` matches, or `"other"`.
+/// The route pattern `path` matches (from the API table: a bounded set of labels, unlike
+/// paths), or `"other"`.
 pub fn route_label(path: &str) -> &'static str {
-    ROUTES
+    super::api_spec::ENDPOINTS
         .iter()
-        .find(|pattern| {
+        .find(|endpoint| {
+            let pattern = super::api_spec::router_pattern(endpoint.path);
             let parts: Vec<&str> = pattern.trim_matches('/').split('/').collect();
             match_path(&parts, path).is_some()
         })
-        .copied()
-        .unwrap_or("other")
+        .map_or("other", |endpoint| endpoint.path)
 }
 
 /// A request id: the client's when it is 1..=128 visible ASCII characters, otherwise new.
@@ -128,11 +105,11 @@ mod tests {
 
     #[test]
     fn routes_are_labelled_by_pattern() {
-        assert_eq!(route_label("/api/movies/550/"), "/api/movies/{}/");
+        assert_eq!(route_label("/api/movies/550/"), "/api/movies/{movie_id}/");
         assert_eq!(route_label("/api/movies/trending"), "/api/movies/trending/");
         assert_eq!(
             route_label("/api/users/favorites/7/remove/"),
-            "/api/users/favorites/{}/remove/"
+            "/api/users/favorites/{favorite_id}/remove/"
         );
         assert_eq!(route_label("/nope"), "other");
     }

@@ -5,6 +5,7 @@ mod admin;
 mod binary;
 mod cache;
 mod cli;
+mod docs;
 mod favorites;
 mod helpers;
 mod movies;
