@@ -893,6 +893,20 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_environment_variable() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+                .unwrap();
+        for spec in SPECS {
+            assert!(
+                readme.contains(spec.env),
+                "{} is not in the README",
+                spec.env
+            );
+        }
+    }
+
+    #[test]
     fn urls_are_normalised() {
         assert_eq!(
             parse_base_url("http://127.0.0.1:9/3/").unwrap(),

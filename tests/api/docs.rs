@@ -83,7 +83,11 @@ async fn the_docs_page_ships_inside_the_binary() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let root = no_redirects.get(format!("{}/", app.base)).send().await.unwrap();
+    let root = no_redirects
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(root.status(), 302);
     assert_eq!(root.headers()["location"], "/api/docs/");
     let page = app.get("/api/docs/").await;
