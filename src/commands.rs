@@ -237,16 +237,11 @@ async fn export_with(
     let opened = open(settings, clock).await?;
     let cache = opened.state.cache.clone();
     let (file_owned, namespaces) = (file.to_owned(), namespaces.to_vec());
-    let result = tokio::task::spawn_blocking(move || {
-        let progress = Progress::new("export");
-        let result = snapshot::export(&cache, &file_owned, &namespaces, &header, &mut |bytes| {
-            progress.set_position(bytes, || "bytes".to_owned());
-        });
-        progress.finish();
-        result
+    let estimate = cache.usage().stored_bytes();
+    let result = with_progress("export", estimate, move |progress| {
+        snapshot::export(&cache, &file_owned, &namespaces, &header, progress)
     })
-    .await
-    .map_err(|e| CommandError::runtime(e.to_string()))?;
+    .await?;
     close(opened).await;
     let summary = result.map_err(|e| CommandError::runtime(e.to_string()))?;
     eprintln!(
@@ -257,6 +252,23 @@ async fn export_with(
         describe_namespaces(&summary.namespaces)
     );
     Ok(())
+}
+
+/// Runs blocking snapshot work off the async threads, showing bytes done out of `total`.
+async fn with_progress<T: Send + 'static>(
+    label: &'static str,
+    total: u64,
+    work: impl FnOnce(&mut dyn FnMut(u64)) -> T + Send + 'static,
+) -> Result<T, CommandError> {
+    tokio::task::spawn_blocking(move || {
+        let progress = Progress::new(label);
+        progress.add_total(total);
+        let result = work(&mut |bytes| progress.set_position(bytes, || "bytes".to_owned()));
+        progress.finish();
+        result
+    })
+    .await
+    .map_err(|e| CommandError::runtime(e.to_string()))
 }
 
 fn describe_namespaces(namespaces: &std::collections::BTreeMap<String, u64>) -> String {
@@ -272,17 +284,11 @@ pub async fn run_import(settings: &Settings, file: &Path) -> Result<(), CommandE
     let opened = open(settings, Clock::system()).await?;
     let cache = opened.state.cache.clone();
     let file_owned = file.to_owned();
-    let result = tokio::task::spawn_blocking(move || {
-        let progress = Progress::new("import");
-        progress.add_total(snapshot::file_len(&file_owned));
-        let result = snapshot::import(&cache, &file_owned, &mut |bytes| {
-            progress.set_position(bytes, || "bytes".to_owned());
-        });
-        progress.finish();
-        result
+    let total = snapshot::file_len(file);
+    let result = with_progress("import", total, move |progress| {
+        snapshot::import(&cache, &file_owned, progress)
     })
-    .await
-    .map_err(|e| CommandError::runtime(e.to_string()))?;
+    .await?;
     close(opened).await;
     let (header, summary) = result.map_err(|e| {
         CommandError::runtime(format!(

@@ -155,15 +155,7 @@ async fn expired_entries_are_served_at_once_while_one_refresh_runs() {
     })
     .await;
     // Once stored, the refreshed copy is a plain hit.
-    let mut hit = app.get("/api/movies/trending/?page=1").await;
-    for _ in 0..100 {
-        if hit.x_cache() == "HIT" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        hit = app.get("/api/movies/trending/?page=1").await;
-    }
-    assert_eq!(hit.x_cache(), "HIT");
+    becomes_a_hit(&app, "/api/movies/trending/?page=1").await;
     assert_eq!(
         env.tmdb.count_page(DAY, 1),
         2,
@@ -369,15 +361,7 @@ async fn prefetch_makes_the_next_page_a_hit() {
         app.state().counters.snapshot().prefetches == 1
     })
     .await;
-    let mut next = app.get("/api/movies/trending/?page=2").await;
-    for _ in 0..100 {
-        if next.x_cache() == "HIT" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        next = app.get("/api/movies/trending/?page=2").await;
-    }
-    assert_eq!(next.x_cache(), "HIT");
+    becomes_a_hit(&app, "/api/movies/trending/?page=2").await;
     assert_eq!(env.tmdb.count_page(DAY, 2), 1);
     // The last page has no next page to fetch: recommendations stop at 2.
     let id = reelcache::fake_tmdb::catalog::id_of(8);
@@ -390,6 +374,17 @@ async fn prefetch_makes_the_next_page_a_hit() {
         0
     );
     app.stop().await;
+}
+
+/// Waits (bounded) until `path` is a cache hit: a background fetch has stored it.
+async fn becomes_a_hit(app: &TestApp, path: &str) {
+    for _ in 0..100 {
+        if app.get(path).await.x_cache() == "HIT" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{path} never became a hit");
 }
 
 async fn entries(app: &TestApp) -> u64 {
