@@ -93,6 +93,7 @@ pub fn render(state: &AppState) -> String {
     }
     let usage = state.cache.usage();
     metrics::gauge!("reelcache_store_bytes").set(usage.stored_bytes() as f64);
+    metrics::gauge!("reelcache_store_entries").set(usage.entries() as f64);
     metrics::gauge!("reelcache_store_max_bytes").set(usage.max_bytes() as f64);
     let breaker = match state.movies.tmdb().budget().breaker_state() {
         crate::tmdb::budget::BreakerState::Closed => 0.0,

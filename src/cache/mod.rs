@@ -191,6 +191,7 @@ impl PageCache {
                 Counters::add(&self.counters.bytes_raw, raw);
                 Counters::add(&self.counters.bytes_stored, stored);
                 self.usage.stored(stored, old.unwrap_or(0) as u64);
+                self.usage.entry_added(old.is_some());
             }
             Err(e) => {
                 Counters::incr(&self.counters.store_errors);
@@ -207,14 +208,19 @@ impl PageCache {
         };
         if let Some(size) = removed {
             self.usage.removed(size as u64);
+            self.usage.entry_removed();
         }
         Ok(removed.is_some())
     }
 
     /// Stores many encoded envelopes at once (snapshot import). Blocking.
     pub fn put_batch_blocking(&self, entries: Vec<(CacheKey, Vec<u8>)>) -> Result<(), CacheError> {
+        // Estimates (replaced keys count twice) until the next sweep counts exactly.
         let added: u64 = entries.iter().map(|(_, v)| v.len() as u64).sum();
         self.usage.stored(added, 0);
+        for _ in &entries {
+            self.usage.entry_added(false);
+        }
         let entries = entries
             .into_iter()
             .map(|(key, value)| (key.as_str().to_owned(), value))
@@ -249,6 +255,7 @@ impl PageCache {
         match result {
             Ok(Some(size)) => {
                 self.usage.removed(size as u64);
+                self.usage.entry_removed();
                 true
             }
             Ok(None) => false,

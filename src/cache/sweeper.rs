@@ -92,6 +92,7 @@ impl Sweeper {
             total += size;
             kept.push((last_used, size, key));
         }
+        let kept_count = kept.len() as u64;
         if total > usage.max_bytes() {
             let target = (usage.max_bytes() as f64 * EVICT_TO) as u64;
             kept.sort_unstable();
@@ -105,7 +106,7 @@ impl Sweeper {
                 }
             }
         }
-        usage.set_stored_bytes(total);
+        usage.set_counted(total, kept_count - report.evicted);
         Counters::add(&self.counters.swept, report.expired);
         Counters::add(&self.counters.evictions, report.evicted);
         report.stored_bytes = total;

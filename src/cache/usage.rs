@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 pub struct Usage {
     last_access: Mutex<HashMap<String, u64>>,
     stored_bytes: AtomicU64,
+    entries: AtomicU64,
     max_bytes: u64,
     pub over_limit: Notify,
 }
@@ -21,6 +22,7 @@ impl Usage {
         Usage {
             last_access: Mutex::new(HashMap::new()),
             stored_bytes: AtomicU64::new(0),
+            entries: AtomicU64::new(0),
             max_bytes,
             over_limit: Notify::new(),
         }
@@ -54,6 +56,26 @@ impl Usage {
         self.last_access.lock().expect("not poisoned").remove(key);
     }
 
+    /// An entry was added (`replaced`: it took the place of one with the same key).
+    pub fn entry_added(&self, replaced: bool) {
+        if !replaced {
+            self.entries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn entry_removed(&self) {
+        let _ = self
+            .entries
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+    }
+
+    /// Entries in the store (an estimate between sweeps, exact after one).
+    pub fn entries(&self) -> u64 {
+        self.entries.load(Ordering::Relaxed)
+    }
+
     /// An entry of `new` bytes replaced one of `old` bytes (0 when there was none).
     pub fn stored(&self, new: u64, old: u64) {
         let total = if new >= old {
@@ -75,9 +97,10 @@ impl Usage {
         self.stored(0, size);
     }
 
-    /// Replaces the estimate with a counted total (after a full scan).
-    pub fn set_stored_bytes(&self, total: u64) {
-        self.stored_bytes.store(total, Ordering::Relaxed);
+    /// Replaces the estimates with counted totals (after a full scan).
+    pub fn set_counted(&self, bytes: u64, entries: u64) {
+        self.stored_bytes.store(bytes, Ordering::Relaxed);
+        self.entries.store(entries, Ordering::Relaxed);
     }
 
     pub fn stored_bytes(&self) -> u64 {

@@ -195,6 +195,7 @@ async fn metrics_move_after_requests() {
         "reelcache_upstream_request_duration_seconds_bucket",
         "reelcache_coalesced_requests_total",
         "reelcache_store_bytes",
+        "reelcache_store_entries",
         "reelcache_rate_limited_requests_total",
     ] {
         assert!(after.contains(family), "{family} missing");
