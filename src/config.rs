@@ -139,6 +139,8 @@ pub struct CacheSettings {
     pub max_bytes: u64,
     /// How often the sweeper removes entries past expiry + stale grace.
     pub sweep_every: Duration,
+    /// Memory for finished response bodies of hot entries (0: off).
+    pub hot_bytes: u64,
 }
 
 /// How reelcache behaves when TMDB is slow, failing or rate-limiting.
@@ -294,6 +296,11 @@ pub const SPECS: &[Spec] = &[
     spec("auth.refresh_ttl", "REELCACHE_REFRESH_TTL", Some("7d")),
     spec("cache.memory", "REELCACHE_CACHE_MEMORY", Some("64MiB")),
     spec("cache.max_bytes", "REELCACHE_CACHE_MAX_BYTES", Some("1GiB")),
+    spec(
+        "cache.hot_bytes",
+        "REELCACHE_CACHE_HOT_BYTES",
+        Some("32MiB"),
+    ),
     spec(
         "cache.sweep_every",
         "REELCACHE_CACHE_SWEEP_EVERY",
@@ -485,6 +492,11 @@ impl Resolved {
                         .map_err(|_| format!("'{v}' is not a size like 1GiB"))
                 })?,
                 sweep_every: self.required("cache.sweep_every", parse_duration)?,
+                hot_bytes: self.required("cache.hot_bytes", |v| {
+                    v.parse::<bytesize::ByteSize>()
+                        .map(|b| b.as_u64())
+                        .map_err(|_| format!("'{v}' is not a size like 32MiB"))
+                })?,
             },
             resilience: ResilienceSettings {
                 stale_grace: self.required("resilience.stale_grace", parse_duration)?,

@@ -58,21 +58,50 @@ pub fn upstream_call(outcome: &'static str, seconds: f64) {
         .record(seconds);
 }
 
-/// Counts one HTTP request and its duration.
+/// Counts one HTTP request and its duration. Runs on every request: the labels are static
+/// strings, so recording allocates nothing.
 pub fn http_request(route: &'static str, method: &str, status: u16, seconds: f64) {
     metrics::counter!(
         "reelcache_http_requests_total",
         "route" => route,
-        "method" => method.to_owned(),
-        "status" => status.to_string()
+        "method" => method_label(method),
+        "status" => status_label(status)
     )
     .increment(1);
     metrics::histogram!("reelcache_http_request_duration_seconds", "route" => route)
         .record(seconds);
 }
 
+/// The methods the API knows by name; anything else (clients can send any token) is `other`,
+/// which keeps the label set bounded.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    KNOWN
+        .iter()
+        .find(|known| **known == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// `"200"`, `"404"`, ...: the three-digit codes as static strings, made once.
+fn status_label(status: u16) -> &'static str {
+    static LABELS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let labels = LABELS.get_or_init(|| {
+        (100..600u16)
+            .map(|code| &*Box::leak(code.to_string().into_boxed_str()))
+            .collect()
+    });
+    status
+        .checked_sub(100)
+        .and_then(|i| labels.get(usize::from(i)))
+        .copied()
+        .unwrap_or("other")
+}
+
 /// The text exposition, with the counters and gauges that are read rather than recorded.
 pub fn render(state: &AppState) -> String {
+    // Installed before anything is recorded below, or the first scrape would lose it.
+    let handle = handle();
     let c = state.counters.snapshot();
     for (name, value) in [
         ("reelcache_coalesced_requests_total", c.coalesced),
@@ -95,6 +124,9 @@ pub fn render(state: &AppState) -> String {
     metrics::gauge!("reelcache_store_bytes").set(usage.stored_bytes() as f64);
     metrics::gauge!("reelcache_store_entries").set(usage.entries() as f64);
     metrics::gauge!("reelcache_store_max_bytes").set(usage.max_bytes() as f64);
+    let (hot_entries, hot_bytes) = state.cache.hot().usage();
+    metrics::gauge!("reelcache_hot_tier_entries").set(hot_entries as f64);
+    metrics::gauge!("reelcache_hot_tier_bytes").set(hot_bytes as f64);
     let breaker = match state.movies.tmdb().budget().breaker_state() {
         crate::tmdb::budget::BreakerState::Closed => 0.0,
         crate::tmdb::budget::BreakerState::HalfOpen => 0.5,
@@ -102,7 +134,21 @@ pub fn render(state: &AppState) -> String {
     };
     metrics::gauge!("reelcache_upstream_breaker_open").set(breaker);
     metrics::gauge!("reelcache_uptime_seconds").set(state.started.elapsed().as_secs_f64());
-    let handle = handle();
     handle.run_upkeep();
     handle.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_labels_are_bounded() {
+        assert_eq!(status_label(200), "200");
+        assert_eq!(status_label(599), "599");
+        assert_eq!(status_label(42), "other");
+        assert_eq!(status_label(600), "other");
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("BREW"), "other");
+    }
 }

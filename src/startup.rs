@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::cache::hot::HotTier;
 use crate::cache::{PageCache, SledStore, Store};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::counters::Counters;
 use crate::movies::{MovieService, MovieServiceParts};
-use crate::state::AppState;
+use crate::state::{AppState, AppStateInner};
 use crate::tmdb::TmdbClient;
 
 /// Why the server could not start (configuration problems are `ConfigError`, before this).
@@ -76,6 +77,7 @@ impl Opened {
             Store::Sled(sled),
             counters.clone(),
             settings.cache.max_bytes,
+            HotTier::new(settings.cache.hot_bytes, None),
         );
         let tmdb = TmdbClient::new(&settings.tmdb, &settings.resilience, counters.clone())
             .map_err(StartupError::Other)?;
@@ -113,7 +115,7 @@ impl Opened {
         );
         let favorites = crate::favorites::FavoriteService::new(accounts.clone());
         let (alive, state_released) = tokio::sync::mpsc::channel(1);
-        let state = AppState {
+        let state = AppState::new(AppStateInner {
             _alive: alive,
             accounts,
             favorites,
@@ -141,7 +143,7 @@ impl Opened {
                 crate::cache::envelope::payload_hash(url.as_bytes())
             }),
             public_url: settings.public_url.as_deref().map(Arc::from),
-        };
+        });
         Ok(Opened {
             state,
             state_released,

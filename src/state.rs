@@ -9,8 +9,26 @@ use crate::counters::Counters;
 use crate::favorites::FavoriteService;
 use crate::movies::MovieService;
 
+/// Cloned once per request (warp hands each handler its own), so it is one `Arc`: a clone is one
+/// atomic increment instead of one per service handle.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl AppState {
+    pub fn new(inner: AppStateInner) -> AppState {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+pub struct AppStateInner {
     pub movies: MovieService,
     pub accounts: AccountService,
     pub favorites: FavoriteService,

@@ -3,6 +3,7 @@
 //! fails a request) and counts what happens.
 
 pub mod envelope;
+pub mod hot;
 pub mod key;
 pub mod sled_store;
 pub mod sweeper;
@@ -108,20 +109,34 @@ pub struct PageCache {
     store: Store,
     counters: Arc<Counters>,
     usage: Arc<usage::Usage>,
+    hot: Arc<hot::HotTier>,
 }
 
 impl PageCache {
-    /// `max_bytes` bounds the stored bytes; the sweeper evicts past it.
-    pub fn new(store: Store, counters: Arc<Counters>, max_bytes: u64) -> PageCache {
+    /// `max_bytes` bounds the stored bytes; the sweeper evicts past it. `hot` holds rendered
+    /// bodies in front of the store.
+    pub fn new(
+        store: Store,
+        counters: Arc<Counters>,
+        max_bytes: u64,
+        hot: hot::HotTier,
+    ) -> PageCache {
         PageCache {
             store,
             counters,
             usage: Arc::new(usage::Usage::new(max_bytes)),
+            hot: Arc::new(hot),
         }
     }
 
     pub fn usage(&self) -> &usage::Usage {
         &self.usage
+    }
+
+    /// Rendered bodies in front of the store. Every change to the store goes through this type,
+    /// which keeps the two in step.
+    pub fn hot(&self) -> &hot::HotTier {
+        &self.hot
     }
 
     /// Looks `key` up. Store errors and undecodable entries are misses; a damaged entry is removed
@@ -186,6 +201,7 @@ impl PageCache {
         let result = match &self.store {
             Store::Sled(sled) => sled.put(key.as_str().to_owned(), bytes).await,
         };
+        self.hot.invalidate(key.as_str());
         match result {
             Ok(old) => {
                 Counters::add(&self.counters.bytes_raw, raw);
@@ -204,8 +220,10 @@ impl PageCache {
     pub fn remove_blocking(&self, key: &str) -> Result<bool, CacheError> {
         self.usage.forget(key);
         let removed = match &self.store {
-            Store::Sled(sled) => sled.remove_blocking(key)?,
+            Store::Sled(sled) => sled.remove_blocking(key),
         };
+        self.hot.invalidate(key);
+        let removed = removed?;
         if let Some(size) = removed {
             self.usage.removed(size as u64);
             self.usage.entry_removed();
@@ -225,9 +243,11 @@ impl PageCache {
             .into_iter()
             .map(|(key, value)| (key.as_str().to_owned(), value))
             .collect();
-        match &self.store {
+        let result = match &self.store {
             Store::Sled(sled) => sled.put_batch_blocking(entries),
-        }
+        };
+        self.hot.invalidate_all();
+        result
     }
 
     /// Every stored (key, envelope) whose key starts with `prefix`. Blocking.
@@ -251,6 +271,7 @@ impl PageCache {
         let result = match &self.store {
             Store::Sled(sled) => sled.remove(key.as_str().to_owned()).await,
         };
+        self.hot.invalidate(key.as_str());
         self.usage.forget(key.as_str());
         match result {
             Ok(Some(size)) => {
@@ -282,6 +303,8 @@ impl PageCache {
                     removed += 1;
                 }
             }
+            // Also drops bodies the removals raced with.
+            cache.hot.invalidate_all();
             Ok(removed)
         })
         .await

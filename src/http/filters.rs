@@ -1,6 +1,7 @@
 //! Filters shared by every resource: path matching with or without the trailing slash, the raw
 //! query string, method checks, and handing the state to handlers.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -51,16 +52,24 @@ pub fn raw_query() -> impl Filter<Extract = (String,), Error = Infallible> + Clo
     warp::query::raw().or(warp::any().map(String::new)).unify()
 }
 
-/// Parsed query parameters. Unknown names are ignored; when a name repeats, the first wins.
-pub struct Query {
-    pairs: Vec<(String, String)>,
+/// Parsed query parameters, borrowing from the raw query unless decoding changed them. Unknown
+/// names are ignored; when a name repeats, the first wins.
+pub struct Query<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl Query {
-    pub fn parse(raw: &str) -> Query {
+impl<'a> Query<'a> {
+    pub fn parse(raw: &'a str) -> Query<'a> {
+        Query {
+            pairs: form_urlencoded::parse(raw.as_bytes()).collect(),
+        }
+    }
+
+    /// As `parse`, owning its values (for requests that keep the query).
+    pub fn parse_owned(raw: &str) -> Query<'static> {
         Query {
             pairs: form_urlencoded::parse(raw.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
                 .collect(),
         }
     }
@@ -69,7 +78,7 @@ impl Query {
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 }
 

@@ -131,7 +131,7 @@ pub struct ApiRequest {
     pub authorization: Option<String>,
     pub content_type: Option<String>,
     pub body: bytes::Bytes,
-    pub query: Query,
+    pub query: Query<'static>,
     pub remote: Option<std::net::SocketAddr>,
     /// Only meaningful when `remote` is a trusted proxy (see `ClientLimiter::client_ip`).
     pub forwarded_for: Option<String>,
@@ -166,7 +166,7 @@ pub fn api_request() -> impl Filter<Extract = (ApiRequest,), Error = warp::Rejec
                     authorization,
                     content_type,
                     body,
-                    query: Query::parse(&query),
+                    query: Query::parse_owned(&query),
                     remote,
                     forwarded_for,
                 }

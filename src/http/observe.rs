@@ -3,32 +3,76 @@
 //! with method, route, status, latency and cache outcome.
 
 use std::convert::Infallible;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use warp::Filter;
 use warp::http::{HeaderValue, Method, header};
 use warp::path::FullPath;
 
-use super::filters::match_path;
+/// An API table path split into segments (`None` marks a path parameter), and its label.
+type RoutePattern = (Vec<Option<&'static str>>, &'static str);
 
-/// The route pattern `path` matches (from the API table: a bounded set of labels, unlike
-/// paths), or `"other"`.
-pub fn route_label(path: &str) -> &'static str {
-    super::api_spec::ENDPOINTS
-        .iter()
-        .find(|endpoint| {
-            let pattern = super::api_spec::router_pattern(endpoint.path);
-            let parts: Vec<&str> = pattern.trim_matches('/').split('/').collect();
-            match_path(&parts, path).is_some()
-        })
-        .map_or("other", |endpoint| endpoint.path)
+/// The API table's paths, split once.
+fn route_patterns() -> &'static [RoutePattern] {
+    static PATTERNS: OnceLock<Vec<RoutePattern>> = OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        super::api_spec::ENDPOINTS
+            .iter()
+            .map(|endpoint| {
+                let segments = endpoint
+                    .path
+                    .trim_matches('/')
+                    .split('/')
+                    .map(|segment| (!segment.starts_with('{')).then_some(segment))
+                    .collect();
+                (segments, endpoint.path)
+            })
+            .collect()
+    })
 }
 
-/// A request id: the client's when it is 1..=128 visible ASCII characters, otherwise new.
+/// The route pattern `path` matches (from the API table: a bounded set of labels, unlike
+/// paths), or `"other"`. Runs on every request, so it compares segments without allocating.
+pub fn route_label(path: &str) -> &'static str {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let path = path.strip_suffix('/').unwrap_or(path);
+    route_patterns()
+        .iter()
+        .find(|(pattern, _)| {
+            let mut segments = path.split('/');
+            pattern.iter().all(|part| match (part, segments.next()) {
+                (Some(fixed), Some(segment)) => *fixed == segment,
+                (None, Some(segment)) => !segment.is_empty(),
+                (_, None) => false,
+            }) && segments.next().is_none()
+        })
+        .map_or("other", |(_, label)| label)
+}
+
+/// A request id: the client's when it is 1..=128 visible ASCII characters, otherwise new. New
+/// ids only need to be unique, not secret: a per-process random seed hashed with a counter
+/// (32 hex digits) costs no system call, unlike the operating system's random source.
 fn request_id(from_client: Option<String>) -> String {
     from_client
         .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or_else(|| crate::auth::random_hex(16))
+        .unwrap_or_else(new_request_id)
+}
+
+fn new_request_id() -> String {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("the operating system's random source works");
+        u64::from_le_bytes(bytes)
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{:032x}",
+        xxhash_rust::xxh3::xxh3_128_with_seed(&n.to_le_bytes(), seed)
+    )
 }
 
 /// Wraps `inner` (which answers every request) with request ids, security headers and the
@@ -112,6 +156,8 @@ mod tests {
             "/api/users/favorites/{favorite_id}/remove/"
         );
         assert_eq!(route_label("/nope"), "other");
+        assert_eq!(route_label("/api/movies//"), "other");
+        assert_eq!(route_label("/api/movies/550/recommendations/x"), "other");
     }
 
     #[test]
@@ -120,5 +166,6 @@ mod tests {
         assert_eq!(request_id(Some("bad id".into())).len(), 32);
         assert_eq!(request_id(None).len(), 32);
         assert_eq!(request_id(Some("x".repeat(129))).len(), 32);
+        assert_ne!(request_id(None), request_id(None), "new ids are unique");
     }
 }

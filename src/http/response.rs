@@ -78,7 +78,8 @@ pub fn movie_response(
     links: Option<&ListLinks<'_>>,
     if_none_match: Option<&str>,
 ) -> warp::reply::Response {
-    let mut headers = HeaderMap::new();
+    // Sized for everything added here and by the layers around (request id, security headers).
+    let mut headers = HeaderMap::with_capacity(12);
     headers.insert("x-cache", HeaderValue::from_static(served.outcome.as_str()));
     let mut not_modified = false;
     match &served.freshness {
@@ -116,7 +117,9 @@ pub fn movie_response(
     }
 
     let suffix = match (served.document.shape(), links) {
-        (Shape::List(meta), Some(links)) => list_suffix(&meta, links, state.public_url.as_deref()),
+        (Some(Shape::List(meta)), Some(links)) => {
+            list_suffix(&meta, links, state.public_url.as_deref())
+        }
         _ => OBJECT_SUFFIX.to_vec(),
     };
     let body = match served.document.render(DATA_PREFIX, &suffix) {
@@ -125,6 +128,7 @@ pub fn movie_response(
             return ApiError::Internal(format!("rendering a cached page: {e}")).into_response();
         }
     };
+    state.movies.remember_rendered(&served, &body);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

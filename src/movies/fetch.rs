@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{CacheOutcome, Document, Fetched, MovieService, Served, record_cache_outcome};
+use super::{CacheOutcome, Document, Fetched, HotSlot, MovieService, Served, record_cache_outcome};
 use crate::cache::{CacheKey, CachedEntry, Lookup, Shape};
 use crate::counters::Counters;
 use crate::domain::{MAX_PAGE, Page};
@@ -56,10 +56,21 @@ impl MovieService {
         let now_ms = self.clock.now_ms();
         let window = self.resilience.revalidate_window.as_millis() as u64;
         let grace = self.resilience.stale_grace.as_millis() as u64;
+        if let Some(served) = self.hot_hit(&request.key) {
+            return Ok(served);
+        }
+        // Noted before the read: a body rendered from what is read may be kept only if nothing
+        // was written in between.
+        let generation = self.cache.hot().generation();
         let stale = match self.cache.get(&request.key, now_ms).await {
             Lookup::Fresh(entry) => {
                 tracing::debug!(key = %request.key, "cache hit");
-                return Ok(self.serve_entry(ns, entry, CacheOutcome::Hit, now_ms));
+                let mut served = self.serve_entry(ns, entry, CacheOutcome::Hit, now_ms);
+                served.hot = Some(HotSlot {
+                    key: request.key,
+                    generation,
+                });
+                return Ok(served);
             }
             Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(window) => {
                 tracing::debug!(key = %request.key, "stale: serving while revalidating");
@@ -80,6 +91,12 @@ impl MovieService {
                 outcome: CacheOutcome::Miss,
                 freshness: Some(meta),
                 now_ms: self.clock.now_ms(),
+                // The fetch stored the document before it returned: what it returned is what
+                // the store holds unless a write comes after this point.
+                hot: Some(HotSlot {
+                    generation: self.cache.hot().generation(),
+                    key,
+                }),
             }),
             Err(error) => match stale {
                 Some(entry) if stale_can_answer(&error) => {
@@ -144,7 +161,7 @@ impl MovieService {
         if !self.resilience.prefetch || served.outcome != CacheOutcome::Miss {
             return;
         }
-        let Shape::List(list) = served.document.shape() else {
+        let Some(Shape::List(list)) = served.document.shape() else {
             return;
         };
         let last = list.total_pages.min(MAX_PAGE);
@@ -187,6 +204,7 @@ impl MovieService {
                     outcome: CacheOutcome::Bypass,
                     freshness: None,
                     now_ms,
+                    hot: None,
                 })
             }
             Err(error) if stale_can_answer(&error) => {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::cache::hot::{Generation, HotEntry};
 use crate::cache::{CacheError, CacheKey, CachedEntry, EntryMeta, PageCache, Shape};
 use crate::clock::Clock;
 use crate::config::{ResilienceSettings, TtlSettings};
@@ -44,29 +45,46 @@ impl CacheOutcome {
     }
 }
 
-/// A TMDB document ready to be written: either still compressed in its cache entry, or just
-/// fetched.
+/// A TMDB document ready to be written: still compressed in its cache entry, just fetched, or
+/// already a finished response body from the hot tier.
 #[derive(Debug)]
 pub enum Document {
     Cached(CachedEntry),
-    Fetched { shape: Shape, raw: Bytes },
+    Fetched {
+        shape: Shape,
+        raw: Bytes,
+    },
+    /// The whole response body, envelope included.
+    Rendered(Bytes),
 }
 
 impl Document {
-    pub fn shape(&self) -> Shape {
+    /// `None` for a finished body, which needs no envelope.
+    pub fn shape(&self) -> Option<Shape> {
         match self {
-            Document::Cached(entry) => entry.meta.shape,
-            Document::Fetched { shape, .. } => *shape,
+            Document::Cached(entry) => Some(entry.meta.shape),
+            Document::Fetched { shape, .. } => Some(*shape),
+            Document::Rendered(_) => None,
         }
     }
 
-    /// The document's JSON between `prefix` and `suffix`, in one buffer.
-    pub fn render(&self, prefix: &[u8], suffix: &[u8]) -> Result<Vec<u8>, CacheError> {
+    /// The document's JSON between `prefix` and `suffix`, in one buffer (a finished body as it
+    /// is).
+    pub fn render(&self, prefix: &[u8], suffix: &[u8]) -> Result<Bytes, CacheError> {
         match self {
-            Document::Cached(entry) => entry.render(prefix, suffix),
-            Document::Fetched { raw, .. } => Ok([prefix, &raw[..], suffix].concat()),
+            Document::Cached(entry) => entry.render(prefix, suffix).map(Bytes::from),
+            Document::Fetched { raw, .. } => Ok([prefix, &raw[..], suffix].concat().into()),
+            Document::Rendered(body) => Ok(body.clone()),
         }
     }
+}
+
+/// Where a rendered body may be kept in the hot tier: the key, and the generation noted before
+/// the store was read (see `cache::hot`).
+#[derive(Debug, Clone)]
+pub struct HotSlot {
+    pub key: CacheKey,
+    pub generation: Generation,
 }
 
 /// What a service call produced.
@@ -78,6 +96,21 @@ pub struct Served {
     pub freshness: Option<EntryMeta>,
     /// The service's notion of now, for `Age` and `max-age`.
     pub now_ms: u64,
+    /// Set when the rendered body may be kept in the hot tier (fresh cacheable documents).
+    pub hot: Option<HotSlot>,
+}
+
+impl Served {
+    /// A finished body from the hot tier.
+    fn from_hot(entry: HotEntry, now_ms: u64) -> Served {
+        Served {
+            document: Document::Rendered(entry.body),
+            outcome: CacheOutcome::Hit,
+            freshness: Some(entry.meta),
+            now_ms,
+            hot: None,
+        }
+    }
 }
 
 /// Everything `MovieService` is built from.
@@ -177,6 +210,10 @@ impl MovieService {
         language: &Language,
         page: Page,
     ) -> Result<Served, ApiError> {
+        let key = CacheKey::trending(window, self.key_language(language), page);
+        if let Some(served) = self.hot_hit(&key) {
+            return Ok(served);
+        }
         let served = self
             .through_cache(self.trending_request(window, language, page))
             .await?;
@@ -192,6 +229,10 @@ impl MovieService {
         language: &Language,
         page: Page,
     ) -> Result<Served, ApiError> {
+        let key = CacheKey::recommendations(id, self.key_language(language), page);
+        if let Some(served) = self.hot_hit(&key) {
+            return Ok(served);
+        }
         let served = self
             .through_cache(self.recommendations_request(id, language, page))
             .await?;
@@ -202,8 +243,12 @@ impl MovieService {
     }
 
     pub async fn details(&self, id: MovieId, language: &Language) -> Result<Served, ApiError> {
+        let key = CacheKey::movie(id, self.key_language(language));
+        if let Some(served) = self.hot_hit(&key) {
+            return Ok(served);
+        }
         self.through_cache(Request {
-            key: CacheKey::movie(id, self.key_language(language)),
+            key,
             ttl: self.ttl.details,
             kind: Kind::Movie,
             path: format!("/movie/{id}"),
@@ -281,6 +326,22 @@ impl MovieService {
         .await
     }
 
+    /// A fresh finished body from the hot tier: checked before anything is built for a fetch,
+    /// because on a hot hit nothing else is needed.
+    fn hot_hit(&self, key: &CacheKey) -> Option<Served> {
+        if self.offline {
+            return None;
+        }
+        let now_ms = self.clock.now_ms();
+        let entry = self.cache.hot().get(key.as_str(), now_ms)?;
+        Counters::incr(&self.counters.hits);
+        record_cache_outcome(
+            crate::metrics_export::namespace_label(key.namespace()),
+            CacheOutcome::Hit,
+        );
+        Some(Served::from_hot(entry, now_ms))
+    }
+
     fn serve_entry(
         &self,
         namespace: &'static str,
@@ -298,6 +359,20 @@ impl MovieService {
             document: Document::Cached(entry),
             outcome,
             now_ms,
+            hot: None,
+        }
+    }
+
+    /// Keeps a rendered body in the hot tier, when `served` allows it.
+    pub fn remember_rendered(&self, served: &Served, body: &Bytes) {
+        if let (Some(slot), Some(meta)) = (&served.hot, &served.freshness) {
+            self.cache.hot().insert(
+                slot.key.as_str(),
+                slot.generation,
+                *meta,
+                body.clone(),
+                served.now_ms,
+            );
         }
     }
 }

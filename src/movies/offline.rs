@@ -62,6 +62,7 @@ impl MovieService {
             outcome: CacheOutcome::Hit,
             freshness: None,
             now_ms: self.clock.now_ms(),
+            hot: None,
         })
     }
 }

@@ -8,6 +8,7 @@ mod cli;
 mod docs;
 mod favorites;
 mod helpers;
+mod hot_tier;
 mod movies;
 mod offline;
 mod operations;
