@@ -106,6 +106,26 @@ pub enum UserCommand {
 pub enum DevCommand {
     /// Regenerate the synthetic demo snapshot (data/demo.rcsnap) from the built-in fake TMDB
     MakeDemo { file: PathBuf },
+    /// Fill the data directory's cache with synthetic entries, for scale benchmarks
+    Fill(FillArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FillArgs {
+    /// How many entries to store
+    #[arg(long)]
+    pub entries: u64,
+    /// `page`: recommendation pages of 20 items (~14 KB of JSON, served at
+    /// /api/movies/{1..=N}/recommendations/); `movie`: movie details (~1.5 KB, served at
+    /// /api/movies/{1..=N}/)
+    #[arg(long, value_enum, default_value = "page")]
+    pub shape: FillShape,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FillShape {
+    Page,
+    Movie,
 }
 
 #[derive(Debug, Clone, clap::Args)]

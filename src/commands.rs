@@ -26,7 +26,7 @@ pub struct CommandError {
 }
 
 impl CommandError {
-    fn runtime(message: impl Into<String>) -> CommandError {
+    pub(crate) fn runtime(message: impl Into<String>) -> CommandError {
         CommandError {
             status: 1,
             message: message.into(),
@@ -124,7 +124,7 @@ impl WarmProgress for Progress {
 
 /// Opens the data directory for a command. Commands fetch exactly what they are asked to:
 /// no prefetching of next pages.
-async fn open(settings: &Settings, clock: Clock) -> Result<Opened, CommandError> {
+pub(crate) async fn open(settings: &Settings, clock: Clock) -> Result<Opened, CommandError> {
     let mut settings = settings.clone();
     settings.resilience.prefetch = false;
     Opened::open(&settings, clock)
@@ -133,7 +133,7 @@ async fn open(settings: &Settings, clock: Clock) -> Result<Opened, CommandError>
 }
 
 /// Flushes the cache and waits until nothing holds it.
-async fn close(opened: Opened) {
+pub(crate) async fn close(opened: Opened) {
     let Opened {
         state,
         mut state_released,

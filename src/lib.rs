@@ -22,6 +22,8 @@ pub mod config;
 pub mod counters;
 /// SQLite: users, favorites, settings.
 pub mod db;
+/// Synthetic store fills for scale benchmarks.
+pub mod dev_fill;
 /// Validated request values.
 pub mod domain;
 /// `ApiError` and the contract's error envelope.

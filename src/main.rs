@@ -66,6 +66,9 @@ fn main() -> ExitCode {
                 commands::run_import(&settings, &file).await
             }
             Command::Dev(DevCommand::MakeDemo { file }) => commands::run_make_demo(&file).await,
+            Command::Dev(DevCommand::Fill(args)) => {
+                reelcache::dev_fill::run(&settings, &args).await
+            }
             Command::User(command) => commands::run_user(&settings, &command),
             Command::Cache(command) => commands::run_cache(&settings, &command).await,
             Command::Config(ConfigCommand::Check) => Ok(()),
@@ -118,3 +121,7 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + 
         let _ = tokio::signal::ctrl_c().await;
     })
 }
+
+/// mimalloc instead of the system allocator: see BENCHMARKS.md ("Memory").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -260,6 +260,18 @@ impl PageCache {
         }
     }
 
+    /// Every (key, index record) whose key starts with `prefix`, without reading the entries
+    /// (see `SledStore::scan_index`). Blocking.
+    pub fn scan_index_blocking(
+        &self,
+        prefix: &str,
+    ) -> impl Iterator<Item = Result<(String, Option<sled_store::IndexRecord>), CacheError>> + use<>
+    {
+        match &self.store {
+            Store::Sled(sled) => sled.scan_index(prefix),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         match &self.store {
             Store::Sled(sled) => sled.is_empty(),

@@ -14,12 +14,61 @@ use super::CacheError;
 /// Bumped when the layout of the sled directory changes, so a new layout never opens old files.
 const LAYOUT_DIR: &str = "v1";
 const PAGES_TREE: &str = "pages";
+/// Key → `IndexRecord`: what the sweeper needs, without reading (and so loading into memory)
+/// the entries themselves. Added in 0.2; an older directory gets it built once at open.
+const INDEX_TREE: &str = "index";
 
 #[derive(Clone)]
 pub struct SledStore {
     db: sled::Db,
     pages: sled::Tree,
+    index: sled::Tree,
     path: PathBuf,
+}
+
+/// The sweeper's view of one entry, kept in the index tree beside it. Format (docs/FORMATS.md):
+/// version byte 1, then big-endian `expires_at_ms` u64, `stored_at_ms` u64, stored length u32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexRecord {
+    pub expires_at_ms: u64,
+    pub stored_at_ms: u64,
+    pub stored_len: u32,
+}
+
+const INDEX_FORMAT: u8 = 1;
+const INDEX_LEN: usize = 21;
+
+impl IndexRecord {
+    /// The record of an encoded envelope; `None` when it does not decode.
+    fn of(bytes: &[u8]) -> Option<IndexRecord> {
+        let meta = super::envelope::decode(bytes).ok()?.meta;
+        Some(IndexRecord {
+            expires_at_ms: meta.expires_at_ms,
+            stored_at_ms: meta.stored_at_ms,
+            stored_len: bytes.len() as u32,
+        })
+    }
+
+    fn encode(&self) -> [u8; INDEX_LEN] {
+        let mut out = [0u8; INDEX_LEN];
+        out[0] = INDEX_FORMAT;
+        out[1..9].copy_from_slice(&self.expires_at_ms.to_be_bytes());
+        out[9..17].copy_from_slice(&self.stored_at_ms.to_be_bytes());
+        out[17..21].copy_from_slice(&self.stored_len.to_be_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<IndexRecord> {
+        if bytes.len() != INDEX_LEN || bytes[0] != INDEX_FORMAT {
+            return None;
+        }
+        let u64_at = |i: usize| u64::from_be_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        Some(IndexRecord {
+            expires_at_ms: u64_at(1),
+            stored_at_ms: u64_at(9),
+            stored_len: u32::from_be_bytes(bytes[17..21].try_into().expect("4 bytes")),
+        })
+    }
 }
 
 impl SledStore {
@@ -74,7 +123,17 @@ impl SledStore {
             move || -> sled::Result<SledStore> {
                 let db = config.open()?;
                 let pages = db.open_tree(PAGES_TREE)?;
-                Ok(SledStore { db, pages, path })
+                let index = db.open_tree(INDEX_TREE)?;
+                let store = SledStore {
+                    db,
+                    pages,
+                    index,
+                    path,
+                };
+                if store.index.is_empty() && !store.pages.is_empty() {
+                    store.build_index()?;
+                }
+                Ok(store)
             },
         ));
         match opened {
@@ -82,6 +141,27 @@ impl SledStore {
             Ok(Err(e)) => Err(CacheError::Store(e.to_string())),
             Err(_) => Err(CacheError::Store("sled panicked while opening".to_owned())),
         }
+    }
+
+    /// Indexes every stored entry: once, for a directory written before the index existed.
+    fn build_index(&self) -> sled::Result<()> {
+        tracing::info!("indexing the stored cache entries once (a data directory from before 0.2)");
+        // In batches, so a large store is not held in memory at once.
+        let mut batch = sled::Batch::default();
+        let mut pending = 0;
+        for item in self.pages.iter() {
+            let (key, bytes) = item?;
+            // Undecodable entries stay unindexed: the first read of one removes it.
+            if let Some(record) = IndexRecord::of(&bytes) {
+                batch.insert(key, &record.encode()[..]);
+                pending += 1;
+            }
+            if pending == 10_000 {
+                self.index.apply_batch(std::mem::take(&mut batch))?;
+                pending = 0;
+            }
+        }
+        self.index.apply_batch(batch)
     }
 
     /// A point read. Called inline on the async thread: the hot entries are in sled's page cache,
@@ -92,14 +172,22 @@ impl SledStore {
 
     /// Stores `bytes`; returns the size of the entry it replaced, if any.
     pub async fn put(&self, key: String, bytes: Vec<u8>) -> Result<Option<usize>, CacheError> {
-        let pages = self.pages.clone();
-        spawn_blocking(move || {
-            pages
-                .insert(key, bytes)
-                .map(|old| old.map(|v| v.len()))
-                .map_err(store_error)
-        })
-        .await
+        let store = self.clone();
+        spawn_blocking(move || store.put_blocking(&key, bytes)).await
+    }
+
+    /// The index record goes first: a crash between the two writes leaves a record without an
+    /// entry, which the sweeper drops at its expiry, never an entry the sweeper cannot see.
+    fn put_blocking(&self, key: &str, bytes: Vec<u8>) -> Result<Option<usize>, CacheError> {
+        if let Some(record) = IndexRecord::of(&bytes) {
+            self.index
+                .insert(key, &record.encode()[..])
+                .map_err(store_error)?;
+        }
+        self.pages
+            .insert(key, bytes)
+            .map(|old| old.map(|v| v.len()))
+            .map_err(store_error)
     }
 
     /// Removes `key`; returns the size of what was there, if anything.
@@ -108,20 +196,46 @@ impl SledStore {
         spawn_blocking(move || store.remove_blocking(&key)).await
     }
 
+    /// The entry goes first, then its index record (see `put_blocking`).
     pub fn remove_blocking(&self, key: &str) -> Result<Option<usize>, CacheError> {
-        self.pages
+        let removed = self
+            .pages
             .remove(key)
             .map(|old| old.map(|v| v.len()))
-            .map_err(store_error)
+            .map_err(store_error)?;
+        self.index.remove(key).map_err(store_error)?;
+        Ok(removed)
     }
 
-    /// Inserts many entries in one atomic batch. Blocking.
+    /// Inserts many entries in one atomic batch (and their index records in another, first).
+    /// Blocking.
     pub fn put_batch_blocking(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), CacheError> {
+        let mut index = sled::Batch::default();
         let mut batch = sled::Batch::default();
         for (key, value) in entries {
+            if let Some(record) = IndexRecord::of(&value) {
+                index.insert(key.as_bytes(), &record.encode()[..]);
+            }
             batch.insert(key.as_bytes(), value);
         }
+        self.index.apply_batch(index).map_err(store_error)?;
         self.pages.apply_batch(batch).map_err(store_error)
+    }
+
+    /// Every (key, index record) whose key starts with `prefix`: reads only the small index, so
+    /// a sweep does not pull every stored entry into memory. A record that does not decode comes
+    /// back as `None` (the caller removes the entry). Blocking.
+    pub fn scan_index(
+        &self,
+        prefix: &str,
+    ) -> impl Iterator<Item = Result<(String, Option<IndexRecord>), CacheError>> + use<> {
+        self.index.scan_prefix(prefix).map(|item| {
+            let (k, v) = item.map_err(store_error)?;
+            Ok((
+                String::from_utf8_lossy(&k).into_owned(),
+                IndexRecord::decode(&v),
+            ))
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -196,4 +310,57 @@ fn aside_path(data_dir: &Path) -> PathBuf {
         n += 1;
     }
     candidate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_records_round_trip_and_refuse_other_bytes() {
+        let record = IndexRecord {
+            expires_at_ms: 1_700_003_600_000,
+            stored_at_ms: 1_700_000_000_000,
+            stored_len: 6_543,
+        };
+        assert_eq!(IndexRecord::decode(&record.encode()), Some(record));
+        let mut other = record.encode();
+        other[0] = 2;
+        assert_eq!(IndexRecord::decode(&other), None);
+        assert_eq!(IndexRecord::decode(&record.encode()[..20]), None);
+    }
+
+    #[test]
+    fn an_older_directory_is_indexed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::Settings::defaults_in(dir.path());
+        let meta = crate::cache::EntryMeta {
+            stored_at_ms: 5,
+            expires_at_ms: 10,
+            etag: 0,
+            shape: crate::cache::Shape::Object,
+            raw_len: 0,
+        };
+        let bytes = crate::cache::envelope::encode(meta, b"{}");
+        {
+            // Written the way versions before the index did: the pages tree alone.
+            let store = SledStore::open(dir.path(), &settings.cache).unwrap();
+            store.pages.insert("movie:1", bytes.clone()).unwrap();
+            store.index.clear().unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path(), &settings.cache).unwrap();
+        let indexed: Vec<_> = store.scan_index("").map(Result::unwrap).collect();
+        assert_eq!(
+            indexed,
+            vec![(
+                "movie:1".to_owned(),
+                Some(IndexRecord {
+                    expires_at_ms: 10,
+                    stored_at_ms: 5,
+                    stored_len: bytes.len() as u32
+                })
+            )]
+        );
+    }
 }

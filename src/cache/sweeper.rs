@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{PageCache, envelope};
+use super::PageCache;
 use crate::clock::Clock;
 use crate::counters::Counters;
 use crate::telemetry::spawn_blocking;
@@ -63,23 +63,21 @@ impl Sweeper {
         // (last used, size, key) of every entry that stays.
         let mut kept: Vec<(u64, u64, String)> = Vec::new();
         let mut total = 0u64;
-        for item in self.cache.scan_blocking("") {
-            let Ok((key, bytes)) = item else {
+        // The index, not the entries: a sweep must not pull the whole store into memory.
+        for item in self.cache.scan_index_blocking("") {
+            let Ok((key, record)) = item else {
                 continue;
             };
-            let size = bytes.len() as u64;
-            let meta = match envelope::decode(&bytes) {
-                Ok(decoded) => decoded.meta,
-                Err(error) => {
-                    // Damaged: nothing can serve it.
-                    tracing::warn!(%key, %error, "removing an unreadable cache entry");
-                    if self.cache.remove_blocking(&key).unwrap_or(false) {
-                        Counters::incr(&self.counters.corrupt_entries);
-                    }
-                    continue;
+            let Some(record) = record else {
+                // Damaged: nothing can tell when it expires.
+                tracing::warn!(%key, "removing a cache entry whose index record is unreadable");
+                if self.cache.remove_blocking(&key).unwrap_or(false) {
+                    Counters::incr(&self.counters.corrupt_entries);
                 }
+                continue;
             };
-            if now_ms >= meta.expires_at_ms.saturating_add(grace_ms) {
+            let size = u64::from(record.stored_len);
+            if now_ms >= record.expires_at_ms.saturating_add(grace_ms) {
                 if self.cache.remove_blocking(&key).unwrap_or(false) {
                     report.expired += 1;
                 }
@@ -87,8 +85,8 @@ impl Sweeper {
             }
             let last_used = usage
                 .last_access(&key)
-                .unwrap_or(meta.stored_at_ms)
-                .max(meta.stored_at_ms);
+                .unwrap_or(record.stored_at_ms)
+                .max(record.stored_at_ms);
             total += size;
             kept.push((last_used, size, key));
         }

@@ -3,7 +3,9 @@
 use warp::Filter;
 use warp::http::Method;
 
-use super::filters::{Query, raw_query, require_get, route, with_state};
+use warp::path::FullPath;
+
+use super::filters::{Query, match_path, raw_query, require_get, with_state};
 use super::response::{ListLinks, movie_response};
 use crate::domain::{Language, MovieId, MovieIdSegment, Page, Region, SearchQuery, TimeWindow};
 use crate::error::ApiError;
@@ -11,31 +13,63 @@ use crate::state::AppState;
 
 type Response = warp::reply::Response;
 
-/// Every movie route. The fixed paths come before `{movie_id}`, which would also match them.
-/// Boxed: the whole route tree as one concrete type would be too deep for the compiler.
+/// Which movie endpoint a path names. The fixed names come before `{movie_id}`, which would
+/// also match them.
+enum MovieRoute {
+    Trending,
+    Search,
+    Popular,
+    Recommendations(String),
+    Details(String),
+}
+
+impl MovieRoute {
+    fn of(path: &str) -> Option<MovieRoute> {
+        const PATTERNS: [&[&str]; 5] = [
+            &["api", "movies", "trending"],
+            &["api", "movies", "search"],
+            &["api", "movies", "popular"],
+            &["api", "movies", "{}", "recommendations"],
+            &["api", "movies", "{}"],
+        ];
+        let (i, mut captured) = PATTERNS
+            .iter()
+            .enumerate()
+            .find_map(|(i, parts)| Some((i, match_path(parts, path)?)))?;
+        Some(match i {
+            0 => MovieRoute::Trending,
+            1 => MovieRoute::Search,
+            2 => MovieRoute::Popular,
+            3 => MovieRoute::Recommendations(captured.pop()?),
+            _ => MovieRoute::Details(captured.pop()?),
+        })
+    }
+}
+
+/// Every movie route, as one filter: the path is matched once and dispatched, which keeps the
+/// hit path out of a chain of alternatives (each of which would move the request's future).
 pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
-    let common = move || {
-        warp::method()
-            .and(raw_query())
-            .and(warp::header::optional::<String>("if-none-match"))
-            .and(with_state(state.clone()))
-    };
-    let trending = route("api/movies/trending").and(common()).then(trending);
-    let search = route("api/movies/search").and(common()).then(search);
-    let popular = route("api/movies/popular").and(common()).then(popular);
-    let recommendations = route("api/movies/{}/recommendations")
-        .and(common())
-        .then(recommendations);
-    let details = route("api/movies/{}").and(common()).then(details);
-    trending
-        .or(search)
-        .unify()
-        .or(popular)
-        .unify()
-        .or(recommendations)
-        .unify()
-        .or(details)
-        .unify()
+    warp::path::full()
+        .and_then(|full: FullPath| async move {
+            MovieRoute::of(full.as_str()).ok_or_else(warp::reject::not_found)
+        })
+        .and(warp::method())
+        .and(raw_query())
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(with_state(state))
+        .then(
+            |route: MovieRoute, method, raw, if_none_match, state| async move {
+                match route {
+                    MovieRoute::Trending => trending(method, raw, if_none_match, state).await,
+                    MovieRoute::Search => search(method, raw, if_none_match, state).await,
+                    MovieRoute::Popular => popular(method, raw, if_none_match, state).await,
+                    MovieRoute::Recommendations(id) => {
+                        recommendations(id, method, raw, if_none_match, state).await
+                    }
+                    MovieRoute::Details(id) => details(id, method, raw, if_none_match, state).await,
+                }
+            },
+        )
         .boxed()
 }
 
@@ -61,7 +95,6 @@ fn movie_id(segment: &str) -> Result<MovieId, ApiError> {
 }
 
 async fn trending(
-    _: Vec<String>,
     method: Method,
     raw: String,
     if_none_match: Option<String>,
@@ -93,7 +126,7 @@ async fn trending(
 }
 
 async fn recommendations(
-    segments: Vec<String>,
+    id: String,
     method: Method,
     raw: String,
     if_none_match: Option<String>,
@@ -101,7 +134,7 @@ async fn recommendations(
 ) -> Response {
     respond(
         async {
-            let id = movie_id(&segments[0])?;
+            let id = movie_id(&id)?;
             require_get(&method)?;
             let query = Query::parse(&raw);
             let page = Page::parse(query.get("page"))?;
@@ -127,7 +160,7 @@ async fn recommendations(
 }
 
 async fn details(
-    segments: Vec<String>,
+    id: String,
     method: Method,
     raw: String,
     if_none_match: Option<String>,
@@ -135,7 +168,7 @@ async fn details(
 ) -> Response {
     respond(
         async {
-            let id = movie_id(&segments[0])?;
+            let id = movie_id(&id)?;
             require_get(&method)?;
             let query = Query::parse(&raw);
             let language = language(&query, &state)?;
@@ -152,7 +185,6 @@ async fn details(
 }
 
 async fn search(
-    _: Vec<String>,
     method: Method,
     raw: String,
     if_none_match: Option<String>,
@@ -189,7 +221,6 @@ async fn search(
 }
 
 async fn popular(
-    _: Vec<String>,
     method: Method,
     raw: String,
     if_none_match: Option<String>,

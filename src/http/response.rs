@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
+use warp::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use crate::cache::{EntryMeta, ListMeta, Shape};
 use crate::domain::MAX_PAGE;
@@ -13,6 +13,8 @@ use crate::state::AppState;
 
 const DATA_PREFIX: &[u8] = b"{\"success\":true,\"data\":";
 const OBJECT_SUFFIX: &[u8] = b"}";
+/// Made once: a header name from a string is parsed on every use.
+static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// The canonical form of a list request, for `next`/`previous`: the path and the parameters other
 /// than `page`, in a fixed order, so every request for one page gets the same links.
@@ -80,7 +82,7 @@ pub fn movie_response(
 ) -> warp::reply::Response {
     // Sized for everything added here and by the layers around (request id, security headers).
     let mut headers = HeaderMap::with_capacity(12);
-    headers.insert("x-cache", HeaderValue::from_static(served.outcome.as_str()));
+    headers.insert(&X_CACHE, HeaderValue::from_static(served.outcome.as_str()));
     let mut not_modified = false;
     match &served.freshness {
         Some(meta) => {
