@@ -1,0 +1,370 @@
+//! Redis as the shared cache of several instances, against a real `redis-server` the tests start
+//! themselves: the key layout and TTLs, clears that leave foreign keys alone, two instances
+//! sharing pages and TMDB fetches, the shared TMDB rate, a dead lock holder, and Redis killed and
+//! restarted under traffic.
+
+use std::time::{Duration, Instant};
+
+use reelcache::cache::envelope;
+use reelcache::config::{RedisUrl, Settings};
+use reelcache::fake_tmdb::Behaviour;
+
+use crate::helpers::{TestApp, TestEnv, eventually, make_staff, start, test_settings};
+use crate::redis_server::RedisServer;
+
+const DAY: &str = "/trending/movie/day";
+const PREFIX: &str = "reelcache:v1:";
+
+fn use_redis(settings: &mut Settings, redis: &RedisServer) {
+    settings.cache.url = Some(RedisUrl::parse(&redis.url()).unwrap());
+    // Generous for a loaded CI machine; the outage test sets its own.
+    settings.cache.redis_timeout = Duration::from_secs(2);
+}
+
+/// One instance on `redis`, with its own fake TMDB and data directory.
+async fn instance(
+    redis: &RedisServer,
+    customize: impl FnOnce(&mut Settings),
+) -> (TestEnv, TestApp) {
+    let env = TestEnv::new().await;
+    let app = env
+        .spawn_with(|s| {
+            use_redis(s, redis);
+            customize(s);
+        })
+        .await;
+    (env, app)
+}
+
+/// Two instances with data directories (and so SQLite databases) of their own, one fake TMDB
+/// and one Redis.
+struct Pair {
+    env: TestEnv,
+    _other_dir: tempfile::TempDir,
+    a: TestApp,
+    b: TestApp,
+}
+
+async fn pair(redis: &RedisServer, customize: impl Fn(&mut Settings)) -> Pair {
+    let (env, a) = instance(redis, &customize).await;
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(other_dir.path(), &env.tmdb.base_url());
+    use_redis(&mut settings, redis);
+    customize(&mut settings);
+    let b = start(settings).await;
+    Pair {
+        env,
+        _other_dir: other_dir,
+        a,
+        b,
+    }
+}
+
+#[tokio::test]
+async fn entries_are_the_same_envelopes_under_the_prefix_with_a_ttl_of_expiry_plus_grace() {
+    let Some(redis) = RedisServer::start("entries_are_the_same_envelopes") else {
+        return;
+    };
+    let (env, app) = instance(&redis, |_| {}).await;
+    let first = app.get("/api/movies/trending/?page=2").await;
+    assert_eq!((first.status, first.x_cache()), (200, "MISS"));
+    let key = format!("{PREFIX}trending_movies:day:page:2");
+    let bytes: Vec<u8> = redis.query(redis::cmd("GET").arg(&key));
+    let decoded = envelope::decode(&bytes).expect("a cache envelope");
+    let expected = reelcache::fake_tmdb::catalog::trending("day", 2, "en-US");
+    let payload: serde_json::Value = serde_json::from_slice(&decoded.payload().unwrap()).unwrap();
+    assert_eq!(payload, expected["results"]);
+    // TTL = the 1 h TTL + the 24 h stale grace: Redis drops what nothing may serve any more.
+    let pttl: i64 = redis.query(redis::cmd("PTTL").arg(&key));
+    let want = (3600 + 24 * 3600) * 1000;
+    assert!(pttl <= want && pttl > want - 60_000, "PTTL {pttl}");
+    assert_eq!(
+        app.get("/api/movies/trending/?page=2").await.x_cache(),
+        "HIT"
+    );
+    assert_eq!(env.tmdb.count_page(DAY, 2), 1);
+    // Stats and metrics report Redis's numbers.
+    let stats = reelcache::cache_admin::stats(app.state()).await.unwrap();
+    assert_eq!(stats["backend"], "redis");
+    assert_eq!(stats["entries"], 1);
+    assert!(
+        stats["redis"]["used_memory"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    let metrics = String::from_utf8(app.get("/metrics").await.body).unwrap();
+    assert!(
+        metrics.contains("reelcache_redis_used_memory_bytes"),
+        "{metrics}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn clears_use_the_prefix_and_leave_foreign_keys_alone() {
+    let Some(redis) = RedisServer::start("clears_leave_foreign_keys") else {
+        return;
+    };
+    let foreign = [
+        "sessions:42",
+        "reelcache:v2:movie:550",
+        "reelcachexv1:movie:550",
+        "movie:550",
+    ];
+    for key in foreign {
+        let () = redis.query(redis::cmd("SET").arg(key).arg("not ours"));
+    }
+    let (env, app) = instance(&redis, |_| {}).await;
+    let id = reelcache::fake_tmdb::catalog::id_of(3);
+    app.get("/api/movies/trending/?page=1").await;
+    app.get(&format!("/api/movies/{id}/")).await;
+    app.sign_up("root").await;
+    make_staff(env.dir.path(), "root");
+    let staff = app.log_in("root", "password123").await;
+
+    let cleared = app
+        .authed(
+            reqwest::Method::DELETE,
+            "/api/utils/cache/?namespace=movie",
+            &staff.access,
+        )
+        .await;
+    assert_eq!(cleared.json()["removed"], 1, "{}", cleared.json());
+    assert_eq!(
+        app.get(&format!("/api/movies/{id}/")).await.x_cache(),
+        "MISS"
+    );
+    assert_eq!(
+        app.get("/api/movies/trending/?page=1").await.x_cache(),
+        "HIT"
+    );
+
+    let all = app
+        .authed(reqwest::Method::DELETE, "/api/utils/cache/", &staff.access)
+        .await;
+    assert!(
+        all.json()["removed"].as_u64().unwrap() >= 2,
+        "{}",
+        all.json()
+    );
+    let ours: Vec<String> = redis.query(redis::cmd("KEYS").arg(format!("{PREFIX}*")));
+    assert!(
+        ours.iter().all(|k| k.starts_with(&format!("{PREFIX}@"))),
+        "only control keys may remain: {ours:?}"
+    );
+    for key in foreign {
+        let value: Option<String> = redis.query(redis::cmd("GET").arg(key));
+        assert_eq!(value.as_deref(), Some("not ours"), "{key} survived");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_page_fetched_by_one_instance_is_a_hit_on_the_other() {
+    let Some(redis) = RedisServer::start("a_page_fetched_by_one_instance") else {
+        return;
+    };
+    let p = pair(&redis, |_| {}).await;
+    let id = reelcache::fake_tmdb::catalog::id_of(5);
+    let via_a = p.a.get(&format!("/api/movies/{id}/")).await;
+    assert_eq!((via_a.status, via_a.x_cache()), (200, "MISS"));
+    let via_b = p.b.get(&format!("/api/movies/{id}/")).await;
+    assert_eq!((via_b.status, via_b.x_cache()), (200, "HIT"));
+    assert_eq!(via_a.json(), via_b.json());
+    assert_eq!(p.env.tmdb.count(&format!("/movie/{id}")), 1);
+    // Profiles are per database: the same user id on the other instance is another user.
+    p.a.sign_up("ann").await;
+    let bob = p.b.sign_up("bob").await;
+    let ann = p.a.log_in("ann", "password123").await;
+    let profile_a =
+        p.a.authed(reqwest::Method::GET, "/api/users/profile/", &ann.access)
+            .await;
+    let profile_b =
+        p.b.authed(reqwest::Method::GET, "/api/users/profile/", &bob.access)
+            .await;
+    assert_eq!(profile_a.json()["data"]["username"], "ann");
+    assert_eq!(profile_b.json()["data"]["username"], "bob");
+    let again_b =
+        p.b.authed(reqwest::Method::GET, "/api/users/profile/", &bob.access)
+            .await;
+    assert_eq!(again_b.json()["data"]["username"], "bob");
+    assert_eq!(again_b.json()["cached"], true);
+    p.a.stop().await;
+    p.b.stop().await;
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_misses_over_two_instances_make_one_tmdb_request() {
+    let Some(redis) = RedisServer::start("a_hundred_concurrent_misses") else {
+        return;
+    };
+    let p = pair(&redis, |_| {}).await;
+    p.env
+        .tmdb
+        .set(DAY, Behaviour::Delay(Duration::from_millis(400)));
+    let requests = (0..100).map(|i| {
+        let app = if i % 2 == 0 { &p.a } else { &p.b };
+        app.get("/api/movies/trending/?page=7")
+    });
+    let replies = futures_util::future::join_all(requests).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    assert!(replies.iter().all(|r| r.json() == replies[0].json()));
+    assert_eq!(
+        p.env.tmdb.count_page(DAY, 7),
+        1,
+        "one TMDB request for 100 clients on two instances"
+    );
+    let fills =
+        p.a.state().counters.snapshot().shared_fills + p.b.state().counters.snapshot().shared_fills;
+    assert_eq!(fills, 1, "one instance waited for the other's fetch");
+    p.a.stop().await;
+    p.b.stop().await;
+}
+
+#[tokio::test]
+async fn an_instance_fetches_itself_when_the_lock_holder_dies() {
+    let Some(redis) = RedisServer::start("lock_holder_dies") else {
+        return;
+    };
+    let (env, app) = instance(&redis, |s| {
+        s.cache.redis_lock_ttl = Duration::from_millis(600);
+    })
+    .await;
+    // A crashed instance's lock: never released, it only expires.
+    let () = redis.query(
+        redis::cmd("SET")
+            .arg(format!("{PREFIX}@lock:trending_movies:day:page:4"))
+            .arg("dead-instance")
+            .arg("PX")
+            .arg(400),
+    );
+    let started = Instant::now();
+    let reply = app.get("/api/movies/trending/?page=4").await;
+    assert_eq!((reply.status, reply.x_cache()), (200, "MISS"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(350),
+        "it waited for the holder first"
+    );
+    assert_eq!(env.tmdb.count_page(DAY, 4), 1);
+    // A holder that never lets go costs at most the lock's lifetime.
+    let () = redis.query(
+        redis::cmd("SET")
+            .arg(format!("{PREFIX}@lock:trending_movies:day:page:5"))
+            .arg("stuck-instance")
+            .arg("PX")
+            .arg(60_000),
+    );
+    let started = Instant::now();
+    assert_eq!(app.get("/api/movies/trending/?page=5").await.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(env.tmdb.count_page(DAY, 5), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_tmdb_rate_is_shared_by_the_instances() {
+    let Some(redis) = RedisServer::start("the_tmdb_rate_is_shared") else {
+        return;
+    };
+    // 5 requests a second, for both together: 20 cold pages take at least 3 s (a burst of 5,
+    // then 15 at 200 ms), where two separate limits would let them through in about 1 s.
+    let p = pair(&redis, |s| {
+        s.tmdb.rps = std::num::NonZeroU32::new(5).unwrap();
+    })
+    .await;
+    let started = Instant::now();
+    let requests = (1..=20).map(|page| {
+        let app = if page % 2 == 0 { &p.a } else { &p.b };
+        app.get_owned(format!("/api/movies/trending/?page={page}"))
+    });
+    let replies = futures_util::future::join_all(requests).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    assert_eq!(p.env.tmdb.count(DAY), 20);
+    assert!(
+        started.elapsed() >= Duration::from_millis(2_500),
+        "the instances together stayed under 5 requests a second: {:?}",
+        started.elapsed()
+    );
+    p.a.stop().await;
+    p.b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_under_traffic_fails_no_request() {
+    let Some(mut redis) = RedisServer::start("redis_killed_and_restarted") else {
+        return;
+    };
+    let (_env, app) = instance(&redis, |s| {
+        s.cache.redis_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let health = async |app: &TestApp| app.get("/health/").await.json();
+    assert_eq!(health(&app).await["checks"]["cache"]["status"], "ok");
+    let id = reelcache::fake_tmdb::catalog::id_of(1);
+    assert_eq!(
+        app.get(&format!("/api/movies/{id}/")).await.x_cache(),
+        "MISS"
+    );
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = {
+        let client = app.client.clone();
+        let base = app.base.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let paths = [
+                    format!("/api/movies/{id}/"),
+                    format!("/api/movies/trending/?page={}", 1 + n % 20),
+                    format!("/api/movies/search/?query=harbor&page={}", 1 + n % 3),
+                ];
+                for path in paths {
+                    let r = client.get(format!("{base}{path}")).send().await;
+                    statuses.push(r.map(|r| r.status().as_u16()).unwrap_or(0));
+                }
+                n += 1;
+            }
+            statuses
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.kill();
+    // Bounded waits, not sleeps for a TTL: long enough for traffic to hit the dead Redis.
+    eventually("the cache to be reported degraded", || async {
+        health(&app).await["checks"]["cache"]["status"] == "degraded"
+    })
+    .await;
+    let v = health(&app).await;
+    assert_eq!(v["status"], "degraded", "{v}");
+    assert_eq!(
+        app.get("/health/").await.status,
+        200,
+        "degraded is still in service"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::task::block_in_place(|| redis.restart());
+    eventually("the cache to answer again", || async {
+        health(&app).await["checks"]["cache"]["status"] == "ok"
+    })
+    .await;
+    // Reconnected by itself: new entries are stored and served from Redis again.
+    eventually("a page stored after the restart to be a hit", || async {
+        app.get("/api/movies/trending/?page=33").await;
+        app.get("/api/movies/trending/?page=33").await.x_cache() == "HIT"
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let statuses = traffic.await.unwrap();
+    assert!(statuses.len() > 20, "traffic ran: {}", statuses.len());
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "no failed request: {:?}",
+        statuses.iter().filter(|s| **s != 200).collect::<Vec<_>>()
+    );
+    app.stop().await;
+}
