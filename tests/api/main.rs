@@ -14,6 +14,7 @@ mod operations;
 mod redis_server;
 mod resilience;
 mod scale_out;
+mod scale_out_cli;
 mod store_conformance;
 mod users;
 mod validation;

@@ -3,9 +3,12 @@
 //! tests print "skipped" and return, except under `CI=true`, where they fail (`.ci/run` installs
 //! Debian's `redis-server`), so CI cannot pass without running them.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Every test server wants this password, so the password path is what the tests exercise (and
+/// what they check never reaches a log).
+pub const PASSWORD: &str = "test-redis-pass-7f3a9c";
 
 pub struct RedisServer {
     port: u16,
@@ -34,10 +37,7 @@ impl RedisServer {
             eprintln!("{test}: skipped: redis-server not installed");
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::helpers::free_port();
         let mut server = RedisServer {
             port,
             dir: tempfile::tempdir().expect("temp dir"),
@@ -48,7 +48,7 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        format!("redis://:{PASSWORD}@127.0.0.1:{}/0", self.port)
     }
 
     /// Starts (again) on the same port and waits until it answers.
@@ -57,6 +57,9 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--requirepass", PASSWORD])
+            // As the README advises: Redis bounds the cache and evicts the least recently used.
+            .args(["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())

@@ -292,6 +292,33 @@ async fn the_tmdb_rate_is_shared_by_the_instances() {
     p.b.stop().await;
 }
 
+/// Offline, the configured store is the data: the seed goes into an empty prefix, without TTLs
+/// (nothing expires offline), and is served from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_on_redis_seeds_an_empty_prefix_and_serves_it() {
+    let Some(redis) = RedisServer::start("offline_on_redis") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path(), "http://127.0.0.1:9/3");
+    settings.tmdb.credential = None;
+    settings.seed_snapshot =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo.rcsnap");
+    use_redis(&mut settings, &redis);
+    let app = start(settings).await;
+    let reply = app.get("/api/movies/trending/?page=2").await;
+    assert_eq!((reply.status, reply.x_cache()), (200, "STALE"));
+    let pttl: i64 =
+        redis.query(redis::cmd("PTTL").arg(format!("{PREFIX}trending_movies:day:page:2")));
+    assert_eq!(pttl, -1, "no TTL offline");
+    let search = app.get("/api/movies/search/?query=a").await;
+    assert_eq!(
+        search.status, 200,
+        "offline search reads the titles from Redis"
+    );
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_and_restarted_under_traffic_fails_no_request() {
     let Some(mut redis) = RedisServer::start("redis_killed_and_restarted") else {
