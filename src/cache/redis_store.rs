@@ -24,7 +24,8 @@ use crate::config::CacheSettings;
 
 /// Keys per SCAN round trip and per MGET/UNLINK batch.
 const BATCH: usize = 500;
-/// After a failure, commands fail at once for this long instead of each waiting for the timeout.
+/// After a failure, commands fail at once for this long (at least) instead of each waiting for
+/// the timeout.
 const DOWN_FOR: Duration = Duration::from_millis(500);
 /// At most one "Redis is unavailable" log line per this interval (the rest are counted).
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -187,7 +188,10 @@ impl RedisStore {
             Err(_) => format!("no answer within {:?}", self.inner.timeout),
         };
         self.inner.was_down.store(true, Ordering::Relaxed);
-        *self.inner.down_until.lock().expect("not poisoned") = Some(Instant::now() + DOWN_FOR);
+        // At least two timeouts: a request's later commands then fail at once, so one request
+        // pays the timeout once, however many commands it has.
+        let down_for = DOWN_FOR.max(self.inner.timeout * 2);
+        *self.inner.down_until.lock().expect("not poisoned") = Some(Instant::now() + down_for);
         self.log_failure(op, &error);
         Err(CacheError::Unavailable(error))
     }

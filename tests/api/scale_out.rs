@@ -200,7 +200,7 @@ async fn a_hundred_concurrent_misses_over_two_instances_make_one_tmdb_request() 
     let p = pair(&redis, |_| {}).await;
     p.env
         .tmdb
-        .set(DAY, Behaviour::Delay(Duration::from_millis(400)));
+        .set(DAY, Behaviour::Delay(Duration::from_secs(1)));
     let requests = (0..100).map(|i| {
         let app = if i % 2 == 0 { &p.a } else { &p.b };
         app.get("/api/movies/trending/?page=7")
@@ -290,6 +290,39 @@ async fn the_tmdb_rate_is_shared_by_the_instances() {
     );
     p.a.stop().await;
     p.b.stop().await;
+}
+
+/// `rediss://` builds its TLS configuration (rustls, bundled roots) without panicking, and a peer
+/// that is not a TLS Redis is only an unavailable cache.
+#[tokio::test]
+async fn a_tls_url_that_cannot_connect_is_an_unavailable_cache() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path(), "http://127.0.0.1:9/3");
+    settings.cache.url =
+        Some(RedisUrl::parse(&format!("rediss://:pw@127.0.0.1:{port}/0")).unwrap());
+    let store = reelcache::cache::RedisStore::open(
+        &settings.cache,
+        settings.resilience.stale_grace,
+        reelcache::clock::Clock::system(),
+        false,
+    )
+    .unwrap();
+    let started = Instant::now();
+    assert!(matches!(
+        store.health().await,
+        Err(reelcache::cache::CacheError::Unavailable(_))
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "bounded by the timeout"
+    );
 }
 
 /// Offline, the configured store is the data: the seed goes into an empty prefix, without TTLs
