@@ -5,8 +5,10 @@
 pub mod envelope;
 pub mod fill;
 pub mod key;
+pub mod redis_control;
 pub mod redis_store;
 pub mod sled_store;
+mod stats;
 pub mod sweeper;
 pub mod usage;
 
@@ -23,6 +25,7 @@ pub use envelope::{EntryMeta, ListMeta, Shape};
 pub use key::CacheKey;
 pub use redis_store::RedisStore;
 pub use sled_store::SledStore;
+pub use stats::RedisStats;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CacheError {
@@ -113,15 +116,6 @@ pub struct StoreStats {
     pub disk_bytes: u64,
     /// The Redis server's own figures (`INFO memory`), with the Redis backend.
     pub redis: Option<RedisStats>,
-}
-
-/// Memory figures of the Redis server behind the cache.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct RedisStats {
-    pub used_memory: u64,
-    /// 0: unbounded (set `maxmemory` and `allkeys-lru`; see the README).
-    pub maxmemory: u64,
-    pub maxmemory_policy: String,
 }
 
 #[derive(Clone)]
@@ -372,32 +366,6 @@ impl PageCache {
         .await
     }
 
-    /// Entries and bytes per namespace. Walks the whole store: for stats, not for the hot path.
-    pub async fn stats(&self) -> Result<StoreStats, CacheError> {
-        match &self.store {
-            Store::Sled(sled) => {
-                let sled = sled.clone();
-                spawn_blocking(move || {
-                    let mut tally = Tally::default();
-                    for item in sled.scan_prefix("") {
-                        let (key, bytes) = item?;
-                        tally.add(&key, &bytes);
-                    }
-                    Ok(tally.finish("sled", sled.size_on_disk(), None))
-                })
-                .await
-            }
-            Store::Redis(redis) => {
-                let mut tally = Tally::default();
-                redis
-                    .scan_each("", |key, bytes| tally.add(&key, &bytes))
-                    .await?;
-                let info = redis.info().await?;
-                Ok(tally.finish("redis", 0, Some(info)))
-            }
-        }
-    }
-
     /// Whether the store answers (for `/health/`). `Err(CacheError::Unavailable)` is a shared
     /// store that is away: the service is degraded, not down.
     pub async fn health(&self) -> Result<(), CacheError> {
@@ -425,60 +393,4 @@ fn expires_of(bytes: &[u8]) -> u64 {
 /// blocking pool), on the runtime that owns the connection.
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Handle::current().block_on(future)
-}
-
-/// Adds up entries and bytes per namespace, whichever store they come from.
-#[derive(Default)]
-struct Tally {
-    namespaces: BTreeMap<String, NamespaceStats>,
-}
-
-impl Tally {
-    fn add(&mut self, key: &str, bytes: &[u8]) {
-        let ns = self
-            .namespaces
-            .entry(key::namespace_of(key).to_owned())
-            .or_default();
-        ns.entries += 1;
-        ns.stored_bytes += bytes.len() as u64;
-        if let Ok(decoded) = envelope::decode(bytes) {
-            ns.raw_bytes += u64::from(decoded.meta.raw_len);
-        }
-    }
-
-    fn finish(
-        mut self,
-        backend: &'static str,
-        disk_bytes: u64,
-        redis: Option<redis_store::RedisInfo>,
-    ) -> StoreStats {
-        for ns in key::NAMESPACES {
-            self.namespaces.entry((*ns).to_owned()).or_default();
-        }
-        let namespaces = self.namespaces;
-        let sum = |f: fn(&NamespaceStats) -> u64| namespaces.values().map(f).sum::<u64>();
-        let (entries, stored_bytes, raw_bytes) = (
-            sum(|n| n.entries),
-            sum(|n| n.stored_bytes),
-            sum(|n| n.raw_bytes),
-        );
-        StoreStats {
-            backend,
-            entries,
-            stored_bytes,
-            raw_bytes,
-            compression_ratio: if raw_bytes == 0 {
-                0.0
-            } else {
-                stored_bytes as f64 / raw_bytes as f64
-            },
-            disk_bytes,
-            redis: redis.map(|info| RedisStats {
-                used_memory: info.used_memory,
-                maxmemory: info.maxmemory,
-                maxmemory_policy: info.maxmemory_policy,
-            }),
-            namespaces,
-        }
-    }
 }

@@ -9,7 +9,6 @@
 //! while it is gone), errors are logged at most once per interval, and the connection manager
 //! reconnects by itself on the next use.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,6 +18,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::CacheError;
+use super::redis_control::{RATE_SCRIPT, UNLOCK_SCRIPT};
 use crate::clock::Clock;
 use crate::config::CacheSettings;
 
@@ -29,29 +29,6 @@ const BATCH: usize = 500;
 const DOWN_FOR: Duration = Duration::from_millis(500);
 /// At most one "Redis is unavailable" log line per this interval (the rest are counted).
 const LOG_EVERY: Duration = Duration::from_secs(10);
-
-/// Takes a slot of the shared rate (GCRA over Redis's own clock, so every instance agrees on
-/// time): KEYS[1] the bucket, ARGV[1] the emission interval and ARGV[2] the burst, in µs.
-/// Returns 0 when admitted, else the µs to wait before trying again.
-const RATE_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + interval
-local wait = new_tat - now - burst
-if wait > 0 then return math.floor(wait) end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
-return 0
-";
-
-/// Deletes a fill lock only if this instance still holds it (it may have expired and been taken).
-const UNLOCK_SCRIPT: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-";
 
 /// What Redis says about itself, for stats and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,33 +44,26 @@ pub struct RedisInfo {
 
 #[derive(Clone)]
 pub struct RedisStore {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     conn: ConnectionManager,
     prefix: String,
     timeout: Duration,
-    lock_ttl: Duration,
+    pub(super) lock_ttl: Duration,
     clock: Clock,
     grace_ms: u64,
     /// Offline, entries get no TTL: old entries are the data being served.
     persist: bool,
     /// Identifies this process's fill locks and health probe.
-    instance: String,
+    pub(super) instance: String,
     down_until: Mutex<Option<Instant>>,
     was_down: AtomicBool,
     log_limiter: DefaultDirectRateLimiter,
     suppressed: AtomicU64,
-    rate_script: redis::Script,
-    unlock_script: redis::Script,
-}
-
-/// A fill lock this instance holds.
-#[derive(Debug)]
-pub struct FillLock {
-    key: String,
-    token: String,
+    pub(super) rate_script: redis::Script,
+    pub(super) unlock_script: redis::Script,
 }
 
 impl RedisStore {
@@ -156,13 +126,18 @@ impl RedisStore {
         format!("{}{key}", self.inner.prefix)
     }
 
-    fn control_key(&self, kind: &str, rest: &str) -> String {
+    pub(super) fn control_key(&self, kind: &str, rest: &str) -> String {
         format!("{}@{kind}:{rest}", self.inner.prefix)
     }
 
     /// Runs one command (or pipeline, or script) bounded by the timeout, failing at once while
     /// the store is marked down. `probe` ignores the down mark (health checks find recovery).
-    async fn run<T, F>(&self, op: &'static str, probe: bool, f: F) -> Result<T, CacheError>
+    pub(super) async fn run<T, F>(
+        &self,
+        op: &'static str,
+        probe: bool,
+        f: F,
+    ) -> Result<T, CacheError>
     where
         F: AsyncFnOnce(&mut ConnectionManager) -> redis::RedisResult<T>,
     {
@@ -441,76 +416,6 @@ impl RedisStore {
             maxmemory: field("maxmemory").parse().unwrap_or(0),
             maxmemory_policy: field("maxmemory_policy"),
         })
-    }
-
-    /// Tries to become the one instance that fetches `key` (`SET NX PX`). `Ok(None)`: another
-    /// instance holds the lock.
-    pub async fn try_lock(&self, key: &str) -> Result<Option<FillLock>, CacheError> {
-        let lock = FillLock {
-            key: self.control_key("lock", key),
-            token: self.inner.instance.clone(),
-        };
-        let ttl = self.inner.lock_ttl.as_millis() as u64;
-        let set: Option<String> = self
-            .run("lock", false, async |c| {
-                redis::cmd("SET")
-                    .arg(&lock.key)
-                    .arg(&lock.token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl)
-                    .query_async(c)
-                    .await
-            })
-            .await?;
-        Ok(set.map(|_| lock))
-    }
-
-    /// Whether some instance holds the fill lock of `key`.
-    pub async fn is_locked(&self, key: &str) -> Result<bool, CacheError> {
-        let key = self.control_key("lock", key);
-        self.run("lock", false, async |c| {
-            redis::cmd("EXISTS").arg(&key).query_async(c).await
-        })
-        .await
-    }
-
-    /// Releases a lock this instance holds (if it still does).
-    pub async fn unlock(&self, lock: FillLock) -> Result<(), CacheError> {
-        let script = &self.inner.unlock_script;
-        self.run("unlock", false, async |c| {
-            script
-                .key(&lock.key)
-                .arg(&lock.token)
-                .invoke_async::<u64>(c)
-                .await
-        })
-        .await
-        .map(drop)
-    }
-
-    /// Takes one slot of the shared rate `name` (`rps` per second, bursts of `rps`): `Ok(None)`
-    /// when admitted, else how long to wait before asking again.
-    pub async fn take_rate(
-        &self,
-        name: &str,
-        rps: NonZeroU32,
-    ) -> Result<Option<Duration>, CacheError> {
-        let key = self.control_key("budget", name);
-        let interval_us = (1_000_000 / u64::from(rps.get())).max(1);
-        let burst_us = interval_us * u64::from(rps.get());
-        let script = &self.inner.rate_script;
-        let wait_us: u64 = self
-            .run("budget", false, async |c| {
-                script
-                    .key(&key)
-                    .arg(interval_us)
-                    .arg(burst_us)
-                    .invoke_async(c)
-                    .await
-            })
-            .await?;
-        Ok((wait_us > 0).then(|| Duration::from_micros(wait_us)))
     }
 }
 

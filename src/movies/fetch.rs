@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{CacheOutcome, Document, Fetched, MovieService, Served, record_cache_outcome};
 use crate::cache::fill::FillClaim;
-use crate::cache::redis_store::FillLock;
+use crate::cache::redis_control::FillLock;
 use crate::cache::{CacheKey, CachedEntry, Lookup, Shape};
 use crate::counters::Counters;
 use crate::domain::{MAX_PAGE, Page};
