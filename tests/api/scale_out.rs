@@ -306,6 +306,36 @@ async fn the_tmdb_rate_is_shared_by_the_instances() {
     p.b.stop().await;
 }
 
+/// With the cache in Redis, `warm` can run from a data directory of its own while a server runs:
+/// what it fetches is a hit on the server.
+#[tokio::test]
+async fn warm_from_another_data_directory_fills_the_shared_cache() {
+    let Some(redis) = RedisServer::start("warm_from_another_data_directory") else {
+        return;
+    };
+    let (env, app) = instance(&redis, |_| {}).await;
+    let warm_dir = tempfile::tempdir().unwrap();
+    let mut warm = crate::helpers::cli(warm_dir.path(), &["warm"]);
+    warm.args(["--trending-pages", "1", "--popular-pages", "0"])
+        .args(["--recommendation-pages", "0", "--no-details"])
+        .env("REELCACHE_CACHE_URL", redis.url())
+        .env("TMDB_API_KEY", crate::helpers::API_KEY)
+        .env("TMDB_BASE_URL", env.tmdb.base_url());
+    let output = tokio::task::spawn_blocking(move || warm.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(env.tmdb.count_page(DAY, 1), 1);
+    let reply = app.get("/api/movies/trending/?page=1").await;
+    assert_eq!((reply.status, reply.x_cache()), (200, "HIT"));
+    assert_eq!(env.tmdb.count_page(DAY, 1), 1);
+    app.stop().await;
+}
+
 /// `rediss://` builds its TLS configuration (rustls, bundled roots) without panicking, and a peer
 /// that is not a TLS Redis is only an unavailable cache.
 #[tokio::test]
