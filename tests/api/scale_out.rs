@@ -99,6 +99,30 @@ async fn entries_are_the_same_envelopes_under_the_prefix_with_a_ttl_of_expiry_pl
     app.stop().await;
 }
 
+/// Whatever another program (or a bad write) leaves under a cache key is a miss, replaced by
+/// the next fetch; never a 500.
+#[tokio::test]
+async fn a_damaged_value_in_redis_is_a_miss_and_is_replaced() {
+    let Some(redis) = RedisServer::start("a_damaged_value_in_redis") else {
+        return;
+    };
+    let (env, app) = instance(&redis, |_| {}).await;
+    let id = reelcache::fake_tmdb::catalog::id_of(8);
+    let key = format!("{PREFIX}movie:{id}");
+    let () = redis.query(redis::cmd("SET").arg(&key).arg("not an envelope"));
+    let reply = app.get(&format!("/api/movies/{id}/")).await;
+    assert_eq!((reply.status, reply.x_cache()), (200, "MISS"));
+    let bytes: Vec<u8> = redis.query(redis::cmd("GET").arg(&key));
+    assert!(envelope::decode(&bytes).is_ok(), "replaced by a good entry");
+    assert_eq!(
+        app.get(&format!("/api/movies/{id}/")).await.x_cache(),
+        "HIT"
+    );
+    assert_eq!(env.tmdb.count(&format!("/movie/{id}")), 1);
+    assert_eq!(app.state().counters.snapshot().corrupt_entries, 1);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn clears_use_the_prefix_and_leave_foreign_keys_alone() {
     let Some(redis) = RedisServer::start("clears_leave_foreign_keys") else {
