@@ -236,14 +236,20 @@ impl AccountService {
         Ok(user)
     }
 
-    fn profile_key(user_id: i64) -> CacheKey {
-        CacheKey::from_stored(format!("{}:{user_id}", crate::cache::key::USER))
+    /// `user:<database identity>:<id>`: user ids are per database, and instances with databases
+    /// of their own may share one Redis cache.
+    fn profile_key(&self, user_id: i64) -> CacheKey {
+        CacheKey::from_stored(format!(
+            "{}:{}:{user_id}",
+            crate::cache::key::USER,
+            self.db.identity()
+        ))
     }
 
     /// The profile's JSON and whether it came from the cache. Cached per user for the user TTL;
     /// a cache failure only means it is read from the database.
     pub async fn profile(&self, user: &AuthUser) -> Result<(Bytes, bool), ApiError> {
-        let key = Self::profile_key(user.id);
+        let key = self.profile_key(user.id);
         let now = self.clock.now_ms();
         if let Lookup::Fresh(entry) = self.cache.get(&key, now).await
             && let Ok(json) = entry.render(b"", b"")
@@ -279,6 +285,6 @@ impl AccountService {
 
     /// Drops the cached profile (favorites changed, or the user logged in).
     pub async fn invalidate_profile(&self, user_id: i64) {
-        self.cache.remove(&Self::profile_key(user_id)).await;
+        self.cache.remove(&self.profile_key(user_id)).await;
     }
 }

@@ -23,6 +23,8 @@ pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
         (c.hits + c.stale) as f64 / lookups as f64
     };
     Ok(json!({
+        "backend": store.backend,
+        "redis": store.redis,
         "namespaces": store.namespaces,
         "entries": store.entries,
         "stored_bytes": store.stored_bytes,
@@ -38,6 +40,7 @@ pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
         "upstream_calls": c.upstream_calls,
         "upstream_errors": c.upstream_errors,
         "coalesced_requests": c.coalesced,
+        "shared_fills": c.shared_fills,
         "retries": c.retries,
         "prefetches": c.prefetches,
         "revalidations": c.revalidations,

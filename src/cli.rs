@@ -28,6 +28,10 @@ pub struct Cli {
     /// TMDB API base URL [env: TMDB_BASE_URL]
     #[arg(long, global = true, value_name = "URL")]
     pub tmdb_base_url: Option<String>,
+    /// Shared page cache in Redis instead of the embedded store, e.g. redis://127.0.0.1:6379/0
+    /// [env: REELCACHE_CACHE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub cache_url: Option<String>,
     /// Serve only the data directory; never contact TMDB [env: REELCACHE_OFFLINE]
     #[arg(long, global = true)]
     pub offline: bool,
@@ -170,6 +174,7 @@ impl Cli {
             listen: self.listen.clone(),
             data_dir: self.data_dir.clone(),
             tmdb_base_url: self.tmdb_base_url.clone(),
+            cache_url: self.cache_url.clone(),
         }
     }
 }

@@ -42,6 +42,61 @@ impl fmt::Display for Secret {
     }
 }
 
+/// A Redis URL (`redis://[:password@]host:port/db` or `rediss://...`) whose password never
+/// appears in Debug, Display or logs: they show `redis://:REDACTED@host:port/db`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(Secret);
+
+impl RedisUrl {
+    /// Checks the scheme and the host; the driver parses the rest when it connects.
+    pub fn parse(raw: &str) -> Result<RedisUrl, String> {
+        let url = Url::parse(raw).map_err(|_| {
+            format!(
+                "'{}' is not a URL like redis://127.0.0.1:6379/0",
+                redact_url(raw)
+            )
+        })?;
+        if !matches!(url.scheme(), "redis" | "rediss") || url.host().is_none() {
+            return Err(format!(
+                "'{}' must be a redis:// or rediss:// URL with a host",
+                redact_url(raw)
+            ));
+        }
+        Ok(RedisUrl(Secret::new(raw)))
+    }
+
+    /// The full URL, password included: only for the Redis driver.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(self.0.expose()))
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(self.0.expose()))
+    }
+}
+
+/// `raw` with the password of its userinfo replaced by `REDACTED` (or everything redacted when
+/// it does not parse as a URL, since it may hold a password anyway).
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("REDACTED"));
+            }
+            url.to_string()
+        }
+        Err(_) => "[redacted]".to_owned(),
+    }
+}
+
 /// How TMDB is told who we are. TMDB has two credentials that cannot be swapped: the short v3
 /// key goes in `?api_key=`, the v4 read access token (a JWT, so it starts with `eyJ`) goes in
 /// `Authorization: Bearer`. We pick the transport by shape, whichever variable held it.
@@ -131,6 +186,15 @@ pub struct TtlSettings {
 
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
+    /// `Some`: the page cache lives in this Redis (shared by several instances) instead of sled.
+    pub url: Option<RedisUrl>,
+    /// Every Redis key reelcache writes starts with this.
+    pub redis_prefix: String,
+    /// Longest any Redis command may take; past it the cache counts as unavailable for the call.
+    pub redis_timeout: Duration,
+    /// How long a cross-instance fill lock lives, and so how long other instances wait for its
+    /// holder before fetching themselves.
+    pub redis_lock_ttl: Duration,
     /// sled's in-memory page cache. Real memory use is several times this (sled 0.34).
     pub memory_bytes: u64,
     /// How often sled flushes its write buffer to disk.
@@ -213,6 +277,7 @@ pub struct FlagOverrides {
     pub listen: Option<String>,
     pub data_dir: Option<String>,
     pub tmdb_base_url: Option<String>,
+    pub cache_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -232,12 +297,22 @@ pub enum ConfigError {
     },
 }
 
+/// How a setting's value may be shown (`config check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    Plain,
+    /// Never shown.
+    Secret,
+    /// A URL shown with its password redacted.
+    UrlPassword,
+}
+
 /// One setting: its dotted name (the TOML key), environment variable, and default.
 pub struct Spec {
     pub key: &'static str,
     pub env: &'static str,
     pub default: Option<&'static str>,
-    pub secret: bool,
+    pub shown: Shown,
 }
 
 const fn spec(key: &'static str, env: &'static str, default: Option<&'static str>) -> Spec {
@@ -245,7 +320,7 @@ const fn spec(key: &'static str, env: &'static str, default: Option<&'static str
         key,
         env,
         default,
-        secret: false,
+        shown: Shown::Plain,
     }
 }
 
@@ -266,11 +341,11 @@ pub const SPECS: &[Spec] = &[
         Some("https://api.themoviedb.org/3"),
     ),
     Spec {
-        secret: true,
+        shown: Shown::Secret,
         ..spec("tmdb.api_key", "TMDB_API_KEY", None)
     },
     Spec {
-        secret: true,
+        shown: Shown::Secret,
         ..spec("tmdb.access_token", "TMDB_ACCESS_TOKEN", None)
     },
     spec(
@@ -289,7 +364,7 @@ pub const SPECS: &[Spec] = &[
     spec("ttl.details", "REELCACHE_TTL_DETAILS", Some("24h")),
     spec("ttl.user", "REELCACHE_TTL_USER", Some("15m")),
     Spec {
-        secret: true,
+        shown: Shown::Secret,
         ..spec("auth.jwt_secret", "REELCACHE_JWT_SECRET", None)
     },
     spec("auth.access_ttl", "REELCACHE_ACCESS_TTL", Some("60m")),
@@ -358,6 +433,25 @@ pub const SPECS: &[Spec] = &[
         "REELCACHE_CACHE_FLUSH_EVERY",
         Some("500ms"),
     ),
+    Spec {
+        shown: Shown::UrlPassword,
+        ..spec("cache.url", "REELCACHE_CACHE_URL", None)
+    },
+    spec(
+        "cache.redis_prefix",
+        "REELCACHE_REDIS_PREFIX",
+        Some("reelcache:v1:"),
+    ),
+    spec(
+        "cache.redis_timeout",
+        "REELCACHE_REDIS_TIMEOUT",
+        Some("250ms"),
+    ),
+    spec(
+        "cache.redis_lock_ttl",
+        "REELCACHE_REDIS_LOCK_TTL",
+        Some("5s"),
+    ),
 ];
 
 fn flag_for(key: &str, flags: &FlagOverrides) -> Option<(String, &'static str)> {
@@ -366,6 +460,7 @@ fn flag_for(key: &str, flags: &FlagOverrides) -> Option<(String, &'static str)> 
         "data_dir" => flags.data_dir.clone().map(|v| (v, "--data-dir")),
         "offline" => flags.offline.then(|| ("true".to_owned(), "--offline")),
         "tmdb.base_url" => flags.tmdb_base_url.clone().map(|v| (v, "--tmdb-base-url")),
+        "cache.url" => flags.cache_url.clone().map(|v| (v, "--cache-url")),
         _ => None,
     }
 }
@@ -412,8 +507,11 @@ impl Resolved {
                 let (value, origin) = &self.values[spec.key];
                 let shown = match value {
                     None => "(not set)".to_owned(),
-                    Some(_) if spec.secret => "[redacted]".to_owned(),
-                    Some(v) => v.clone(),
+                    Some(v) => match spec.shown {
+                        Shown::Plain => v.clone(),
+                        Shown::Secret => "[redacted]".to_owned(),
+                        Shown::UrlPassword => redact_url(v),
+                    },
                 };
                 (spec.key, spec.env, shown, origin.clone())
             })
@@ -497,6 +595,18 @@ impl Resolved {
                         .map(|b| b.as_u64())
                         .map_err(|_| format!("'{v}' is not a size like 32MiB"))
                 })?,
+                url: self.parse("cache.url", RedisUrl::parse)?,
+                redis_prefix: self.required("cache.redis_prefix", |v| {
+                    if v.is_empty() || v.contains(['*', '?', '[', ']', '\\']) {
+                        Err(format!(
+                            "'{v}' must be non-empty and free of the glob characters *?[]\\"
+                        ))
+                    } else {
+                        Ok(v.to_owned())
+                    }
+                })?,
+                redis_timeout: self.required("cache.redis_timeout", parse_duration)?,
+                redis_lock_ttl: self.required("cache.redis_lock_ttl", parse_duration)?,
             },
             resilience: ResilienceSettings {
                 stale_grace: self.required("resilience.stale_grace", parse_duration)?,
@@ -916,6 +1026,48 @@ mod tests {
                 spec.env
             );
         }
+    }
+
+    #[test]
+    fn redis_urls_never_show_their_password() {
+        let s = Settings::load(
+            None,
+            &env_of(&[(
+                "REELCACHE_CACHE_URL",
+                "rediss://:hunter2pass@cache.internal:6380/2",
+            )]),
+            &FlagOverrides::default(),
+        )
+        .unwrap();
+        let url = s.cache.url.clone().expect("set");
+        assert_eq!(url.expose(), "rediss://:hunter2pass@cache.internal:6380/2");
+        for shown in [format!("{url}"), format!("{url:?}"), format!("{s:?}")] {
+            assert!(!shown.contains("hunter2pass"), "{shown}");
+        }
+        assert_eq!(url.to_string(), "rediss://:REDACTED@cache.internal:6380/2");
+        let r = Resolved::collect(
+            None,
+            &env_of(&[("REELCACHE_CACHE_URL", "redis://u:hunter2pass@h:1/0")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap();
+        let shown = format!("{:?}", r.describe());
+        assert!(
+            !shown.contains("hunter2pass") && shown.contains("redis://u:REDACTED@h:1/0"),
+            "{shown}"
+        );
+        let flags = FlagOverrides {
+            cache_url: Some("http://x:secretpw@h/".into()),
+            ..Default::default()
+        };
+        let err = Settings::load(None, &|_| None, &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--cache-url") && !err.contains("secretpw"),
+            "{err}"
+        );
+        assert!(Settings::defaults_in(Path::new("d")).cache.url.is_none());
     }
 
     #[test]

@@ -31,6 +31,8 @@ macro_rules! counters {
 }
 
 counters! {
+    /// Misses answered by another instance's fetch through the shared cache (fill locks).
+    shared_fills,
     /// Served fresh from the cache.
     hits,
     /// Not in the cache (or expired): fetched from TMDB.

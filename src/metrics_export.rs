@@ -105,6 +105,7 @@ pub fn render(state: &AppState) -> String {
     let c = state.counters.snapshot();
     for (name, value) in [
         ("reelcache_coalesced_requests_total", c.coalesced),
+        ("reelcache_shared_fills_total", c.shared_fills),
         ("reelcache_upstream_retries_total", c.retries),
         ("reelcache_prefetches_total", c.prefetches),
         ("reelcache_revalidations_total", c.revalidations),

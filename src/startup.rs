@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cache::hot::HotTier;
-use crate::cache::{PageCache, SledStore, Store};
+use crate::cache::{PageCache, RedisStore, SledStore, Store};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::counters::Counters;
@@ -67,20 +67,30 @@ impl Opened {
     pub async fn open(settings: &Settings, clock: Clock) -> Result<Opened, StartupError> {
         let lock = lock_data_dir(&settings.data_dir)?;
         let counters = Arc::new(Counters::default());
-        let data_dir = settings.data_dir.clone();
-        let cache_settings = settings.cache.clone();
-        let sled = tokio::task::spawn_blocking(move || SledStore::open(&data_dir, &cache_settings))
-            .await
-            .map_err(|e| StartupError::Cache(e.to_string()))?
-            .map_err(|e| StartupError::Cache(e.to_string()))?;
+        let store = open_store(settings, &clock).await?;
+        // Redis bounds itself (maxmemory and its eviction policy): no size bound of ours, shown
+        // as 0.
+        let max_bytes = match store {
+            Store::Sled(_) => settings.cache.max_bytes,
+            Store::Redis(_) => 0,
+        };
+        // Other instances write a shared Redis too: a hot copy is checked against it after a
+        // second at the latest, so a page refreshed or cleared elsewhere is seen here soon.
+        let hot_residence = match store {
+            Store::Sled(_) => None,
+            Store::Redis(_) => Some(std::time::Duration::from_secs(1)),
+        };
         let cache = PageCache::new(
-            Store::Sled(sled),
+            store,
             counters.clone(),
-            settings.cache.max_bytes,
-            HotTier::new(settings.cache.hot_bytes, None),
+            max_bytes,
+            HotTier::new(settings.cache.hot_bytes, hot_residence),
         );
-        let tmdb = TmdbClient::new(&settings.tmdb, &settings.resilience, counters.clone())
+        let mut tmdb = TmdbClient::new(&settings.tmdb, &settings.resilience, counters.clone())
             .map_err(StartupError::Other)?;
+        if let Some(redis) = cache.redis() {
+            tmdb = tmdb.share_rate(redis.clone(), settings.tmdb.rps);
+        }
         let movies = MovieService::new(MovieServiceParts {
             cache: cache.clone(),
             tmdb,
@@ -125,7 +135,8 @@ impl Opened {
                 &settings.clients,
                 counters.clone(),
             ),
-            sweeper: (!settings.is_offline()).then(|| {
+            // Redis expires entries by their TTL and bounds itself: nothing to sweep there.
+            sweeper: (!settings.is_offline() && cache.redis().is_none()).then(|| {
                 crate::cache::sweeper::Sweeper::new(
                     cache.clone(),
                     counters.clone(),
@@ -286,7 +297,7 @@ impl Application {
 /// Offline with an empty cache: load the seed snapshot (the bundled demo data) once. A missing or
 /// bad seed is logged, never fatal: the server still serves what it can.
 async fn seed_if_empty(state: &AppState, seed: &Path) {
-    if !state.cache.is_empty() || !seed.exists() {
+    if !seed.exists() || !state.cache.is_empty().await {
         return;
     }
     let cache = state.cache.clone();
@@ -308,6 +319,32 @@ async fn seed_if_empty(state: &AppState, seed: &Path) {
         }
         Err(e) => tracing::error!(error = %e, "importing the seed snapshot failed"),
     }
+}
+
+/// The configured page store: Redis when a cache URL is set, else sled in the data directory.
+async fn open_store(settings: &Settings, clock: &Clock) -> Result<Store, StartupError> {
+    if let Some(url) = &settings.cache.url {
+        let redis = RedisStore::open(
+            &settings.cache,
+            settings.resilience.stale_grace,
+            clock.clone(),
+            settings.is_offline(),
+        )
+        .map_err(|e| StartupError::Cache(e.to_string()))?;
+        tracing::info!(
+            %url,
+            prefix = redis.prefix(),
+            "page cache in Redis, shared with every instance on it"
+        );
+        return Ok(Store::Redis(redis));
+    }
+    let data_dir = settings.data_dir.clone();
+    let cache_settings = settings.cache.clone();
+    let sled = tokio::task::spawn_blocking(move || SledStore::open(&data_dir, &cache_settings))
+        .await
+        .map_err(|e| StartupError::Cache(e.to_string()))?
+        .map_err(|e| StartupError::Cache(e.to_string()))?;
+    Ok(Store::Sled(sled))
 }
 
 /// Creates the data directory and takes an exclusive lock on `<dir>/reelcache.lock`, so a second

@@ -3,9 +3,13 @@
 //! fails a request) and counts what happens.
 
 pub mod envelope;
+pub mod fill;
 pub mod hot;
 pub mod key;
+pub mod redis_control;
+pub mod redis_store;
 pub mod sled_store;
+mod stats;
 pub mod sweeper;
 pub mod usage;
 
@@ -20,12 +24,18 @@ use crate::telemetry::spawn_blocking;
 
 pub use envelope::{EntryMeta, ListMeta, Shape};
 pub use key::CacheKey;
+pub use redis_store::RedisStore;
 pub use sled_store::SledStore;
+pub use stats::RedisStats;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CacheError {
     #[error("cache store: {0}")]
     Store(String),
+    /// The shared store (Redis) cannot be reached or did not answer in time. Already logged,
+    /// with a rate limit, by the store; the service goes on without it (degraded).
+    #[error("shared cache unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// The backends. An enum rather than a trait object: native async fns are not object-safe, and
@@ -33,6 +43,7 @@ pub enum CacheError {
 #[derive(Clone)]
 pub enum Store {
     Sled(SledStore),
+    Redis(RedisStore),
 }
 
 /// One stored entry whose header has been verified; the payload is still compressed.
@@ -74,6 +85,10 @@ impl CachedEntry {
     }
 }
 
+/// The sweeper's walk over the index: (key, record, or `None` when it does not decode).
+pub type IndexScan =
+    Box<dyn Iterator<Item = Result<(String, Option<sled_store::IndexRecord>), CacheError>>>;
+
 /// What a lookup found.
 #[derive(Debug)]
 pub enum Lookup {
@@ -95,6 +110,8 @@ pub struct NamespaceStats {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StoreStats {
+    /// `sled` or `redis`.
+    pub backend: &'static str,
     pub namespaces: BTreeMap<String, NamespaceStats>,
     pub entries: u64,
     pub stored_bytes: u64,
@@ -102,6 +119,8 @@ pub struct StoreStats {
     /// stored / raw; lower is better.
     pub compression_ratio: f64,
     pub disk_bytes: u64,
+    /// The Redis server's own figures (`INFO memory`), with the Redis backend.
+    pub redis: Option<RedisStats>,
 }
 
 #[derive(Clone)]
@@ -144,13 +163,16 @@ impl PageCache {
     pub async fn get(&self, key: &CacheKey, now_ms: u64) -> Lookup {
         let found = match &self.store {
             Store::Sled(sled) => sled.get(key.as_str()),
+            Store::Redis(redis) => redis
+                .get(key.as_str())
+                .await
+                .map(|v| v.map(sled::IVec::from)),
         };
         let bytes = match found {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Lookup::Miss,
             Err(e) => {
-                Counters::incr(&self.counters.store_errors);
-                tracing::warn!(%key, error = %e, "cache read failed; treating as a miss");
+                self.failed(key.as_str(), &e, "cache read failed; treating as a miss");
                 return Lookup::Miss;
             }
         };
@@ -200,6 +222,10 @@ impl PageCache {
         let raw = envelope::decode(&bytes).map_or(0, |d| u64::from(d.meta.raw_len));
         let result = match &self.store {
             Store::Sled(sled) => sled.put(key.as_str().to_owned(), bytes).await,
+            Store::Redis(redis) => redis
+                .put(key.as_str(), &bytes, expires_of(&bytes))
+                .await
+                .map(|()| None),
         };
         self.hot.invalidate(key.as_str());
         match result {
@@ -209,10 +235,7 @@ impl PageCache {
                 self.usage.stored(stored, old.unwrap_or(0) as u64);
                 self.usage.entry_added(old.is_some());
             }
-            Err(e) => {
-                Counters::incr(&self.counters.store_errors);
-                tracing::warn!(%key, error = %e, "cache write failed");
-            }
+            Err(e) => self.failed(key.as_str(), &e, "cache write failed"),
         }
     }
 
@@ -221,6 +244,7 @@ impl PageCache {
         self.usage.forget(key);
         let removed = match &self.store {
             Store::Sled(sled) => sled.remove_blocking(key),
+            Store::Redis(redis) => block_on(redis.remove(key)).map(|removed| removed.then_some(0)),
         };
         self.hot.invalidate(key);
         let removed = removed?;
@@ -245,36 +269,90 @@ impl PageCache {
             .collect();
         let result = match &self.store {
             Store::Sled(sled) => sled.put_batch_blocking(entries),
+            Store::Redis(redis) => {
+                let entries: Vec<(String, Vec<u8>, u64)> = entries
+                    .into_iter()
+                    .map(|(key, value)| {
+                        let expires = expires_of(&value);
+                        (key, value, expires)
+                    })
+                    .collect();
+                block_on(redis.put_many(&entries))
+            }
         };
         self.hot.invalidate_all();
         result
     }
 
-    /// Every stored (key, envelope) whose key starts with `prefix`. Blocking.
+    /// Every stored (key, envelope) whose key starts with `prefix`. Blocking (from Redis, the
+    /// entries are read in batches on the runtime, then iterated).
     pub fn scan_blocking(
         &self,
         prefix: &str,
-    ) -> impl Iterator<Item = Result<(String, sled::IVec), CacheError>> + use<> {
+    ) -> Box<dyn Iterator<Item = Result<(String, sled::IVec), CacheError>>> {
         match &self.store {
-            Store::Sled(sled) => sled.scan_prefix(prefix),
+            Store::Sled(sled) => Box::new(sled.scan_prefix(prefix)),
+            Store::Redis(redis) => {
+                let mut found = Vec::new();
+                let scanned = block_on(redis.scan_each(prefix, |key, value| {
+                    found.push(Ok((key, sled::IVec::from(value))));
+                }));
+                if let Err(e) = scanned {
+                    found.push(Err(e));
+                }
+                Box::new(found.into_iter())
+            }
         }
     }
 
     /// Every (key, index record) whose key starts with `prefix`, without reading the entries
-    /// (see `SledStore::scan_index`). Blocking.
-    pub fn scan_index_blocking(
-        &self,
-        prefix: &str,
-    ) -> impl Iterator<Item = Result<(String, Option<sled_store::IndexRecord>), CacheError>> + use<>
-    {
+    /// (see `SledStore::scan_index`); nothing for Redis, which expires and evicts by itself.
+    /// Blocking.
+    pub fn scan_index_blocking(&self, prefix: &str) -> IndexScan {
         match &self.store {
-            Store::Sled(sled) => sled.scan_index(prefix),
+            Store::Sled(sled) => Box::new(sled.scan_index(prefix)),
+            Store::Redis(_) => Box::new(std::iter::empty()),
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    /// Whether the store holds no entry. An unreachable Redis counts as not empty, so nothing
+    /// is imported into it blindly.
+    pub async fn is_empty(&self) -> bool {
         match &self.store {
             Store::Sled(sled) => sled.is_empty(),
+            Store::Redis(redis) => redis.is_empty().await.unwrap_or(false),
+        }
+    }
+
+    /// Which backend holds the entries.
+    pub fn backend(&self) -> &'static str {
+        match &self.store {
+            Store::Sled(_) => "sled",
+            Store::Redis(_) => "redis",
+        }
+    }
+
+    /// The shared store, when there is one (fill locks, the shared TMDB rate).
+    pub fn redis(&self) -> Option<&RedisStore> {
+        match &self.store {
+            Store::Sled(_) => None,
+            Store::Redis(redis) => Some(redis),
+        }
+    }
+
+    /// With Redis: its own numbers (entries under the prefix, memory from `INFO`), which also
+    /// replace this process's estimates (shared by every instance, they cannot be counted here).
+    pub async fn shared_info(&self) -> Option<redis_store::RedisInfo> {
+        let info = self.redis()?.info().await.ok()?;
+        self.usage.set_counted(info.used_memory, info.entries);
+        Some(info)
+    }
+
+    /// Counts a store failure and logs it, unless the store has logged it (rate-limited) itself.
+    fn failed(&self, key: &str, e: &CacheError, what: &'static str) {
+        Counters::incr(&self.counters.store_errors);
+        if !matches!(e, CacheError::Unavailable(_)) {
+            tracing::warn!(%key, error = %e, "{what}");
         }
     }
 
@@ -282,6 +360,7 @@ impl PageCache {
     pub async fn remove(&self, key: &CacheKey) -> bool {
         let result = match &self.store {
             Store::Sled(sled) => sled.remove(key.as_str().to_owned()).await,
+            Store::Redis(redis) => redis.remove(key.as_str()).await.map(|r| r.then_some(0)),
         };
         self.hot.invalidate(key.as_str());
         self.usage.forget(key.as_str());
@@ -293,8 +372,7 @@ impl PageCache {
             }
             Ok(None) => false,
             Err(e) => {
-                Counters::incr(&self.counters.store_errors);
-                tracing::warn!(%key, error = %e, "cache remove failed");
+                self.failed(key.as_str(), &e, "cache remove failed");
                 false
             }
         }
@@ -302,6 +380,11 @@ impl PageCache {
 
     /// Removes every entry whose key starts with `prefix` (all entries for ""); returns how many.
     pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
+        if let Store::Redis(redis) = &self.store {
+            let removed = redis.clear_prefix(prefix).await;
+            self.hot.invalidate_all();
+            return removed;
+        }
         let cache = self.clone();
         let prefix = prefix.to_owned();
         spawn_blocking(move || {
@@ -322,59 +405,31 @@ impl PageCache {
         .await
     }
 
-    /// Entries and bytes per namespace. Walks the whole store: for stats, not for the hot path.
-    pub async fn stats(&self) -> Result<StoreStats, CacheError> {
-        let store = self.store.clone();
-        spawn_blocking(move || {
-            let Store::Sled(sled) = &store;
-            let mut namespaces: BTreeMap<String, NamespaceStats> = key::NAMESPACES
-                .iter()
-                .map(|ns| ((*ns).to_owned(), NamespaceStats::default()))
-                .collect();
-            for item in sled.scan_prefix("") {
-                let (key, bytes) = item?;
-                let ns = namespaces
-                    .entry(key::namespace_of(&key).to_owned())
-                    .or_default();
-                ns.entries += 1;
-                ns.stored_bytes += bytes.len() as u64;
-                if let Ok(decoded) = envelope::decode(&bytes) {
-                    ns.raw_bytes += u64::from(decoded.meta.raw_len);
-                }
-            }
-            let sum = |f: fn(&NamespaceStats) -> u64| namespaces.values().map(f).sum::<u64>();
-            let (entries, stored_bytes, raw_bytes) = (
-                sum(|n| n.entries),
-                sum(|n| n.stored_bytes),
-                sum(|n| n.raw_bytes),
-            );
-            Ok(StoreStats {
-                entries,
-                stored_bytes,
-                raw_bytes,
-                compression_ratio: if raw_bytes == 0 {
-                    0.0
-                } else {
-                    stored_bytes as f64 / raw_bytes as f64
-                },
-                disk_bytes: sled.size_on_disk(),
-                namespaces,
-            })
-        })
-        .await
-    }
-
-    /// Whether the store answers (for `/health/`).
+    /// Whether the store answers (for `/health/`). `Err(CacheError::Unavailable)` is a shared
+    /// store that is away: the service is degraded, not down.
     pub async fn health(&self) -> Result<(), CacheError> {
         match &self.store {
             Store::Sled(sled) => sled.health().await,
+            Store::Redis(redis) => redis.health().await,
         }
     }
 
-    /// Writes buffered data to disk (shutdown).
+    /// Writes buffered data to disk (shutdown). Redis keeps its own durability.
     pub async fn flush(&self) -> Result<(), CacheError> {
         match &self.store {
             Store::Sled(sled) => sled.flush().await,
+            Store::Redis(_) => Ok(()),
         }
     }
+}
+
+/// The expiry recorded in an envelope (0 for one that does not decode: nothing serves it).
+fn expires_of(bytes: &[u8]) -> u64 {
+    envelope::decode(bytes).map_or(0, |d| d.meta.expires_at_ms)
+}
+
+/// Runs a shared-store future from blocking code (snapshots, offline search, which run on the
+/// blocking pool), on the runtime that owns the connection.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Handle::current().block_on(future)
 }

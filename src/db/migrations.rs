@@ -51,6 +51,12 @@ const MIGRATIONS: &[&str] = &[
         updated_at    INTEGER NOT NULL
     );
     "#,
+    // 2: a random identity for this database. Per-user cache entries carry it, so instances with
+    // databases of their own never read each other's entries from a shared cache.
+    r#"
+    CREATE TABLE instance (id TEXT NOT NULL);
+    INSERT INTO instance (id) VALUES (lower(hex(randomblob(8))));
+    "#,
 ];
 
 /// The schema version this build creates.

@@ -50,6 +50,7 @@ impl DbError {
 pub struct Database {
     conn: Arc<Mutex<Connection>>,
     path: Arc<Path>,
+    identity: Arc<str>,
 }
 
 impl Database {
@@ -74,10 +75,18 @@ impl Database {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_error)?;
         migrations::run(&mut conn, &path)?;
+        let identity: String = conn.query_row("SELECT id FROM instance", [], |row| row.get(0))?;
         Ok(Database {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::from(path.as_path()),
+            identity: Arc::from(identity),
         })
+    }
+
+    /// This database's random identity (it tells users of different databases apart in a
+    /// shared cache).
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     /// Runs `f` with the connection on the blocking pool.

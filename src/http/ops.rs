@@ -33,16 +33,37 @@ fn check(result: Result<(), String>, started: Instant) -> (bool, serde_json::Val
     }
 }
 
-/// 200 "healthy" when the cache store and the database answer, 503 "unhealthy" when one does
-/// not. TMDB is reported but never makes the service unhealthy: the cache still serves.
+/// The cache's check. A shared store (Redis) that is away is "degraded", not failing: requests
+/// go to TMDB meanwhile and the store reconnects by itself.
+async fn cache_check(state: &AppState) -> (bool, bool, serde_json::Value) {
+    let started = Instant::now();
+    let backend = state.cache.backend();
+    match state.cache.health().await {
+        Err(crate::cache::CacheError::Unavailable(error)) => (
+            true,
+            true,
+            json!({
+                "status": "degraded",
+                "backend": backend,
+                "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
+                "error": error,
+            }),
+        ),
+        result => {
+            let (ok, mut value) = check(result.map_err(|e| e.to_string()), started);
+            value["backend"] = json!(backend);
+            (ok, false, value)
+        }
+    }
+}
+
+/// 200 "healthy" when the cache store and the database answer, 200 "degraded" while a shared
+/// cache is away, 503 "unhealthy" when the local store or the database fails. TMDB is reported
+/// but never makes the service unhealthy: the cache still serves.
 async fn health(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
     super::respond(async {
         require_method(&req.method, &[Method::GET], "GET, HEAD")?;
-        let started = Instant::now();
-        let (cache_ok, cache) = check(
-            state.cache.health().await.map_err(|e| e.to_string()),
-            started,
-        );
+        let (cache_ok, degraded, cache) = cache_check(&state).await;
         let started = Instant::now();
         let (db_ok, database) = check(
             state.accounts.db().ping().await.map_err(|e| e.to_string()),
@@ -68,7 +89,11 @@ async fn health(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
                 StatusCode::SERVICE_UNAVAILABLE
             },
             &json!({
-                "status": if healthy { "healthy" } else { "unhealthy" },
+                "status": match (healthy, degraded) {
+                    (false, _) => "unhealthy",
+                    (true, true) => "degraded",
+                    (true, false) => "healthy",
+                },
                 "checks": {"cache": cache, "database": database, "tmdb": tmdb},
                 "version": env!("CARGO_PKG_VERSION"),
                 "uptime_seconds": state.started.elapsed().as_secs(),
@@ -93,6 +118,12 @@ async fn metrics(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
                         .await?;
                 }
                 MetricsAccess::Public => {}
+            }
+            if let Some(info) = state.cache.shared_info().await {
+                // Installs the recorder first, or the first scrape would lose these.
+                crate::metrics_export::handle();
+                metrics::gauge!("reelcache_redis_used_memory_bytes").set(info.used_memory as f64);
+                metrics::gauge!("reelcache_redis_maxmemory_bytes").set(info.maxmemory as f64);
             }
             let mut response = Response::new(crate::metrics_export::render(&state).into());
             response.headers_mut().insert(

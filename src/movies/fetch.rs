@@ -6,6 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{CacheOutcome, Document, Fetched, HotSlot, MovieService, Served, record_cache_outcome};
+use crate::cache::fill::FillClaim;
+use crate::cache::redis_control::FillLock;
 use crate::cache::{CacheKey, CachedEntry, Lookup, Shape};
 use crate::counters::Counters;
 use crate::domain::{MAX_PAGE, Page};
@@ -31,6 +33,16 @@ pub(super) struct Request {
     pub params: Vec<(&'static str, String)>,
     /// For messages: "trending (day) page 3".
     pub what: String,
+}
+
+/// How often an instance waiting for another's fill looks for the entry.
+const FILL_POLL: Duration = Duration::from_millis(20);
+
+/// How waiting for another instance's fill ended.
+enum Waited {
+    Stored(Fetched),
+    /// Fetch here, holding the lock when it could be taken.
+    FetchHere(Option<FillLock>),
 }
 
 /// Errors after which a stale copy is better than the error: TMDB failing, not TMDB saying the
@@ -123,7 +135,52 @@ impl MovieService {
     }
 
     /// Fetches, validates and stores one document. Runs in its own task (see `SingleFlight`).
+    /// With a shared store, one instance at a time fetches a key; the others wait for its entry.
     async fn fetch_and_store(&self, request: Request) -> Result<Fetched, ApiError> {
+        let lock = match self.cache.claim_fill(&request.key).await {
+            FillClaim::Unshared => None,
+            FillClaim::Owned(lock) => Some(lock),
+            FillClaim::Elsewhere => match self.wait_for_other_instance(&request.key).await {
+                Waited::Stored(fetched) => return Ok(fetched),
+                Waited::FetchHere(lock) => lock,
+            },
+        };
+        let result = self.fetch_here_and_store(request).await;
+        if let Some(lock) = lock {
+            self.cache.release_fill(lock).await;
+        }
+        result
+    }
+
+    /// Polls (bounded by the lock's lifetime) for the entry another instance is fetching. Its
+    /// lock disappearing without a fresh entry means it failed or died: then this one fetches.
+    async fn wait_for_other_instance(&self, key: &CacheKey) -> Waited {
+        let until = tokio::time::Instant::now() + self.cache.fill_wait();
+        loop {
+            tokio::time::sleep(FILL_POLL).await;
+            // Read the lock before the entry: the holder stores before it unlocks, so a lock
+            // found gone means its entry (if any) is visible now.
+            let pending = self.cache.fill_pending(key).await;
+            if let Lookup::Fresh(entry) = self.cache.get(key, self.clock.now_ms()).await
+                && let Ok(raw) = entry.render(b"", b"")
+            {
+                Counters::incr(&self.counters.shared_fills);
+                return Waited::Stored((entry.meta.shape, Bytes::from(raw), entry.meta));
+            }
+            if tokio::time::Instant::now() >= until {
+                return Waited::FetchHere(None);
+            }
+            if !pending {
+                match self.cache.claim_fill(key).await {
+                    FillClaim::Elsewhere => {}
+                    FillClaim::Owned(lock) => return Waited::FetchHere(Some(lock)),
+                    FillClaim::Unshared => return Waited::FetchHere(None),
+                }
+            }
+        }
+    }
+
+    async fn fetch_here_and_store(&self, request: Request) -> Result<Fetched, ApiError> {
         let (shape, raw) = self
             .fetch(request.kind, &request.path, &request.params)
             .await?;

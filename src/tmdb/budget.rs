@@ -2,6 +2,8 @@
 //! rate limiter (requests per second), a cap on requests in flight (TMDB allows 20 connections
 //! per address), a pause that a 429 imposes on every caller, and a circuit breaker that stops
 //! calling TMDB after repeated failures so no client waits for a timeout it could not avoid.
+//! With a shared Redis cache, the rate is also shared: every instance takes its slots from one
+//! bucket in Redis, so N instances together stay under TMDB's limit.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::TmdbError;
+use crate::cache::RedisStore;
 
 /// What the breaker currently does with requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,8 +49,34 @@ pub struct Admission {
     _permit: OwnedSemaphorePermit,
 }
 
+/// The TMDB rate shared by every instance on one Redis (a GCRA bucket kept in Redis).
+pub struct SharedRate {
+    pub store: RedisStore,
+    pub rps: NonZeroU32,
+}
+
+impl SharedRate {
+    /// Waits for a slot of the shared rate. Redis being away leaves the local limiter alone in
+    /// charge: the service goes on, each instance within its own rate.
+    async fn until_ready(&self, deadline: Instant) -> Result<(), TmdbError> {
+        loop {
+            match self.store.take_rate("tmdb", self.rps).await {
+                Ok(None) | Err(_) => return Ok(()),
+                Ok(Some(wait)) => {
+                    let wake = Instant::now() + wait;
+                    if wake >= deadline {
+                        return Err(TmdbError::Timeout);
+                    }
+                    tokio::time::sleep_until(wake).await;
+                }
+            }
+        }
+    }
+}
+
 pub struct UpstreamBudget {
     limiter: DefaultDirectRateLimiter,
+    shared: Option<SharedRate>,
     in_flight: Arc<Semaphore>,
     max_concurrency: usize,
     paused_until: Mutex<Option<Instant>>,
@@ -67,6 +96,7 @@ impl UpstreamBudget {
     pub fn new(settings: &BudgetSettings) -> UpstreamBudget {
         UpstreamBudget {
             limiter: RateLimiter::direct(Quota::per_second(settings.rps)),
+            shared: None,
             in_flight: Arc::new(Semaphore::new(settings.max_concurrency)),
             max_concurrency: settings.max_concurrency,
             paused_until: Mutex::new(None),
@@ -98,7 +128,15 @@ impl UpstreamBudget {
         tokio::time::timeout_at(deadline, self.limiter.until_ready())
             .await
             .map_err(|_| TmdbError::Timeout)?;
+        if let Some(shared) = &self.shared {
+            shared.until_ready(deadline).await?;
+        }
         Ok(Admission { _permit: permit })
+    }
+
+    /// Takes every request's slot from `shared` as well as from this process's limiter.
+    pub fn share_rate(&mut self, shared: SharedRate) {
+        self.shared = Some(shared);
     }
 
     fn check_breaker(&self) -> Result<(), TmdbError> {

@@ -58,6 +58,18 @@ impl TmdbClient {
         })
     }
 
+    /// Shares the request rate with every instance on `store` (call right after `new`).
+    pub fn share_rate(
+        mut self,
+        store: crate::cache::RedisStore,
+        rps: std::num::NonZeroU32,
+    ) -> Self {
+        Arc::get_mut(&mut self.budget)
+            .expect("the budget is not shared before the client is cloned")
+            .share_rate(super::budget::SharedRate { store, rps });
+        self
+    }
+
     pub fn budget(&self) -> &UpstreamBudget {
         &self.budget
     }

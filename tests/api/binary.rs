@@ -13,7 +13,7 @@ const SECRET: &str = "s3cr3t-key-do-not-log-0123456789";
 
 /// The binary with an empty environment, its logs going to `<data_dir>/../stderr.log` (a file, not
 /// a pipe: a pipe nobody drains would block a chatty server).
-fn command(data_dir: &Path) -> Command {
+pub(crate) fn command(data_dir: &Path) -> Command {
     let log = std::fs::File::create(stderr_path(data_dir)).expect("log file");
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
@@ -30,7 +30,7 @@ fn stderr_path(dir: &Path) -> PathBuf {
 }
 
 /// Waits for the `listening on http://...` line and returns the address. Blocking.
-fn listening_addr(child: &mut Child) -> String {
+pub(crate) fn listening_addr(child: &mut Child) -> String {
     let stdout = child.stdout.take().expect("piped stdout");
     let line = BufReader::new(stdout)
         .lines()
@@ -46,7 +46,7 @@ fn listening_addr(child: &mut Child) -> String {
 }
 
 /// `listening_addr` from async tests, off the runtime's threads.
-async fn listening_addr_async(mut child: Child) -> (Child, String) {
+pub(crate) async fn listening_addr_async(mut child: Child) -> (Child, String) {
     tokio::task::spawn_blocking(move || {
         let addr = listening_addr(&mut child);
         (child, addr)
@@ -55,7 +55,7 @@ async fn listening_addr_async(mut child: Child) -> (Child, String) {
     .unwrap()
 }
 
-fn signal(child: &Child, name: &str) {
+pub(crate) fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
         .arg(child.id().to_string())
@@ -64,7 +64,7 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+pub(crate) fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("waitable") {
@@ -78,7 +78,7 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
-fn stderr_of(dir: &Path) -> String {
+pub(crate) fn stderr_of(dir: &Path) -> String {
     std::fs::read_to_string(stderr_path(dir)).unwrap_or_default()
 }
 

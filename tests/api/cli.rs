@@ -25,12 +25,18 @@ fn config_check_shows_sources_and_never_secrets() {
         "another-very-secret-signing-key-0123456789",
     )
     .env("REELCACHE_TTL_TRENDING", "30m")
+    .env(
+        "REELCACHE_CACHE_URL",
+        "rediss://:redis-pass-42@cache.internal:6380/1",
+    )
     .output()
     .unwrap();
     assert_eq!(output.status.code(), Some(0));
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(
-        !out.contains("very-secret-key-123") && !out.contains("another-very-secret"),
+        !out.contains("very-secret-key-123")
+            && !out.contains("another-very-secret")
+            && !out.contains("redis-pass-42"),
         "{out}"
     );
     let line = |key: &str| {
@@ -46,6 +52,11 @@ fn config_check_shows_sources_and_never_secrets() {
     );
     assert!(line("ttl.details").contains("default"));
     assert!(line("tmdb.api_key").contains("[redacted]"));
+    assert!(
+        line("cache.url").contains("rediss://:REDACTED@cache.internal:6380/1")
+            && line("cache.url").contains("REELCACHE_CACHE_URL"),
+        "{out}"
+    );
     assert!(out.contains("configuration is valid"));
 
     let bad = cli(dir.path(), &["config", "check"])

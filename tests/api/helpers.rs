@@ -95,6 +95,29 @@ pub async fn start(settings: Settings) -> TestApp {
     }
 }
 
+/// A loopback port nothing listens on: bound, noted, closed.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Waits (bounded) until `done` holds: for background work whose end the test cannot await.
+pub async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut done: impl FnMut() -> F,
+) {
+    let started = std::time::Instant::now();
+    while !done().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// A response, read whole.
 pub struct Reply {
     pub status: u16,

@@ -421,12 +421,7 @@ async fn a_slow_tmdb_is_a_504_and_an_unreachable_one_a_502() {
     app.stop().await;
 
     let dir = tempfile::tempdir().unwrap();
-    // A port nothing listens on: bind one, note it, close it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let settings = crate::helpers::test_settings(dir.path(), &format!("http://127.0.0.1:{port}/3"));
     let app = crate::helpers::start(settings).await;
     let down = app.get("/api/movies/trending/").await;

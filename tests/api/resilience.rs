@@ -6,21 +6,9 @@ use std::time::Duration;
 use reelcache::fake_tmdb::Behaviour;
 use reelcache::tmdb::budget::BreakerState;
 
-use crate::helpers::{TestApp, TestEnv};
+use crate::helpers::{TestApp, TestEnv, eventually};
 
 const DAY: &str = "/trending/movie/day";
-
-/// Waits (bounded) until `done` holds: for background work whose end the test cannot await.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 #[tokio::test]
 async fn two_hundred_concurrent_requests_for_a_cold_page_make_one_tmdb_request() {
@@ -146,11 +134,11 @@ async fn expired_entries_are_served_at_once_while_one_refresh_runs() {
             .iter()
             .all(|r| r.status == 200 && r.x_cache() == "STALE")
     );
-    eventually("the background refresh", || {
+    eventually("the background refresh", || async {
         env.tmdb.count_page(DAY, 1) == 2
     })
     .await;
-    eventually("the refreshed entry", || {
+    eventually("the refreshed entry", || async {
         app.state().counters.snapshot().revalidations == 1
     })
     .await;
@@ -356,8 +344,11 @@ async fn prefetch_makes_the_next_page_a_hit() {
         app.get("/api/movies/trending/?page=1").await.x_cache(),
         "MISS"
     );
-    eventually("page 2 prefetched", || env.tmdb.count_page(DAY, 2) == 1).await;
-    eventually("page 2 stored", || {
+    eventually("page 2 prefetched", || async {
+        env.tmdb.count_page(DAY, 2) == 1
+    })
+    .await;
+    eventually("page 2 stored", || async {
         app.state().counters.snapshot().prefetches == 1
     })
     .await;
