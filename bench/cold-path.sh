@@ -13,6 +13,7 @@ for c in nginx curl python3; do command -v $c >/dev/null || { echo "missing $c (
 
 cargo build --release -q
 RUN=$(mktemp -d /tmp/rc-cold.XXXXXX)
+chmod 755 "$RUN"   # nginx workers (www-data) read the pages
 mkdir -p "$RUN/logs"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$RUN"' EXIT
@@ -30,7 +31,7 @@ OURS='http://127.0.0.1:18095/api/movies/trending/?time_window=day&page='
 pass() { # base first last -> one time_total (s) per line
   local cfg; cfg=$(mktemp "$RUN/cfg.XXXXXX")
   for ((n = $2; n <= $3; n++)); do printf 'url = "%s%d"\noutput = "/dev/null"\n' "$1" "$n"; done > "$cfg"
-  curl -s -K "$cfg" -w '%{time_total}\n'
+  curl -s -K "$cfg" -w '%{time_total} %{http_code} %header{x-cache}\n' | tee -a "$RUN/passes.txt" | cut -d' ' -f1
 }
 median_ms() { sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]*1000}'; }
 origin_count() { wc -l < "$RUN/logs/origin-access.log" 2>/dev/null || echo 0; }
@@ -39,9 +40,10 @@ pass "$ORIGIN" 111 200 >/dev/null                      # wake the loopback path 
 direct=$(pass "$ORIGIN" 201 300 | median_ms)
 miss=$(pass "$OURS" 201 300 | median_ms)
 hit=$(pass "$OURS" 201 300 | median_ms)
+hits=$(tail -100 "$RUN/passes.txt" | grep -c ' HIT' || true)
 direct2=$(pass "$ORIGIN" 201 300 | median_ms)
 echo "misses (sequential curl, 100 cold pages, medians):"
-echo "  origin direct ${direct} / ${direct2} ms   reelcache miss ${miss} ms   reelcache hit ${hit} ms"
+echo "  origin direct ${direct} / ${direct2} ms   reelcache miss ${miss} ms   reelcache hit ${hit} ms ($hits/100 X-Cache: HIT)"
 awk -v m="$miss" -v d="$direct" -v d2="$direct2" 'BEGIN {o = (d < d2 ? d : d2); printf "  miss overhead over the origin: %.3f ms\n", m - o}'
 
 echo "cold-key herd: 32 simultaneous requests per key, origin 100 ms (pages 496..500):"
@@ -49,7 +51,7 @@ for page in 496 497 498 499 500; do
   before=$(origin_count)
   cfg=$(mktemp "$RUN/cfg.XXXXXX")
   for _ in $(seq 32); do printf 'url = "%s%d"\noutput = "/dev/null"\n' "$OURS" "$page"; done > "$cfg"
-  times=$(curl -s -Z --parallel-immediate --parallel-max 32 -K "$cfg" -w '%{http_code} %{time_total}\n')
+  times=$(curl -s --no-progress-meter -Z --parallel-immediate --parallel-max 32 -K "$cfg" -w '%{http_code} %{time_total}\n' 2>/dev/null)
   sleep 0.2
   after=$(origin_count)
   ok=$(grep -c '^200 ' <<<"$times" || true)

@@ -3,10 +3,11 @@
 # 100 k stored pages. Fills data directories with `reelcache dev fill` (synthetic entries from the
 # fake TMDB's catalogue), starts the release binary on each, and loads it with wrk over keys spread
 # across the whole store. Loopback only; bounded (10 s per load); ~3 minutes, ~2 GB of disk in /tmp.
-# usage: bench/scale.sh [LARGE]     (LARGE defaults to 1000000)
+# usage: bench/scale.sh [sizes|pages|all] [LARGE]     (all, and LARGE = 1000000, by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LARGE=${1:-1000000}
+PART=${1:-all}
+LARGE=${2:-1000000}
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 1; }
 cargo build --release -q
 BIN=$PWD/target/release/reelcache
@@ -53,6 +54,7 @@ rss() { awk '/VmRSS|VmHWM/ {printf "%s %d MB  ", $1, $2 / 1024}' /proc/$PID/stat
 
 stop() { kill $PID; wait $PID 2>/dev/null || true; PID=; }
 
+if [ "$PART" != pages ]; then
 echo "== hit latency by store size (movie details, hot tier off: every hit reads sled)"
 for n in 1000 "$LARGE"; do
   dir=$ROOT/movies-$n
@@ -60,22 +62,33 @@ for n in 1000 "$LARGE"; do
   fill "$dir" "$n" movie
   start "$dir" REELCACHE_CACHE_HOT_BYTES=0
   wait_counted "$n"
-  keys=$(( n < 100000 ? n : 100000 ))
-  echo "  load over $keys keys spread across the store: $(load '/api/movies/%d/' "$keys" "$n")"
+  echo "  1000 keys spread across the store: $(load '/api/movies/%d/' 1000 "$n")"
+  if [ "$n" -gt 100000 ]; then
+    echo "  100000 keys spread across the store: $(load '/api/movies/%d/' 100000 "$n")"
+  fi
   echo "  memory: $(rss)"
   stop
+  start "$dir" >/dev/null
+  wait_counted "$n"
+  echo "  with the hot tier (default settings), 1000 keys: $(load '/api/movies/%d/' 1000 "$n")"
+  stop
+  rm -rf "$dir"
 done
+fi
 
+if [ "$PART" != sizes ]; then
 echo "== 100 k stored pages (recommendation pages, ~14 KB of JSON each; default settings)"
 dir=$ROOT/pages
 fill "$dir" 100000 page
 start "$dir"
-wait_counted 100000
-echo "  after the first sweep: $(rss)"
-echo "  load over 100000 keys: $(load '/api/movies/%d/recommendations/' 100000 100000)"
-echo "  load over 1000 hot keys: $(load '/api/movies/%d/recommendations/' 1000 100000)"
-echo "  memory under hit load: $(rss)"
 stop
 echo "  restart with the same 100 k pages:"
 start "$dir"
+wait_counted 100000
+echo "  after the first sweep: $(rss)"
+echo "  load over 1000 hot keys: $(load '/api/movies/%d/recommendations/' 1000 100000)"
+echo "  memory under that load: $(rss)"
+echo "  load over all 100000 keys: $(load '/api/movies/%d/recommendations/' 100000 100000)"
+echo "  memory under that load: $(rss)"
 stop
+fi

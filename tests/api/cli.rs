@@ -137,3 +137,39 @@ async fn cache_commands_work_with_and_without_a_running_server() {
     assert_eq!(code, Some(0));
     assert!(out.contains("1 removed"), "{out}");
 }
+
+#[tokio::test]
+async fn dev_fill_stores_entries_the_server_answers_as_hits() {
+    let env = TestEnv::new().await;
+    let (status, _, stderr) = run(
+        env.dir.path(),
+        &["dev", "fill", "--entries", "30", "--shape", "movie"],
+    );
+    assert_eq!(status, Some(0), "{stderr}");
+    let (status, _, stderr) = run(
+        env.dir.path(),
+        &["dev", "fill", "--entries", "5", "--shape", "page"],
+    );
+    assert_eq!(status, Some(0), "{stderr}");
+    let app = env.spawn().await;
+    for path in [
+        "/api/movies/1/",
+        "/api/movies/30/",
+        "/api/movies/5/recommendations/",
+    ] {
+        let reply = app.get(path).await;
+        assert_eq!((reply.status, reply.x_cache()), (200, "HIT"), "{path}");
+    }
+    // Beyond the filled ids: asked of TMDB.
+    let unfilled = reelcache::fake_tmdb::catalog::all_ids()
+        .find(|id| *id > 30)
+        .expect("the catalogue has ids past 30");
+    let reply = app.get(&format!("/api/movies/{unfilled}/")).await;
+    assert_eq!((reply.status, reply.x_cache()), (200, "MISS"));
+    assert_eq!(
+        env.tmdb.total(),
+        1,
+        "only the entry that was not filled was fetched"
+    );
+    app.stop().await;
+}

@@ -217,6 +217,33 @@ async fn a_page_fetched_by_one_instance_is_a_hit_on_the_other() {
 }
 
 #[tokio::test]
+async fn a_hot_copy_outlives_a_clear_elsewhere_by_at_most_a_second() {
+    let Some(redis) = RedisServer::start("a_hot_copy_outlives_a_clear") else {
+        return;
+    };
+    let p = pair(&redis, |_| {}).await;
+    assert_eq!(
+        p.a.get("/api/movies/trending/?page=1").await.x_cache(),
+        "MISS"
+    );
+    assert_eq!(
+        p.a.get("/api/movies/trending/?page=1").await.x_cache(),
+        "HIT"
+    );
+    // Cleared through the other instance: this one's hot tier does not hear of it, and asks
+    // Redis again once its copy is a second old.
+    p.b.state().cache.clear_prefix("").await.unwrap();
+    p.a.clock.advance(Duration::from_millis(1001));
+    assert_eq!(
+        p.a.get("/api/movies/trending/?page=1").await.x_cache(),
+        "MISS"
+    );
+    assert_eq!(p.env.tmdb.count_page(DAY, 1), 2);
+    p.a.stop().await;
+    p.b.stop().await;
+}
+
+#[tokio::test]
 async fn a_hundred_concurrent_misses_over_two_instances_make_one_tmdb_request() {
     let Some(redis) = RedisServer::start("a_hundred_concurrent_misses") else {
         return;
