@@ -54,6 +54,39 @@ pub struct HotTier {
     max_residence_ms: Option<u64>,
 }
 
+/// See [`HotTier::pending`].
+pub struct PendingInvalidation<'a> {
+    hot: &'a HotTier,
+    key: Option<&'a str>,
+    done: bool,
+}
+
+impl PendingInvalidation<'_> {
+    /// Invalidates now; the generation after it (see [`HotTier::invalidate`]).
+    pub fn finish(mut self) -> Generation {
+        self.done = true;
+        self.run()
+    }
+
+    fn run(&self) -> Generation {
+        match self.key {
+            Some(key) => self.hot.invalidate(key),
+            None => {
+                self.hot.invalidate_all();
+                self.hot.generation()
+            }
+        }
+    }
+}
+
+impl Drop for PendingInvalidation<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.run();
+        }
+    }
+}
+
 /// Bodies are 10–20 KB: this guess only sizes the initial table.
 const TYPICAL_BODY: u64 = 16 * 1024;
 
@@ -110,13 +143,14 @@ impl HotTier {
         );
     }
 
-    /// The store wrote or removed `key`: call after the change is applied.
-    pub fn invalidate(&self, key: &str) {
+    /// The store wrote or removed `key`: call after the change is applied. Returns the
+    /// generation that follows it: a body of exactly what was written may be kept under it.
+    pub fn invalidate(&self, key: &str) -> Generation {
         let _write = self.write.lock().expect("not poisoned");
-        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(entries) = &self.entries {
             entries.remove(key);
         }
+        Generation(self.generation.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
     /// Many keys changed (clears, imports).
@@ -126,6 +160,24 @@ impl HotTier {
         if let Some(entries) = &self.entries {
             entries.clear();
         }
+    }
+
+    /// An invalidation of `key` (all keys for `None`) that happens when the guard is finished or
+    /// dropped: a store change whose future is cancelled half-way (a client hanging up) still
+    /// empties the hot tier once the change it started is applied.
+    pub fn pending<'a>(&'a self, key: Option<&'a str>) -> PendingInvalidation<'a> {
+        PendingInvalidation {
+            hot: self,
+            key,
+            done: false,
+        }
+    }
+
+    /// Whether a body for `key` is held.
+    pub fn contains(&self, key: &str) -> bool {
+        self.entries
+            .as_ref()
+            .is_some_and(|entries| entries.peek(key).is_some())
     }
 
     /// Bodies held, and their weight in bytes.
@@ -176,6 +228,32 @@ mod tests {
         assert_eq!(hot.get("k", 10).unwrap().body, &b"new"[..]);
         hot.invalidate("k");
         assert!(hot.get("k", 10).is_none(), "a write removes the key's body");
+    }
+
+    #[test]
+    fn a_writer_may_keep_exactly_what_it_wrote() {
+        let hot = HotTier::new(1 << 20, None);
+        let after_write = hot.invalidate("k");
+        hot.insert("k", after_write, meta(1_000), Bytes::from_static(b"w"), 10);
+        assert!(hot.contains("k"));
+        let stale = hot.invalidate("other");
+        hot.invalidate("k");
+        hot.insert("k", stale, meta(1_000), Bytes::from_static(b"old"), 10);
+        assert!(!hot.contains("k"), "a later write wins");
+    }
+
+    #[test]
+    fn a_dropped_pending_invalidation_still_invalidates() {
+        let hot = HotTier::new(1 << 20, None);
+        hot.insert(
+            "k",
+            hot.generation(),
+            meta(1_000),
+            Bytes::from_static(b"x"),
+            10,
+        );
+        drop(hot.pending(Some("k")));
+        assert!(!hot.contains("k"));
     }
 
     #[test]

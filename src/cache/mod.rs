@@ -201,6 +201,19 @@ impl PageCache {
         now_ms: u64,
         ttl: Duration,
     ) -> EntryMeta {
+        self.put_tracked(key, shape, raw, now_ms, ttl).await.0
+    }
+
+    /// As `put`, with the hot-tier generation under which a body of exactly this document may be
+    /// kept: `None` when the write failed (the store does not hold it).
+    pub async fn put_tracked(
+        &self,
+        key: &CacheKey,
+        shape: Shape,
+        raw: &[u8],
+        now_ms: u64,
+        ttl: Duration,
+    ) -> (EntryMeta, Option<hot::Generation>) {
         let meta = EntryMeta {
             stored_at_ms: now_ms,
             expires_at_ms: now_ms.saturating_add(ttl.as_millis() as u64),
@@ -212,14 +225,15 @@ impl PageCache {
         let meta = envelope::decode(&bytes)
             .expect("a freshly encoded entry decodes")
             .meta;
-        self.put_encoded(key, bytes).await;
-        meta
+        (meta, self.put_encoded(key, bytes).await)
     }
 
-    /// Stores an already encoded envelope (snapshots, warm).
-    pub async fn put_encoded(&self, key: &CacheKey, bytes: Vec<u8>) {
+    /// Stores an already encoded envelope (snapshots, warm). Returns the hot-tier generation right
+    /// after the write, or `None` when it failed.
+    pub async fn put_encoded(&self, key: &CacheKey, bytes: Vec<u8>) -> Option<hot::Generation> {
         let stored = bytes.len() as u64;
         let raw = envelope::decode(&bytes).map_or(0, |d| u64::from(d.meta.raw_len));
+        let pending = self.hot.pending(Some(key.as_str()));
         let result = match &self.store {
             Store::Sled(sled) => sled.put(key.as_str().to_owned(), bytes).await,
             Store::Redis(redis) => redis
@@ -227,15 +241,19 @@ impl PageCache {
                 .await
                 .map(|()| None),
         };
-        self.hot.invalidate(key.as_str());
+        let generation = pending.finish();
         match result {
             Ok(old) => {
                 Counters::add(&self.counters.bytes_raw, raw);
                 Counters::add(&self.counters.bytes_stored, stored);
                 self.usage.stored(stored, old.unwrap_or(0) as u64);
                 self.usage.entry_added(old.is_some());
+                Some(generation)
             }
-            Err(e) => self.failed(key.as_str(), &e, "cache write failed"),
+            Err(e) => {
+                self.failed(key.as_str(), &e, "cache write failed");
+                None
+            }
         }
     }
 
@@ -358,11 +376,12 @@ impl PageCache {
 
     /// Removes one entry; `true` when it existed.
     pub async fn remove(&self, key: &CacheKey) -> bool {
+        let pending = self.hot.pending(Some(key.as_str()));
         let result = match &self.store {
             Store::Sled(sled) => sled.remove(key.as_str().to_owned()).await,
             Store::Redis(redis) => redis.remove(key.as_str()).await.map(|r| r.then_some(0)),
         };
-        self.hot.invalidate(key.as_str());
+        pending.finish();
         self.usage.forget(key.as_str());
         match result {
             Ok(Some(size)) => {
@@ -381,8 +400,9 @@ impl PageCache {
     /// Removes every entry whose key starts with `prefix` (all entries for ""); returns how many.
     pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
         if let Store::Redis(redis) = &self.store {
+            let pending = self.hot.pending(None);
             let removed = redis.clear_prefix(prefix).await;
-            self.hot.invalidate_all();
+            pending.finish();
             return removed;
         }
         let cache = self.clone();

@@ -29,6 +29,11 @@ const BATCH: usize = 500;
 const DOWN_FOR: Duration = Duration::from_millis(500);
 /// At most one "Redis is unavailable" log line per this interval (the rest are counted).
 const LOG_EVERY: Duration = Duration::from_secs(10);
+/// How long a count of the entries (a SCAN over the prefix) is reused: scrapes and stats come
+/// often, and the count walks the whole keyspace.
+const COUNT_EVERY: Duration = Duration::from_secs(15);
+/// The most one count may take, all its round trips together.
+const COUNT_BUDGET: Duration = Duration::from_secs(2);
 
 /// What Redis says about itself, for stats and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,6 +67,8 @@ pub(super) struct Inner {
     was_down: AtomicBool,
     log_limiter: DefaultDirectRateLimiter,
     suppressed: AtomicU64,
+    /// The last count of entries under the prefix, and when it was made.
+    counted: Mutex<Option<(Instant, u64)>>,
     pub(super) rate_script: redis::Script,
     pub(super) unlock_script: redis::Script,
 }
@@ -108,6 +115,7 @@ impl RedisStore {
                     Quota::with_period(LOG_EVERY).expect("a non-zero period"),
                 ),
                 suppressed: AtomicU64::new(0),
+                counted: Mutex::new(None),
                 rate_script: redis::Script::new(RATE_SCRIPT),
                 unlock_script: redis::Script::new(UNLOCK_SCRIPT),
             }),
@@ -158,6 +166,12 @@ impl RedisStore {
                 }
                 *self.inner.down_until.lock().expect("not poisoned") = None;
                 return Ok(value);
+            }
+            Ok(Err(e)) if !is_unreachable(&e) => {
+                // Redis answered: this command failed, the store is not down.
+                let error = redact(&e);
+                self.log_failure(op, &error);
+                return Err(CacheError::Store(error));
             }
             Ok(Err(e)) => redact(&e),
             Err(_) => format!("no answer within {:?}", self.inner.timeout),
@@ -377,7 +391,13 @@ impl RedisStore {
                     .await
                     .map(|(v,)| v)
             })
-            .await?;
+            .await
+            // A Redis that answers but refuses (full, read-only replica) is a degraded cache
+            // too: requests go on to TMDB, the service is up.
+            .map_err(|e| match e {
+                CacheError::Store(message) => CacheError::Unavailable(message),
+                other => other,
+            })?;
         match back.as_deref() {
             Some("ok") => Ok(()),
             _ => Err(CacheError::Unavailable(
@@ -400,23 +420,48 @@ impl RedisStore {
                 .unwrap_or_default()
                 .to_owned()
         };
-        let mut entries = 0;
-        let mut cursor = 0;
-        loop {
-            let (next, keys) = self.scan_page("", cursor).await?;
-            entries += keys.len() as u64;
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
         Ok(RedisInfo {
-            entries,
+            entries: self.entries().await?,
             used_memory: field("used_memory").parse().unwrap_or(0),
             maxmemory: field("maxmemory").parse().unwrap_or(0),
             maxmemory_policy: field("maxmemory_policy"),
         })
     }
+}
+
+impl RedisStore {
+    /// Entries under the prefix: counted at most every `COUNT_EVERY`, within `COUNT_BUDGET`.
+    async fn entries(&self) -> Result<u64, CacheError> {
+        let recent = *self.inner.counted.lock().expect("not poisoned");
+        if let Some((at, n)) = recent
+            && at.elapsed() < COUNT_EVERY
+        {
+            return Ok(n);
+        }
+        let count = async {
+            let mut entries = 0;
+            let mut cursor = 0;
+            loop {
+                let (next, keys) = self.scan_page("", cursor).await?;
+                entries += keys.len() as u64;
+                if next == 0 {
+                    return Ok::<u64, CacheError>(entries);
+                }
+                cursor = next;
+            }
+        };
+        let entries = tokio::time::timeout(COUNT_BUDGET, count)
+            .await
+            .map_err(|_| CacheError::Unavailable("counting the entries took too long".into()))??;
+        *self.inner.counted.lock().expect("not poisoned") = Some((Instant::now(), entries));
+        Ok(entries)
+    }
+}
+
+/// Whether `e` means Redis cannot be reached (so every command would fail for a while), as
+/// opposed to an error reply to this one command (an out-of-memory refusal of a write, say).
+fn is_unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
 }
 
 /// A Redis error as text, with any URL in it reduced to its host (the driver can quote the

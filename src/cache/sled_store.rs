@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sled::Transactional;
+
 use crate::config::CacheSettings;
 use crate::telemetry::spawn_blocking;
 
@@ -17,6 +19,9 @@ const PAGES_TREE: &str = "pages";
 /// Key → `IndexRecord`: what the sweeper needs, without reading (and so loading into memory)
 /// the entries themselves. Added in 0.2; an older directory gets it built once at open.
 const INDEX_TREE: &str = "index";
+/// Set (in sled's default tree) once the index covers every entry: an interrupted build is
+/// resumed at the next open.
+const INDEX_BUILT: &str = "index_built_v1";
 
 #[derive(Clone)]
 pub struct SledStore {
@@ -130,7 +135,7 @@ impl SledStore {
                     index,
                     path,
                 };
-                if store.index.is_empty() && !store.pages.is_empty() {
+                if store.db.get(INDEX_BUILT)?.is_none() {
                     store.build_index()?;
                 }
                 Ok(store)
@@ -145,23 +150,32 @@ impl SledStore {
 
     /// Indexes every stored entry: once, for a directory written before the index existed.
     fn build_index(&self) -> sled::Result<()> {
-        tracing::info!("indexing the stored cache entries once (a data directory from before 0.2)");
+        if !self.pages.is_empty() {
+            tracing::info!(
+                "indexing the stored cache entries once (a data directory from before 0.2)"
+            );
+        }
         // In batches, so a large store is not held in memory at once.
         let mut batch = sled::Batch::default();
         let mut pending = 0;
         for item in self.pages.iter() {
             let (key, bytes) = item?;
-            // Undecodable entries stay unindexed: the first read of one removes it.
-            if let Some(record) = IndexRecord::of(&bytes) {
-                batch.insert(key, &record.encode()[..]);
-                pending += 1;
+            match IndexRecord::of(&bytes) {
+                Some(record) => batch.insert(key, &record.encode()[..]),
+                // Nothing can serve an entry that does not decode.
+                None => {
+                    self.pages.remove(&key)?;
+                }
             }
+            pending += 1;
             if pending == 10_000 {
                 self.index.apply_batch(std::mem::take(&mut batch))?;
                 pending = 0;
             }
         }
-        self.index.apply_batch(batch)
+        self.index.apply_batch(batch)?;
+        self.db.insert(INDEX_BUILT, &b"1"[..])?;
+        Ok(())
     }
 
     /// A point read. Called inline on the async thread: the hot entries are in sled's page cache,
@@ -176,18 +190,23 @@ impl SledStore {
         spawn_blocking(move || store.put_blocking(&key, bytes)).await
     }
 
-    /// The index record goes first: a crash between the two writes leaves a record without an
-    /// entry, which the sweeper drops at its expiry, never an entry the sweeper cannot see.
+    /// The entry and its index record in one transaction: a put and a removal of the same key
+    /// racing (a miss being stored while the sweeper evicts it) cannot leave an entry the index
+    /// does not know.
     fn put_blocking(&self, key: &str, bytes: Vec<u8>) -> Result<Option<usize>, CacheError> {
-        if let Some(record) = IndexRecord::of(&bytes) {
-            self.index
-                .insert(key, &record.encode()[..])
-                .map_err(store_error)?;
-        }
-        self.pages
-            .insert(key, bytes)
-            .map(|old| old.map(|v| v.len()))
-            .map_err(store_error)
+        let record = IndexRecord::of(&bytes).map(|r| r.encode());
+        let bytes = sled::IVec::from(bytes);
+        (&self.pages, &self.index)
+            .transaction(|(pages, index)| {
+                match &record {
+                    Some(record) => index.insert(key.as_bytes(), &record[..])?,
+                    None => index.remove(key.as_bytes())?,
+                };
+                Ok(pages
+                    .insert(key.as_bytes(), bytes.clone())?
+                    .map(|v| v.len()))
+            })
+            .map_err(transaction_error)
     }
 
     /// Removes `key`; returns the size of what was there, if anything.
@@ -196,15 +215,14 @@ impl SledStore {
         spawn_blocking(move || store.remove_blocking(&key)).await
     }
 
-    /// The entry goes first, then its index record (see `put_blocking`).
+    /// The entry and its index record together (see `put_blocking`).
     pub fn remove_blocking(&self, key: &str) -> Result<Option<usize>, CacheError> {
-        let removed = self
-            .pages
-            .remove(key)
-            .map(|old| old.map(|v| v.len()))
-            .map_err(store_error)?;
-        self.index.remove(key).map_err(store_error)?;
-        Ok(removed)
+        (&self.pages, &self.index)
+            .transaction(|(pages, index)| {
+                index.remove(key.as_bytes())?;
+                Ok(pages.remove(key.as_bytes())?.map(|v| v.len()))
+            })
+            .map_err(transaction_error)
     }
 
     /// Inserts many entries in one atomic batch (and their index records in another, first).
@@ -295,6 +313,10 @@ fn is_lock_error(e: &CacheError) -> bool {
     matches!(e, CacheError::Store(message) if message.contains("could not acquire lock"))
 }
 
+fn transaction_error(e: sled::transaction::TransactionError) -> CacheError {
+    CacheError::Store(e.to_string())
+}
+
 fn store_error(e: sled::Error) -> CacheError {
     CacheError::Store(e.to_string())
 }
@@ -347,6 +369,7 @@ mod tests {
             let store = SledStore::open(dir.path(), &settings.cache).unwrap();
             store.pages.insert("movie:1", bytes.clone()).unwrap();
             store.index.clear().unwrap();
+            store.db.remove(INDEX_BUILT).unwrap();
             store.db.flush().unwrap();
         }
         let store = SledStore::open(dir.path(), &settings.cache).unwrap();

@@ -98,9 +98,11 @@ impl Sweeper {
                 if total <= target {
                     break;
                 }
-                if self.cache.remove_blocking(&key).unwrap_or(false) {
+                // The record is gone either way; an entry may already have been (a crash, or a
+                // concurrent removal).
+                if let Ok(removed) = self.cache.remove_blocking(&key) {
                     total -= size;
-                    report.evicted += 1;
+                    report.evicted += u64::from(removed);
                 }
             }
         }

@@ -98,17 +98,13 @@ impl MovieService {
         record_cache_outcome(ns, CacheOutcome::Miss);
         let key = request.key.clone();
         match self.coalesced_fetch(request).await {
-            Ok((shape, raw, meta)) => Ok(Served {
+            Ok((shape, raw, meta, generation)) => Ok(Served {
                 document: Document::Fetched { shape, raw },
                 outcome: CacheOutcome::Miss,
                 freshness: Some(meta),
                 now_ms: self.clock.now_ms(),
-                // The fetch stored the document before it returned: what it returned is what
-                // the store holds unless a write comes after this point.
-                hot: Some(HotSlot {
-                    generation: self.cache.hot().generation(),
-                    key,
-                }),
+                // Noted when the fetch stored the document: any later change refuses the body.
+                hot: generation.map(|generation| HotSlot { key, generation }),
             }),
             Err(error) => match stale {
                 Some(entry) if stale_can_answer(&error) => {
@@ -165,7 +161,8 @@ impl MovieService {
                 && let Ok(raw) = entry.render(b"", b"")
             {
                 Counters::incr(&self.counters.shared_fills);
-                return Waited::Stored((entry.meta.shape, Bytes::from(raw), entry.meta));
+                // Stored by another instance: the next request here reads it and keeps it.
+                return Waited::Stored((entry.meta.shape, Bytes::from(raw), entry.meta, None));
             }
             if tokio::time::Instant::now() >= until {
                 return Waited::FetchHere(None);
@@ -185,11 +182,11 @@ impl MovieService {
             .fetch(request.kind, &request.path, &request.params)
             .await?;
         let now_ms = self.clock.now_ms();
-        let meta = self
+        let (meta, generation) = self
             .cache
-            .put(&request.key, shape, &raw, now_ms, request.ttl)
+            .put_tracked(&request.key, shape, &raw, now_ms, request.ttl)
             .await;
-        Ok((shape, raw, meta))
+        Ok((shape, raw, meta, generation))
     }
 
     /// Starts a coalesced fetch nobody waits for (revalidation, prefetch).

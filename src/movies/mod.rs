@@ -127,7 +127,9 @@ pub struct MovieServiceParts {
 }
 
 /// A fetched and stored document, shared by every request that waited for it.
-type Fetched = (Shape, Bytes, EntryMeta);
+/// The hot-tier generation is the one right after the store took it (`None`: not stored here),
+/// so a body of it is never kept over a later change.
+type Fetched = (Shape, Bytes, EntryMeta, Option<Generation>);
 
 #[derive(Clone)]
 pub struct MovieService {
@@ -334,6 +336,9 @@ impl MovieService {
         }
         let now_ms = self.clock.now_ms();
         let entry = self.cache.hot().get(key.as_str(), now_ms)?;
+        // The store does not see this read: note it for the size bound's LRU order (skipped,
+        // never waited for, when the log is busy).
+        self.cache.usage().touch(key.as_str(), now_ms);
         Counters::incr(&self.counters.hits);
         record_cache_outcome(
             crate::metrics_export::namespace_label(key.namespace()),

@@ -460,6 +460,48 @@ async fn the_size_bound_evicts_the_least_recently_used_first() {
 }
 
 #[tokio::test]
+async fn a_page_served_from_the_hot_tier_counts_as_recently_used() {
+    let env = TestEnv::new().await;
+    let app = env.spawn_with(|s| s.cache.max_bytes = 40_000).await;
+    let sweeper = app.state().sweeper.clone().unwrap();
+    let get = |page: u32| {
+        let app = &app;
+        async move {
+            app.get(&format!("/api/movies/trending/?page={page}"))
+                .await
+                .x_cache()
+                .to_owned()
+        }
+    };
+    for page in 1..=4 {
+        get(page).await;
+        app.clock.advance(Duration::from_secs(1));
+    }
+    // Served from memory: the store never sees this read, the size bound must.
+    assert_eq!(get(1).await, "HIT");
+    assert!(
+        app.state()
+            .cache
+            .hot()
+            .contains("trending_movies:day:page:1")
+    );
+    for page in 5..=7 {
+        app.clock.advance(Duration::from_secs(1));
+        get(page).await;
+    }
+    sweeper.run_once().await;
+    assert!(app.state().counters.snapshot().evictions > 0);
+    assert_eq!(
+        get(2).await,
+        "MISS",
+        "stored after page 1, but used before it"
+    );
+    assert_eq!(get(1).await, "HIT");
+    assert_eq!(env.tmdb.count_page(DAY, 1), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn upstream_requests_in_flight_are_capped() {
     let env = TestEnv::new().await;
     env.tmdb

@@ -217,6 +217,74 @@ async fn a_page_fetched_by_one_instance_is_a_hit_on_the_other() {
 }
 
 #[tokio::test]
+async fn a_full_redis_refuses_writes_but_still_serves_what_it_holds() {
+    let Some(redis) = RedisServer::start("a_full_redis_refuses_writes") else {
+        return;
+    };
+    let (env, app) = instance(&redis, |s| s.cache.hot_bytes = 0).await;
+    app.get("/api/movies/trending/?page=1").await;
+    assert_eq!(
+        app.get("/api/movies/trending/?page=1").await.x_cache(),
+        "HIT"
+    );
+    // Full, and configured to refuse writes rather than evict: every SET is an OOM error reply.
+    let () = redis.query(
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory-policy")
+            .arg("noeviction"),
+    );
+    let () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
+    let refused = app.get("/api/movies/trending/?page=2").await;
+    assert_eq!((refused.status, refused.x_cache()), (200, "MISS"));
+    // The refusal is that write's failure, not an outage: reads still come from Redis.
+    assert_eq!(
+        app.get("/api/movies/trending/?page=1").await.x_cache(),
+        "HIT"
+    );
+    // Degraded (the cache cannot take writes), not down.
+    let health = app.get("/health/").await;
+    assert_eq!(
+        (health.status, health.json()["status"].as_str()),
+        (200, Some("degraded")),
+        "{}",
+        health.json()
+    );
+    assert_eq!(
+        app.get("/api/movies/trending/?page=1").await.x_cache(),
+        "HIT"
+    );
+    assert_eq!(env.tmdb.count_page(DAY, 1), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_page_redis_refused_to_store_is_not_kept_in_memory_either() {
+    let Some(redis) = RedisServer::start("a_page_redis_refused") else {
+        return;
+    };
+    let (env, app) = instance(&redis, |_| {}).await;
+    let () = redis.query(
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory-policy")
+            .arg("noeviction"),
+    );
+    let () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
+    assert_eq!(
+        app.get("/api/movies/trending/?page=3").await.x_cache(),
+        "MISS"
+    );
+    // Not stored, so not a hit: neither from Redis nor from the hot tier.
+    assert_eq!(
+        app.get("/api/movies/trending/?page=3").await.x_cache(),
+        "MISS"
+    );
+    assert_eq!(env.tmdb.count_page(DAY, 3), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_hot_copy_outlives_a_clear_elsewhere_by_at_most_a_second() {
     let Some(redis) = RedisServer::start("a_hot_copy_outlives_a_clear") else {
         return;
