@@ -55,7 +55,8 @@ fn stale_can_answer(error: &ApiError) -> bool {
 }
 
 impl MovieService {
-    /// key → cache → one coalesced fetch → store, with the stale rules:
+    /// key → cache → one coalesced fetch → store (the hot tier in front is `through_hot`'s), with
+    /// the stale rules:
     /// - expired by less than the revalidate window: answered at once from the stale copy while
     ///   one background refresh runs;
     /// - expired within the stale grace: fetched, and the stale copy answers if TMDB fails;
@@ -68,9 +69,6 @@ impl MovieService {
         let now_ms = self.clock.now_ms();
         let window = self.resilience.revalidate_window.as_millis() as u64;
         let grace = self.resilience.stale_grace.as_millis() as u64;
-        if let Some(served) = self.hot_hit(&request.key) {
-            return Ok(served);
-        }
         // Noted before the read: a body rendered from what is read may be kept only if nothing
         // was written in between.
         let generation = self.cache.hot().generation();

@@ -213,11 +213,8 @@ impl MovieService {
         page: Page,
     ) -> Result<Served, ApiError> {
         let key = CacheKey::trending(window, self.key_language(language), page);
-        if let Some(served) = self.hot_hit(&key) {
-            return Ok(served);
-        }
         let served = self
-            .through_cache(self.trending_request(window, language, page))
+            .through_hot(&key, || self.trending_request(window, language, page))
             .await?;
         self.prefetch_after(&served, page, |next| {
             self.trending_request(window, language, next)
@@ -232,11 +229,8 @@ impl MovieService {
         page: Page,
     ) -> Result<Served, ApiError> {
         let key = CacheKey::recommendations(id, self.key_language(language), page);
-        if let Some(served) = self.hot_hit(&key) {
-            return Ok(served);
-        }
         let served = self
-            .through_cache(self.recommendations_request(id, language, page))
+            .through_hot(&key, || self.recommendations_request(id, language, page))
             .await?;
         self.prefetch_after(&served, page, |next| {
             self.recommendations_request(id, language, next)
@@ -246,11 +240,8 @@ impl MovieService {
 
     pub async fn details(&self, id: MovieId, language: &Language) -> Result<Served, ApiError> {
         let key = CacheKey::movie(id, self.key_language(language));
-        if let Some(served) = self.hot_hit(&key) {
-            return Ok(served);
-        }
-        self.through_cache(Request {
-            key,
+        self.through_hot(&key, || Request {
+            key: key.clone(),
             ttl: self.ttl.details,
             kind: Kind::Movie,
             path: format!("/movie/{id}"),
@@ -328,8 +319,21 @@ impl MovieService {
         .await
     }
 
-    /// A fresh finished body from the hot tier: checked before anything is built for a fetch,
-    /// because on a hot hit nothing else is needed.
+    /// The hot tier, then `through_cache`. `request` is built only when the hot tier has no
+    /// body: on a hot hit nothing else is needed, and building a fetch (path, parameters,
+    /// description) would be most of the hit's work.
+    async fn through_hot(
+        &self,
+        key: &CacheKey,
+        request: impl FnOnce() -> Request,
+    ) -> Result<Served, ApiError> {
+        match self.hot_hit(key) {
+            Some(served) => Ok(served),
+            None => self.through_cache(request()).await,
+        }
+    }
+
+    /// A fresh finished body from the hot tier.
     fn hot_hit(&self, key: &CacheKey) -> Option<Served> {
         if self.offline {
             return None;

@@ -422,6 +422,14 @@ async fn the_sweeper_removes_only_what_is_past_grace() {
     app.stop().await;
 }
 
+/// `X-Cache` of one trending page.
+async fn trending_x_cache(app: &TestApp, page: u32) -> String {
+    app.get(&format!("/api/movies/trending/?page={page}"))
+        .await
+        .x_cache()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn the_size_bound_evicts_the_least_recently_used_first() {
     let env = TestEnv::new().await;
@@ -443,19 +451,14 @@ async fn the_size_bound_evicts_the_least_recently_used_first() {
         report.stored_bytes <= 40_000,
         "within the bound: {report:?}"
     );
-    let hit = |page: u32| {
-        let app = &app;
-        async move {
-            app.get(&format!("/api/movies/trending/?page={page}"))
-                .await
-                .x_cache()
-                .to_owned()
-        }
-    };
     // Read newest first so the reads do not change what is evicted.
-    assert_eq!(hit(10).await, "HIT");
-    assert_eq!(hit(9).await, "HIT");
-    assert_eq!(hit(2).await, "MISS", "the least recently used went first");
+    assert_eq!(trending_x_cache(&app, 10).await, "HIT");
+    assert_eq!(trending_x_cache(&app, 9).await, "HIT");
+    assert_eq!(
+        trending_x_cache(&app, 2).await,
+        "MISS",
+        "the least recently used went first"
+    );
     app.stop().await;
 }
 
@@ -464,21 +467,12 @@ async fn a_page_served_from_the_hot_tier_counts_as_recently_used() {
     let env = TestEnv::new().await;
     let app = env.spawn_with(|s| s.cache.max_bytes = 40_000).await;
     let sweeper = app.state().sweeper.clone().unwrap();
-    let get = |page: u32| {
-        let app = &app;
-        async move {
-            app.get(&format!("/api/movies/trending/?page={page}"))
-                .await
-                .x_cache()
-                .to_owned()
-        }
-    };
     for page in 1..=4 {
-        get(page).await;
+        trending_x_cache(&app, page).await;
         app.clock.advance(Duration::from_secs(1));
     }
     // Served from memory: the store never sees this read, the size bound must.
-    assert_eq!(get(1).await, "HIT");
+    assert_eq!(trending_x_cache(&app, 1).await, "HIT");
     assert!(
         app.state()
             .cache
@@ -487,16 +481,16 @@ async fn a_page_served_from_the_hot_tier_counts_as_recently_used() {
     );
     for page in 5..=7 {
         app.clock.advance(Duration::from_secs(1));
-        get(page).await;
+        trending_x_cache(&app, page).await;
     }
     sweeper.run_once().await;
     assert!(app.state().counters.snapshot().evictions > 0);
     assert_eq!(
-        get(2).await,
+        trending_x_cache(&app, 2).await,
         "MISS",
         "stored after page 1, but used before it"
     );
-    assert_eq!(get(1).await, "HIT");
+    assert_eq!(trending_x_cache(&app, 1).await, "HIT");
     assert_eq!(env.tmdb.count_page(DAY, 1), 1);
     app.stop().await;
 }

@@ -216,6 +216,18 @@ async fn a_page_fetched_by_one_instance_is_a_hit_on_the_other() {
     p.b.stop().await;
 }
 
+/// Makes Redis full, and configured to refuse writes rather than evict: every SET is then an
+/// OOM error reply, while reads go on.
+fn refuse_writes(redis: &RedisServer) {
+    let () = redis.query(
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory-policy")
+            .arg("noeviction"),
+    );
+    let () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
+}
+
 #[tokio::test]
 async fn a_full_redis_refuses_writes_but_still_serves_what_it_holds() {
     let Some(redis) = RedisServer::start("a_full_redis_refuses_writes") else {
@@ -227,14 +239,7 @@ async fn a_full_redis_refuses_writes_but_still_serves_what_it_holds() {
         app.get("/api/movies/trending/?page=1").await.x_cache(),
         "HIT"
     );
-    // Full, and configured to refuse writes rather than evict: every SET is an OOM error reply.
-    let () = redis.query(
-        redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("maxmemory-policy")
-            .arg("noeviction"),
-    );
-    let () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
+    refuse_writes(&redis);
     let refused = app.get("/api/movies/trending/?page=2").await;
     assert_eq!((refused.status, refused.x_cache()), (200, "MISS"));
     // The refusal is that write's failure, not an outage: reads still come from Redis.
@@ -264,13 +269,7 @@ async fn a_page_redis_refused_to_store_is_not_kept_in_memory_either() {
         return;
     };
     let (env, app) = instance(&redis, |_| {}).await;
-    let () = redis.query(
-        redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("maxmemory-policy")
-            .arg("noeviction"),
-    );
-    let () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
+    refuse_writes(&redis);
     assert_eq!(
         app.get("/api/movies/trending/?page=3").await.x_cache(),
         "MISS"
