@@ -110,6 +110,8 @@ pub enum UserCommand {
 pub enum DevCommand {
     /// Regenerate the synthetic demo snapshot (data/demo.rcsnap) from the built-in fake TMDB
     MakeDemo { file: PathBuf },
+    /// Write the compression dictionary's bytes (src/cache/lz4_dict_v1.bin) as they were made
+    MakeDict { file: PathBuf },
     /// Fill the data directory's cache with synthetic entries, for scale benchmarks
     Fill(FillArgs),
 }

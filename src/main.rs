@@ -66,6 +66,14 @@ fn main() -> ExitCode {
                 commands::run_import(&settings, &file).await
             }
             Command::Dev(DevCommand::MakeDemo { file }) => commands::run_make_demo(&file).await,
+            Command::Dev(DevCommand::MakeDict { file }) => {
+                std::fs::write(&file, reelcache::cache::codec::make_dictionary()).map_err(|e| {
+                    CommandError {
+                        status: EXIT_RUNTIME,
+                        message: format!("cannot write {}: {e}", file.display()),
+                    }
+                })
+            }
             Command::Dev(DevCommand::Fill(args)) => {
                 reelcache::dev_fill::run(&settings, &args).await
             }

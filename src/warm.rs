@@ -227,6 +227,8 @@ pub async fn warm(
         report.interrupted = true;
     }
 
+    // The pages are stored; their final (LZ4-HC) encoding is what the report counts.
+    service.settle_cache().await;
     let after = counters.snapshot();
     report.raw_bytes = after.bytes_raw - before.bytes_raw;
     report.stored_bytes = after.bytes_stored - before.bytes_stored;

@@ -3,10 +3,11 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       1     format byte, 1
+//! 0       1     format byte: 2 (1 is still read)
 //! 1       4     CRC-32 (IEEE, little-endian) of every byte from offset 5 to the end
 //! 5       n     EntryMeta, bincode 2 "standard" encoding (varint integers)
-//! 5+n     rest  the payload (JSON bytes) as one LZ4 block, `raw_len` bytes once decompressed
+//! 5+n     rest  the payload (JSON bytes) as one LZ4 block, `raw_len` bytes once decompressed:
+//!               format 2 against the built-in dictionary (`codec::DICTIONARY_V1`), format 1 alone
 //! ```
 //!
 //! The payload is TMDB's own JSON, validated when it was stored: for a list, the bytes of its
@@ -15,8 +16,13 @@
 
 use bincode::{Decode, Encode};
 
-/// The current entry format. Older or newer bytes decode as `EnvelopeError::Format`.
-pub const FORMAT: u8 = 1;
+use super::codec;
+
+/// The entry format written. Format 1 (the same layout, plain LZ4) is still read; anything else
+/// decodes as `EnvelopeError::Format`.
+pub const FORMAT: u8 = 2;
+/// The first format, written by reelcache before the dictionary.
+pub const FORMAT_PLAIN_LZ4: u8 = 1;
 const HEADER: usize = 5;
 /// Refuse absurd sizes from a damaged header before allocating for them.
 const MAX_RAW_LEN: u32 = 64 * 1024 * 1024;
@@ -36,6 +42,19 @@ pub struct EntryMeta {
     pub shape: Shape,
     /// Payload length once decompressed.
     pub raw_len: u32,
+}
+
+impl EntryMeta {
+    /// The metadata an entry of `raw` stored at `now_ms` has, without encoding it.
+    pub fn of_document(shape: Shape, raw: &[u8], now_ms: u64, ttl: std::time::Duration) -> Self {
+        EntryMeta {
+            stored_at_ms: now_ms,
+            expires_at_ms: now_ms.saturating_add(ttl.as_millis() as u64),
+            etag: payload_hash(raw),
+            shape,
+            raw_len: raw.len() as u32,
+        }
+    }
 }
 
 /// What kind of TMDB document the payload is.
@@ -63,7 +82,7 @@ pub struct ListMeta {
 pub enum EnvelopeError {
     #[error("entry is shorter than its header")]
     Truncated,
-    #[error("entry has format {0}, this build reads format {FORMAT}")]
+    #[error("entry has format {0}, this build reads formats {FORMAT_PLAIN_LZ4} and {FORMAT}")]
     Format(u8),
     #[error("entry checksum does not match its contents")]
     Checksum,
@@ -78,17 +97,34 @@ pub fn payload_hash(raw: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(raw)
 }
 
-/// Encodes one entry. `meta.raw_len` and `meta.etag` are set here from `raw`.
-pub fn encode(mut meta: EntryMeta, raw: &[u8]) -> Vec<u8> {
+/// Encodes one entry with LZ4-HC. `meta.raw_len` and `meta.etag` are set here from `raw`. It
+/// costs about 0.2 ms for a 14 KB page: call it from a blocking context.
+pub fn encode(meta: EntryMeta, raw: &[u8]) -> Vec<u8> {
+    encode_with(meta, raw, FORMAT, codec::compress_into)
+}
+
+/// The same entry in format 1, by the fast LZ4 compressor without the dictionary (~0.03 ms a
+/// page), for a document that must be stored before it is answered: larger, and re-encoded later.
+pub fn encode_fast(meta: EntryMeta, raw: &[u8]) -> Vec<u8> {
+    encode_with(meta, raw, FORMAT_PLAIN_LZ4, |raw, out| {
+        out.extend_from_slice(&lz4_flex::block::compress(raw));
+    })
+}
+
+fn encode_with(
+    mut meta: EntryMeta,
+    raw: &[u8],
+    format: u8,
+    compress: fn(&[u8], &mut Vec<u8>),
+) -> Vec<u8> {
     meta.raw_len = raw.len() as u32;
     meta.etag = payload_hash(raw);
-    let compressed = lz4_flex::block::compress(raw);
-    let mut out = Vec::with_capacity(HEADER + 32 + compressed.len());
-    out.push(FORMAT);
+    let mut out = Vec::with_capacity(HEADER + 32 + raw.len() / 2);
+    out.push(format);
     out.extend_from_slice(&[0; 4]);
     bincode::encode_into_std_write(meta, &mut out, bincode_config())
         .expect("writing to a Vec cannot fail");
-    out.extend_from_slice(&compressed);
+    compress(raw, &mut out);
     let crc = crc32fast::hash(&out[HEADER..]);
     out[1..HEADER].copy_from_slice(&crc.to_le_bytes());
     out
@@ -99,6 +135,8 @@ pub fn encode(mut meta: EntryMeta, raw: &[u8]) -> Vec<u8> {
 pub struct Decoded<'a> {
     pub meta: EntryMeta,
     compressed: &'a [u8],
+    /// Format 2: the block was made against the built-in dictionary.
+    dictionary: bool,
 }
 
 /// Verifies the format byte and checksum and decodes the metadata. Cheap: no decompression.
@@ -106,9 +144,11 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded<'_>, EnvelopeError> {
     if bytes.len() < HEADER {
         return Err(EnvelopeError::Truncated);
     }
-    if bytes[0] != FORMAT {
-        return Err(EnvelopeError::Format(bytes[0]));
-    }
+    let dictionary = match bytes[0] {
+        FORMAT => true,
+        FORMAT_PLAIN_LZ4 => false,
+        other => return Err(EnvelopeError::Format(other)),
+    };
     let stored_crc = u32::from_le_bytes(bytes[1..HEADER].try_into().expect("4 bytes"));
     if crc32fast::hash(&bytes[HEADER..]) != stored_crc {
         return Err(EnvelopeError::Checksum);
@@ -122,13 +162,20 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded<'_>, EnvelopeError> {
     Ok(Decoded {
         meta,
         compressed: &bytes[HEADER + used..],
+        dictionary,
     })
 }
 
 impl Decoded<'_> {
     /// See [`render`].
     pub fn render(&self, prefix: &[u8], suffix: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-        render(self.compressed, self.meta.raw_len, prefix, suffix)
+        render(
+            self.compressed,
+            self.meta.raw_len,
+            self.dictionary,
+            prefix,
+            suffix,
+        )
     }
 
     /// The payload alone.
@@ -147,6 +194,7 @@ impl Decoded<'_> {
 pub fn render(
     compressed: &[u8],
     raw_len: u32,
+    dictionary: bool,
     prefix: &[u8],
     suffix: &[u8],
 ) -> Result<Vec<u8>, EnvelopeError> {
@@ -154,8 +202,8 @@ pub fn render(
     let mut out = Vec::with_capacity(prefix.len() + raw_len + suffix.len());
     out.extend_from_slice(prefix);
     out.resize(prefix.len() + raw_len, 0);
-    let written = lz4_flex::block::decompress_into(compressed, &mut out[prefix.len()..])
-        .map_err(|_| EnvelopeError::Payload)?;
+    let written = codec::decompress_into(compressed, &mut out[prefix.len()..], dictionary)
+        .ok_or(EnvelopeError::Payload)?;
     if written != raw_len {
         return Err(EnvelopeError::Payload);
     }
@@ -218,7 +266,7 @@ mod tests {
             );
         }
         let mut other = bytes.clone();
-        other[0] = 2;
-        assert_eq!(decode(&other).unwrap_err(), EnvelopeError::Format(2));
+        other[0] = 3;
+        assert_eq!(decode(&other).unwrap_err(), EnvelopeError::Format(3));
     }
 }

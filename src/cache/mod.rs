@@ -2,6 +2,8 @@
 //! the only type the services use; it turns store trouble into misses (a cache failure never
 //! fails a request) and counts what happens.
 
+pub mod codec;
+mod encoder;
 pub mod envelope;
 pub mod fill;
 pub mod hot;
@@ -17,6 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
 
 use crate::counters::Counters;
@@ -69,6 +72,7 @@ impl CachedEntry {
         envelope::render(
             &self.bytes[self.payload_offset..],
             self.meta.raw_len,
+            self.bytes[0] == envelope::FORMAT,
             prefix,
             suffix,
         )
@@ -129,6 +133,7 @@ pub struct PageCache {
     counters: Arc<Counters>,
     usage: Arc<usage::Usage>,
     hot: Arc<hot::HotTier>,
+    reencoding: encoder::Pending,
 }
 
 impl PageCache {
@@ -145,6 +150,7 @@ impl PageCache {
             counters,
             usage: Arc::new(usage::Usage::new(max_bytes)),
             hot: Arc::new(hot),
+            reencoding: encoder::Pending::default(),
         }
     }
 
@@ -206,6 +212,10 @@ impl PageCache {
 
     /// As `put`, with the hot-tier generation under which a body of exactly this document may be
     /// kept: `None` when the write failed (the store does not hold it).
+    ///
+    /// The entry is written with the fast compressor, so that it is stored before it is answered;
+    /// the encoder thread then compresses it again with LZ4-HC and replaces it, unless it changed
+    /// meanwhile. Both hold the same document: the hot tier is not involved.
     pub async fn put_tracked(
         &self,
         key: &CacheKey,
@@ -214,23 +224,63 @@ impl PageCache {
         now_ms: u64,
         ttl: Duration,
     ) -> (EntryMeta, Option<hot::Generation>) {
-        let meta = EntryMeta {
-            stored_at_ms: now_ms,
-            expires_at_ms: now_ms.saturating_add(ttl.as_millis() as u64),
-            etag: 0,
-            shape,
-            raw_len: 0,
+        let meta = EntryMeta::of_document(shape, raw, now_ms, ttl);
+        let fast = envelope::encode_fast(meta, raw);
+        let generation = self.write(key, fast.clone(), false).await;
+        if generation.is_some() && std::env::var_os("RC_NO_RE").is_none() {
+            let cache = self.clone();
+            let key = key.as_str().to_owned();
+            let raw = Bytes::copy_from_slice(raw);
+            let running = self.reencoding.start();
+            tokio::spawn(async move {
+                let small = encoder::encode(meta, raw).await;
+                cache.replace(&key, fast, small).await;
+                drop(running);
+            });
+        }
+        (meta, generation)
+    }
+
+    /// Swaps a stored entry for the same document re-encoded, if it is still `old`. The stored
+    /// bytes are counted here, as finally stored.
+    async fn replace(&self, key: &str, old: Vec<u8>, new: Vec<u8>) {
+        let (old_len, new_len) = (old.len() as u64, new.len() as u64);
+        let replaced = match &self.store {
+            Store::Sled(sled) => sled.replace(key.to_owned(), old, new).await,
+            Store::Redis(redis) => redis.replace(key, &old, &new).await,
         };
-        let bytes = envelope::encode(meta, raw);
-        let meta = envelope::decode(&bytes)
-            .expect("a freshly encoded entry decodes")
-            .meta;
-        (meta, self.put_encoded(key, bytes).await)
+        let stored = match replaced {
+            Ok(true) => {
+                self.usage.stored(new_len, old_len);
+                new_len
+            }
+            Ok(false) => old_len,
+            Err(e) => {
+                self.failed(key, &e, "re-encoding an entry failed");
+                old_len
+            }
+        };
+        Counters::add(&self.counters.bytes_stored, stored);
+    }
+
+    /// Waits (at most `limit`) for the re-encodings still running; `false` if some still are.
+    pub async fn settle(&self, limit: Duration) -> bool {
+        self.reencoding.settle(limit).await
     }
 
     /// Stores an already encoded envelope (snapshots, warm). Returns the hot-tier generation right
     /// after the write, or `None` when it failed.
     pub async fn put_encoded(&self, key: &CacheKey, bytes: Vec<u8>) -> Option<hot::Generation> {
+        self.write(key, bytes, true).await
+    }
+
+    /// `put_encoded`; `count_stored: false` leaves counting the stored bytes to a re-encoding.
+    async fn write(
+        &self,
+        key: &CacheKey,
+        bytes: Vec<u8>,
+        count_stored: bool,
+    ) -> Option<hot::Generation> {
         let stored = bytes.len() as u64;
         let raw = envelope::decode(&bytes).map_or(0, |d| u64::from(d.meta.raw_len));
         let pending = self.hot.pending(Some(key.as_str()));
@@ -245,7 +295,9 @@ impl PageCache {
         match result {
             Ok(old) => {
                 Counters::add(&self.counters.bytes_raw, raw);
-                Counters::add(&self.counters.bytes_stored, stored);
+                if count_stored {
+                    Counters::add(&self.counters.bytes_stored, stored);
+                }
                 self.usage.stored(stored, old.unwrap_or(0) as u64);
                 self.usage.entry_added(old.is_some());
                 Some(generation)
@@ -436,12 +488,18 @@ impl PageCache {
 
     /// Writes buffered data to disk (shutdown). Redis keeps its own durability.
     pub async fn flush(&self) -> Result<(), CacheError> {
+        if !self.settle(SETTLE_LIMIT).await {
+            tracing::warn!("some entries stay with fast compression: re-encoding took too long");
+        }
         match &self.store {
             Store::Sled(sled) => sled.flush().await,
             Store::Redis(_) => Ok(()),
         }
     }
 }
+
+/// How long a flush waits for re-encodings: they take a fraction of a millisecond each.
+const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
 /// The expiry recorded in an envelope (0 for one that does not decode: nothing serves it).
 fn expires_of(bytes: &[u8]) -> u64 {

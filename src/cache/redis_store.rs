@@ -19,6 +19,15 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::CacheError;
 use super::redis_control::{RATE_SCRIPT, UNLOCK_SCRIPT};
+
+/// Compare-and-set of one entry, keeping its TTL (Redis 6 or later).
+const REPLACE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+";
 use crate::clock::Clock;
 use crate::config::CacheSettings;
 
@@ -71,6 +80,7 @@ pub(super) struct Inner {
     counted: Mutex<Option<(Instant, u64)>>,
     pub(super) rate_script: redis::Script,
     pub(super) unlock_script: redis::Script,
+    replace_script: redis::Script,
 }
 
 impl RedisStore {
@@ -118,6 +128,7 @@ impl RedisStore {
                 counted: Mutex::new(None),
                 rate_script: redis::Script::new(RATE_SCRIPT),
                 unlock_script: redis::Script::new(UNLOCK_SCRIPT),
+                replace_script: redis::Script::new(REPLACE_SCRIPT),
             }),
         })
     }
@@ -240,6 +251,23 @@ impl RedisStore {
         self.set_cmd(&mut pipe, key, bytes, expires_at_ms);
         self.run("put", false, async |c| pipe.query_async::<()>(c).await)
             .await
+    }
+
+    /// Replaces `old` with `new` under `key`, keeping its TTL, only if `old` is still what is
+    /// stored: a removal or a newer write in between wins. `true` when replaced.
+    pub async fn replace(&self, key: &str, old: &[u8], new: &[u8]) -> Result<bool, CacheError> {
+        let key = self.data_key(key);
+        let script = &self.inner.replace_script;
+        self.run("replace", false, async |c| {
+            script
+                .key(&key)
+                .arg(old)
+                .arg(new)
+                .invoke_async::<u64>(c)
+                .await
+        })
+        .await
+        .map(|replaced| replaced == 1)
     }
 
     /// Stores many (key, bytes, expires_at_ms) in pipelines of `BATCH`.

@@ -209,6 +209,35 @@ impl SledStore {
             .map_err(transaction_error)
     }
 
+    /// Replaces `old` with `new` under `key` (and its index record) only if `old` is still what
+    /// is stored: a removal or a newer write in between wins. `true` when replaced.
+    pub async fn replace(
+        &self,
+        key: String,
+        old: Vec<u8>,
+        new: Vec<u8>,
+    ) -> Result<bool, CacheError> {
+        let store = self.clone();
+        spawn_blocking(move || {
+            let record = IndexRecord::of(&new).map(|r| r.encode());
+            let new = sled::IVec::from(new);
+            (&store.pages, &store.index)
+                .transaction(|(pages, index)| {
+                    if pages.get(key.as_bytes())?.as_deref() != Some(&old[..]) {
+                        return Ok(false);
+                    }
+                    match &record {
+                        Some(record) => index.insert(key.as_bytes(), &record[..])?,
+                        None => index.remove(key.as_bytes())?,
+                    };
+                    pages.insert(key.as_bytes(), new.clone())?;
+                    Ok(true)
+                })
+                .map_err(transaction_error)
+        })
+        .await
+    }
+
     /// Removes `key`; returns the size of what was there, if anything.
     pub async fn remove(&self, key: String) -> Result<Option<usize>, CacheError> {
         let store = self.clone();

@@ -146,6 +146,11 @@ pub struct MovieService {
 }
 
 impl MovieService {
+    /// Waits for the stored pages' re-encoding to finish (bounded), before counting them.
+    pub async fn settle_cache(&self) {
+        self.cache.settle(std::time::Duration::from_secs(30)).await;
+    }
+
     pub fn new(parts: MovieServiceParts) -> MovieService {
         MovieService {
             cache: parts.cache,

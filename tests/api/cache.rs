@@ -190,7 +190,18 @@ async fn fifty_real_sized_pages_are_stored_compressed() {
         }
     }
     let stats = app.state().cache.stats().await.unwrap();
-    assert_eq!(stats.namespaces["trending_movies"].entries, 50);
+    assert_eq!(
+        stats.namespaces["trending_movies"].entries, 50,
+        "stored before they were answered"
+    );
+    // Stored with the fast compressor; LZ4-HC with the dictionary replaces them once quiet.
+    assert!(
+        app.state()
+            .cache
+            .settle(std::time::Duration::from_secs(10))
+            .await
+    );
+    let stats = app.state().cache.stats().await.unwrap();
     assert!(
         raw_json / 50 > 10_000,
         "pages are TMDB-sized ({} bytes)",
@@ -201,7 +212,7 @@ async fn fifty_real_sized_pages_are_stored_compressed() {
         "raw bytes are the JSON served"
     );
     assert!(
-        (stats.stored_bytes as f64) < 0.6 * raw_json as f64,
+        (stats.stored_bytes as f64) < 0.40 * raw_json as f64,
         "stored {} of {} raw bytes",
         stats.stored_bytes,
         raw_json

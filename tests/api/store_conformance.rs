@@ -111,6 +111,7 @@ conformance!(
     clear_by_prefix,
     stats_count_entries_and_bytes,
     scans_and_batches_hold_the_exact_envelope,
+    puts_are_re_encoded_smaller_once_quiet_unless_changed_meanwhile,
 );
 
 async fn get_put_and_expiry(b: Backend) {
@@ -135,6 +136,59 @@ async fn get_put_and_expiry(b: Backend) {
         cache.get(&key("movie:1"), NOW + 60_000).await,
         Lookup::Expired(_)
     ));
+}
+
+/// A put is stored at once with the fast compressor (format 1) and later swapped for the LZ4-HC +
+/// dictionary encoding (format 2) of the same document, unless a newer put or a removal came first.
+async fn puts_are_re_encoded_smaller_once_quiet_unless_changed_meanwhile(b: Backend) {
+    let cache = &b.cache;
+    let page = reelcache::fake_tmdb::catalog::trending("day", 2, "en-US")["results"].to_string();
+    let k = "trending_movies:day:page:2";
+    cache
+        .put(&key(k), Shape::Object, page.as_bytes(), NOW, TTL)
+        .await;
+    let Lookup::Fresh(first) = cache.get(&key(k), NOW).await else {
+        panic!("stored before the put returns");
+    };
+    assert_eq!(
+        first.encoded()[0],
+        1,
+        "stored first with the fast compressor"
+    );
+    put(cache, "movie:3", 1).await;
+    put(cache, "movie:3", 2).await;
+    put(cache, "movie:4", 4).await;
+    assert!(cache.remove(&key("movie:4")).await);
+
+    assert!(
+        cache.settle(Duration::from_secs(10)).await,
+        "re-encoding finished"
+    );
+    let Lookup::Fresh(now) = cache.get(&key(k), NOW).await else {
+        panic!("still stored");
+    };
+    assert_eq!(now.encoded()[0], 2, "re-encoded with the dictionary");
+    assert_eq!(now.meta, first.meta, "the same entry");
+    assert_eq!(now.render(b"", b"").unwrap(), page.as_bytes());
+    assert!(
+        (now.encoded().len() as f64) < 0.40 * page.len() as f64,
+        "{} stored bytes for {} raw",
+        now.encoded().len(),
+        page.len()
+    );
+    assert!(now.encoded().len() < first.encoded().len());
+    let Lookup::Fresh(newest) = cache.get(&key("movie:3"), NOW).await else {
+        panic!("stored");
+    };
+    assert_eq!(
+        newest.render(b"", b"").unwrap(),
+        payload(2),
+        "an older put's re-encoding does not overwrite a newer put"
+    );
+    assert!(
+        matches!(cache.get(&key("movie:4"), NOW).await, Lookup::Miss),
+        "a removal is not undone by the re-encoding of what it removed"
+    );
 }
 
 async fn replace_and_remove(b: Backend) {
