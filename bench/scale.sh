@@ -3,7 +3,8 @@
 # 100 k stored pages. Fills data directories with `reelcache dev fill` (synthetic entries from the
 # fake TMDB's catalogue), starts the release binary on each, and loads it with wrk over keys spread
 # across the whole store. Loopback only; bounded (10 s per load); ~3 minutes, ~2 GB of disk in /tmp.
-# usage: bench/scale.sh [sizes|pages|all] [LARGE]     (all, and LARGE = 1000000, by default)
+# usage: bench/scale.sh [sizes|pages|all] [LARGE]     (all, and LARGE = 1000000, by default;
+#        ROUNDS=5 alternating loads per store size)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PART=${1:-all}
@@ -54,26 +55,63 @@ rss() { awk '/VmRSS|VmHWM/ {printf "%s %d MB  ", $1, $2 / 1024}' /proc/$PID/stat
 
 stop() { kill $PID; wait $PID 2>/dev/null || true; PID=; }
 
+# The two stores are served side by side and loaded in turn, ROUNDS times each, so that the noise
+# of a shared machine falls on both alike; medians of the rounds are reported.
+ROUNDS=${ROUNDS:-5}
+start_pair() { # env... -> PIDS for the small and large store, on PORT and PORT+1
+  PAIR=()
+  for which in small large; do
+    local port=$PORT; [ $which = large ] && port=$((PORT + 1))
+    env "$@" "$BIN" serve --listen 127.0.0.1:$port --data-dir "$ROOT/movies-$which" \
+      >"$ROOT/$which.stdout" 2>"$ROOT/$which.stderr" &
+    PAIR+=($!)
+  done
+  PID="${PAIR[*]}"
+  for which in small large; do
+    for _ in $(seq 1000); do grep -q '^listening on' "$ROOT/$which.stdout" 2>/dev/null && break; sleep 0.01; done
+  done
+}
+counted_on() { # port entries
+  for _ in $(seq 600); do
+    curl -s http://127.0.0.1:$1/metrics | grep -q "^reelcache_store_entries $2\$" && return 0
+    sleep 0.5
+  done
+}
+load_on() { # port n span seconds -> p50 in microseconds
+  BENCH_PATH_FMT='/api/movies/%d/' BENCH_N=$2 BENCH_SPAN=$3 wrk -t1 -c32 -d${4}s -s bench/keys.lua \
+    http://127.0.0.1:$1 | grep '^SCALE' | tr '\t' '\n' | grep '^p50_us=' | cut -d= -f2
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+alternate() { # label
+  local small=() large=()
+  load_on $PORT 1000 1000 2 >/dev/null; load_on $((PORT + 1)) 1000 "$LARGE" 2 >/dev/null
+  for _ in $(seq "$ROUNDS"); do
+    small+=($(load_on $PORT 1000 1000 4))
+    large+=($(load_on $((PORT + 1)) 1000 "$LARGE" 4))
+  done
+  local ms ml
+  ms=$(printf '%s\n' "${small[@]}" | median); ml=$(printf '%s\n' "${large[@]}" | median)
+  echo "  $1: p50 1000 entries ${ms} us (rounds: ${small[*]}), $LARGE entries ${ml} us (rounds: ${large[*]}); ratio $(awk -v a="$ml" -v b="$ms" 'BEGIN {printf "%.2f", a / b}')"
+}
+
 if [ "$PART" != pages ]; then
-echo "== hit latency by store size (movie details, hot tier off: every hit reads sled)"
-for n in 1000 "$LARGE"; do
-  dir=$ROOT/movies-$n
+echo "== hit latency by store size (movie details; 1000 keys spread across each store)"
+for which in small large; do
+  n=1000; [ $which = large ] && n=$LARGE
   echo "-- $n entries"
-  fill "$dir" "$n" movie
-  start "$dir" REELCACHE_CACHE_HOT_BYTES=0
-  wait_counted "$n"
-  echo "  1000 keys spread across the store: $(load '/api/movies/%d/' 1000 "$n")"
-  if [ "$n" -gt 100000 ]; then
-    echo "  100000 keys spread across the store: $(load '/api/movies/%d/' 100000 "$n")"
-  fi
-  echo "  memory: $(rss)"
-  stop
-  start "$dir" >/dev/null
-  wait_counted "$n"
-  echo "  with the hot tier (default settings), 1000 keys: $(load '/api/movies/%d/' 1000 "$n")"
-  stop
-  rm -rf "$dir"
+  fill "$ROOT/movies-$which" "$n" movie
 done
+start_pair REELCACHE_CACHE_HOT_BYTES=0
+counted_on $PORT 1000; counted_on $((PORT + 1)) "$LARGE"
+alternate "hot tier off (every hit reads sled)"
+echo "  $LARGE entries, 100000 keys spread across the store, hot tier off: p50 $(load_on $((PORT + 1)) 100000 "$LARGE" 10) us"
+echo "  memory, $LARGE entries: $(PID=${PAIR[1]} rss)"
+stop
+start_pair
+counted_on $PORT 1000; counted_on $((PORT + 1)) "$LARGE"
+alternate "hot tier on (default settings)"
+stop
+rm -rf "$ROOT"/movies-*
 fi
 
 if [ "$PART" != sizes ]; then

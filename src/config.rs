@@ -369,7 +369,7 @@ pub const SPECS: &[Spec] = &[
     },
     spec("auth.access_ttl", "REELCACHE_ACCESS_TTL", Some("60m")),
     spec("auth.refresh_ttl", "REELCACHE_REFRESH_TTL", Some("7d")),
-    spec("cache.memory", "REELCACHE_CACHE_MEMORY", Some("64MiB")),
+    spec("cache.memory", "REELCACHE_CACHE_MEMORY", Some("32MiB")),
     spec("cache.max_bytes", "REELCACHE_CACHE_MAX_BYTES", Some("1GiB")),
     spec(
         "cache.hot_bytes",

@@ -15,6 +15,7 @@ const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     let cli = Cli::parse();
     let settings = Resolved::collect(
         cli.config.as_deref(),
@@ -128,6 +129,17 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + 
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+/// Transparent huge pages off for this process. mimalloc asks for them on its arenas, and a
+/// 2 MiB page is resident whole however little of it is used: an idle server measured 56 MB
+/// resident with them and 16 MB without, at the same hit throughput (BENCHMARKS.md, "Scale").
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with integer arguments only sets a flag of this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }
 
 /// mimalloc instead of the system allocator: see BENCHMARKS.md ("Memory").

@@ -244,6 +244,12 @@ impl Application {
                 let _ = stopping.wait_for(|s| *s).await;
             }))
         });
+        let upkeep = {
+            let mut stopping = stopping.clone();
+            tokio::spawn(crate::metrics_export::upkeep(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            }))
+        };
         let admin = {
             let mut stopping = stopping.clone();
             tokio::spawn(crate::admin_socket::serve(
@@ -278,6 +284,7 @@ impl Application {
             let _ = sweeper.await;
         }
         let _ = admin.await;
+        let _ = upkeep.await;
         if let Err(e) = cache.flush().await {
             tracing::warn!(error = %e, "flushing the cache at shutdown failed");
         }

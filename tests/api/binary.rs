@@ -126,6 +126,26 @@ fn no_subcommand_means_serve() {
     assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
 }
 
+/// The server turns transparent huge pages off for itself: a 2 MiB page is resident whole, which
+/// cost an idle server three times its memory (BENCHMARKS.md, "Scale").
+#[cfg(target_os = "linux")]
+#[test]
+fn the_server_runs_without_transparent_huge_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .spawn()
+        .unwrap();
+    listening_addr(&mut child);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+    // Kernels before 6.8 do not show the flag; there is nothing to read then.
+    if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+        assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+    }
+}
+
 /// Environment variables, arguments.
 type Env = &'static [(&'static str, &'static str)];
 type Args = &'static [&'static str];
