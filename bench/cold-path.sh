@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Misses and cold-key herds of reelcache against the shared harness's origin, measured the way
-# ../shared/bench/run.sh measures nginx and Varnish (sequential curl for misses; 32 simultaneous
+# Misses, cold-key herds and stored size of reelcache against the shared harness's origin, measured
+# the way ../shared/bench/run.sh measures nginx and Varnish (sequential curl for misses; 32 simultaneous
 # curl requests per cold key, origin taking 100 ms, for the herd). Loopback only; ~30 s.
 # usage: bench/cold-path.sh            (needs nginx, curl, python3; run.sh installs them)
 set -euo pipefail
@@ -60,3 +60,11 @@ for page in 496 497 498 499 500; do
   printf '  page %d: %d/32 answered 200, origin fetches %d, waiter median %s ms, slowest %.1f ms\n' \
     "$page" "$ok" "$((after - before))" "$med" "$(awk -v m="$max" 'BEGIN {print m * 1000}')"
 done
+
+# What the 105 pages fetched above take in the store, once re-encoded (the server is quiet now):
+# stored envelope bytes / raw JSON bytes of the payloads, from the server's own counters.
+sleep 1
+metric() { curl -s http://127.0.0.1:18095/metrics | awk -v m="$1" '$1 == m {print $2}'; }
+stored=$(metric reelcache_stored_compressed_bytes_total)
+raw=$(metric reelcache_stored_raw_bytes_total)
+echo "stored bytes / raw JSON bytes of these pages: $(awk -v s="$stored" -v r="$raw" 'BEGIN {printf "%.3f (%d of %d)", s / r, s, r}')"

@@ -40,20 +40,29 @@ fn envelope_benches(c: &mut Criterion) {
     let encoded = envelope::encode(list_meta(1), &raw);
     let mut group = c.benchmark_group("envelope");
     group.throughput(criterion::Throughput::Bytes(raw.len() as u64));
-    group.bench_function("encode", |b| {
+    let fast = envelope::encode_fast(list_meta(1), &raw);
+    group.bench_function("encode (format 2: LZ4-HC + dictionary, background)", |b| {
         b.iter(|| envelope::encode(black_box(list_meta(1)), black_box(&raw)))
+    });
+    group.bench_function("encode_fast (format 1: LZ4, before the answer)", |b| {
+        b.iter(|| envelope::encode_fast(black_box(list_meta(1)), black_box(&raw)))
     });
     group.bench_function("decode+checksum", |b| {
         b.iter(|| envelope::decode(black_box(&encoded)).expect("valid").meta)
     });
-    group.bench_function("decode+render", |b| {
-        b.iter(|| {
-            envelope::decode(black_box(&encoded))
-                .expect("valid")
-                .render(b"{\"success\":true,\"data\":", b"}")
-                .expect("renders")
-        })
-    });
+    for (name, bytes) in [
+        ("decode+render (format 2)", &encoded),
+        ("decode+render (format 1)", &fast),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                envelope::decode(black_box(bytes))
+                    .expect("valid")
+                    .render(b"{\"success\":true,\"data\":", b"}")
+                    .expect("renders")
+            })
+        });
+    }
     group.finish();
 }
 

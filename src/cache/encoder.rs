@@ -18,6 +18,9 @@ use super::envelope::{self, EntryMeta};
 const QUIET: Duration = Duration::from_millis(10);
 const MAX_WAIT: Duration = Duration::from_secs(1);
 const MAX_BACKLOG: usize = 512;
+/// Past this many waiting jobs (a machine too busy to give this thread any time), new entries
+/// keep their fast encoding.
+const MAX_QUEUED: usize = 4 * MAX_BACKLOG;
 
 struct Job {
     meta: EntryMeta,
@@ -27,8 +30,18 @@ struct Job {
 }
 
 impl Job {
+    /// Encodes and answers. A panic (a bug) drops the answer, so the caller keeps the entry as it
+    /// is, and the thread goes on with the next job.
     fn run(self) {
-        let _ = self.done.send(envelope::encode(self.meta, &self.raw));
+        let Job {
+            meta, raw, done, ..
+        } = self;
+        let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            envelope::encode(meta, &raw)
+        }));
+        if let Ok(bytes) = encoded {
+            let _ = done.send(bytes);
+        }
     }
 }
 
@@ -66,8 +79,12 @@ fn queue() -> Option<&'static Arc<Queue>> {
 }
 
 impl Queue {
-    fn push(&self, job: Job) {
+    /// Queues `job`; `false` (and the job dropped) when too many are waiting.
+    fn push(&self, job: Job) -> bool {
         let mut waiting = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if waiting.jobs.len() >= MAX_QUEUED {
+            return false;
+        }
         let was_empty = waiting.jobs.is_empty();
         waiting.jobs.push_back(job);
         waiting.last_push = Some(Instant::now());
@@ -75,6 +92,7 @@ impl Queue {
         if was_empty {
             self.wake.notify_one();
         }
+        true
     }
 
     /// Runs jobs one at a time once no new one came for `QUIET`, or when the oldest is too old
@@ -119,22 +137,21 @@ fn lowest_priority() {
     }
 }
 
-/// Encodes one entry on the encoder thread, or on the blocking pool if that thread is gone.
-pub async fn encode(meta: EntryMeta, raw: Bytes) -> Vec<u8> {
-    if let Some(queue) = queue() {
-        let (done, encoded) = tokio::sync::oneshot::channel();
-        let job = Job {
-            meta,
-            raw: raw.clone(),
-            queued: Instant::now(),
-            done,
-        };
-        queue.push(job);
-        if let Ok(bytes) = encoded.await {
-            return bytes;
-        }
+/// Encodes one entry with LZ4-HC on the encoder thread; `None` when it cannot (too many waiting,
+/// or the thread could not be started): the entry then keeps its fast encoding.
+pub async fn encode(meta: EntryMeta, raw: Bytes) -> Option<Vec<u8>> {
+    let queue = queue()?;
+    let (done, encoded) = tokio::sync::oneshot::channel();
+    let job = Job {
+        meta,
+        raw,
+        queued: Instant::now(),
+        done,
+    };
+    if !queue.push(job) {
+        return None;
     }
-    crate::telemetry::spawn_blocking(move || envelope::encode(meta, &raw)).await
+    encoded.await.ok()
 }
 
 /// Re-encodings still running, so that a command can wait for them before it exits.

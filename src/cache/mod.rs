@@ -227,40 +227,47 @@ impl PageCache {
         let meta = EntryMeta::of_document(shape, raw, now_ms, ttl);
         let fast = envelope::encode_fast(meta, raw);
         let generation = self.write(key, fast.clone(), false).await;
-        if generation.is_some() && std::env::var_os("RC_NO_RE").is_none() {
+        if generation.is_some() {
             let cache = self.clone();
             let key = key.as_str().to_owned();
             let raw = Bytes::copy_from_slice(raw);
             let running = self.reencoding.start();
             tokio::spawn(async move {
-                let small = encoder::encode(meta, raw).await;
-                cache.replace(&key, fast, small).await;
-                drop(running);
+                let _running = running;
+                // Counted once, as finally stored, even if this task is dropped at shutdown.
+                let mut stored = CountStored {
+                    counters: cache.counters.clone(),
+                    bytes: fast.len() as u64,
+                };
+                if let Some(small) = encoder::encode(meta, raw).await
+                    && let Some(len) = cache.replace(&key, fast, small).await
+                {
+                    stored.bytes = len;
+                }
             });
         }
         (meta, generation)
     }
 
-    /// Swaps a stored entry for the same document re-encoded, if it is still `old`. The stored
-    /// bytes are counted here, as finally stored.
-    async fn replace(&self, key: &str, old: Vec<u8>, new: Vec<u8>) {
+    /// Swaps a stored entry for the same document re-encoded, if it is still `old`; the new length
+    /// when it did.
+    async fn replace(&self, key: &str, old: Vec<u8>, new: Vec<u8>) -> Option<u64> {
         let (old_len, new_len) = (old.len() as u64, new.len() as u64);
         let replaced = match &self.store {
             Store::Sled(sled) => sled.replace(key.to_owned(), old, new).await,
             Store::Redis(redis) => redis.replace(key, &old, &new).await,
         };
-        let stored = match replaced {
+        match replaced {
             Ok(true) => {
                 self.usage.stored(new_len, old_len);
-                new_len
+                Some(new_len)
             }
-            Ok(false) => old_len,
+            Ok(false) => None,
             Err(e) => {
                 self.failed(key, &e, "re-encoding an entry failed");
-                old_len
+                None
             }
-        };
-        Counters::add(&self.counters.bytes_stored, stored);
+        }
     }
 
     /// Waits (at most `limit`) for the re-encodings still running; `false` if some still are.
@@ -495,6 +502,18 @@ impl PageCache {
             Store::Sled(sled) => sled.flush().await,
             Store::Redis(_) => Ok(()),
         }
+    }
+}
+
+/// Adds an entry's stored bytes to the counters when dropped.
+struct CountStored {
+    counters: Arc<Counters>,
+    bytes: u64,
+}
+
+impl Drop for CountStored {
+    fn drop(&mut self) {
+        Counters::add(&self.counters.bytes_stored, self.bytes);
     }
 }
 

@@ -20,13 +20,21 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use super::CacheError;
 use super::redis_control::{RATE_SCRIPT, UNLOCK_SCRIPT};
 
-/// Compare-and-set of one entry, keeping its TTL (Redis 6 or later).
+/// Compare-and-set of one entry, keeping its TTL (read with PTTL rather than SET's KEEPTTL,
+/// which Redis 5 lacks; -1 is no TTL, offline).
 const REPLACE_SCRIPT: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-  return 1
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
 end
-return 0
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+elseif ttl == -1 then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  return 0
+end
+return 1
 ";
 use crate::clock::Clock;
 use crate::config::CacheSettings;

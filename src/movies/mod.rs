@@ -148,7 +148,9 @@ pub struct MovieService {
 impl MovieService {
     /// Waits for the stored pages' re-encoding to finish (bounded), before counting them.
     pub async fn settle_cache(&self) {
-        self.cache.settle(std::time::Duration::from_secs(30)).await;
+        if !self.cache.settle(std::time::Duration::from_secs(30)).await {
+            tracing::warn!("some pages keep their fast encoding: re-encoding took over 30 s");
+        }
     }
 
     pub fn new(parts: MovieServiceParts) -> MovieService {

@@ -433,18 +433,20 @@ async fn trending_x_cache(app: &TestApp, page: u32) -> String {
 #[tokio::test]
 async fn the_size_bound_evicts_the_least_recently_used_first() {
     let env = TestEnv::new().await;
-    // Trending pages store ~6-8 KB each: room for about five.
+    // Trending pages store ~4.6 KB each once re-encoded: room for about eight.
     let app = env.spawn_with(|s| s.cache.max_bytes = 40_000).await;
     let sweeper = app.state().sweeper.clone().unwrap();
     for page in 1..=10 {
-        app.get(&format!("/api/movies/trending/?page={page}")).await;
+        trending_x_cache_settled(&app, page).await;
         app.clock.advance(Duration::from_secs(1));
         if page == 5 {
             // Page 1 is read again: recently used, it must outlive pages 2..
             app.get("/api/movies/trending/?page=1").await;
         }
     }
-    // The sweeper also runs by itself when a write crosses the bound; one more pass settles it.
+    // The sweeper also runs by itself when a write crosses the bound; one more pass, on the
+    // entries' final (re-encoded) sizes, settles it.
+    assert!(app.state().cache.settle(Duration::from_secs(10)).await);
     let report = sweeper.run_once().await;
     assert!(app.state().counters.snapshot().evictions > 0);
     assert!(
@@ -462,13 +464,22 @@ async fn the_size_bound_evicts_the_least_recently_used_first() {
     app.stop().await;
 }
 
+/// A page's X-Cache, once its entry is re-encoded (so stored sizes are final).
+async fn trending_x_cache_settled(app: &TestApp, page: u32) -> String {
+    let x_cache = trending_x_cache(app, page).await;
+    assert!(app.state().cache.settle(Duration::from_secs(10)).await);
+    x_cache
+}
+
 #[tokio::test]
 async fn a_page_served_from_the_hot_tier_counts_as_recently_used() {
     let env = TestEnv::new().await;
-    let app = env.spawn_with(|s| s.cache.max_bytes = 40_000).await;
+    // A page is stored at ~6.7 KB and re-encoded to ~4.6 KB: the bound holds four pages and a
+    // new one, so each of pages 5-7 evicts one page, the least recently used.
+    let app = env.spawn_with(|s| s.cache.max_bytes = 24_000).await;
     let sweeper = app.state().sweeper.clone().unwrap();
     for page in 1..=4 {
-        trending_x_cache(&app, page).await;
+        trending_x_cache_settled(&app, page).await;
         app.clock.advance(Duration::from_secs(1));
     }
     // Served from memory: the store never sees this read, the size bound must.
@@ -481,16 +492,17 @@ async fn a_page_served_from_the_hot_tier_counts_as_recently_used() {
     );
     for page in 5..=7 {
         app.clock.advance(Duration::from_secs(1));
-        trending_x_cache(&app, page).await;
+        trending_x_cache_settled(&app, page).await;
     }
     sweeper.run_once().await;
     assert!(app.state().counters.snapshot().evictions > 0);
+    // Page 1 first: fetching page 2 again below makes room by evicting again.
+    assert_eq!(trending_x_cache(&app, 1).await, "HIT");
     assert_eq!(
         trending_x_cache(&app, 2).await,
         "MISS",
         "stored after page 1, but used before it"
     );
-    assert_eq!(trending_x_cache(&app, 1).await, "HIT");
     assert_eq!(env.tmdb.count_page(DAY, 1), 1);
     app.stop().await;
 }
