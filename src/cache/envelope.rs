@@ -44,19 +44,6 @@ pub struct EntryMeta {
     pub raw_len: u32,
 }
 
-impl EntryMeta {
-    /// The metadata an entry of `raw` stored at `now_ms` has, without encoding it.
-    pub fn of_document(shape: Shape, raw: &[u8], now_ms: u64, ttl: std::time::Duration) -> Self {
-        EntryMeta {
-            stored_at_ms: now_ms,
-            expires_at_ms: now_ms.saturating_add(ttl.as_millis() as u64),
-            etag: payload_hash(raw),
-            shape,
-            raw_len: raw.len() as u32,
-        }
-    }
-}
-
 /// What kind of TMDB document the payload is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub enum Shape {
@@ -181,6 +168,11 @@ impl Decoded<'_> {
     /// The payload alone.
     pub fn payload(&self) -> Result<Vec<u8>, EnvelopeError> {
         self.render(&[], &[])
+    }
+
+    /// Whether the payload was compressed against the built-in dictionary (format 2).
+    pub fn uses_dictionary(&self) -> bool {
+        self.dictionary
     }
 
     /// Where the compressed payload starts in the encoded entry.

@@ -54,6 +54,8 @@ pub enum Store {
 pub struct CachedEntry {
     bytes: sled::IVec,
     payload_offset: usize,
+    /// The payload was compressed against the built-in dictionary (format 2).
+    dictionary: bool,
     pub meta: EntryMeta,
 }
 
@@ -62,6 +64,7 @@ impl CachedEntry {
         let decoded = envelope::decode(&bytes)?;
         Ok(CachedEntry {
             payload_offset: decoded.payload_offset(&bytes),
+            dictionary: decoded.uses_dictionary(),
             meta: decoded.meta,
             bytes,
         })
@@ -72,7 +75,7 @@ impl CachedEntry {
         envelope::render(
             &self.bytes[self.payload_offset..],
             self.meta.raw_len,
-            self.bytes[0] == envelope::FORMAT,
+            self.dictionary,
             prefix,
             suffix,
         )
@@ -224,8 +227,18 @@ impl PageCache {
         now_ms: u64,
         ttl: Duration,
     ) -> (EntryMeta, Option<hot::Generation>) {
-        let meta = EntryMeta::of_document(shape, raw, now_ms, ttl);
+        let meta = EntryMeta {
+            stored_at_ms: now_ms,
+            expires_at_ms: now_ms.saturating_add(ttl.as_millis() as u64),
+            etag: 0,
+            shape,
+            raw_len: 0,
+        };
+        // The encoder fills in the payload's hash and length; read them back from the header.
         let fast = envelope::encode_fast(meta, raw);
+        let meta = envelope::decode(&fast)
+            .expect("a freshly encoded entry decodes")
+            .meta;
         let generation = self.write(key, fast.clone(), false).await;
         if generation.is_some() {
             let cache = self.clone();
