@@ -1,10 +1,14 @@
-//! The whole hit path in-process: a request goes through every filter of the real router
-//! (client limiter, CORS, routing, the movie handler, request id, security headers, metrics, the
-//! access log) and a finished response comes out. Sockets and hyper's parsing are not included;
-//! the load harness (`bench/load.sh`) measures those against nginx and Varnish.
+//! The whole hit path in-process: a request in, a finished response out (request id, security
+//! headers, metrics and the access log included). Sockets and hyper's parsing are not included;
+//! the load harness (`bench/shared-cache-comparison.sh`) measures those against nginx and
+//! Varnish.
 //!
-//! Two variants on the same 100 stored trending pages: with the hot tier (the default), and with
-//! the hot tier off, so every hit reads sled, verifies the checksum and decompresses.
+//! Three variants on the same 100 stored trending pages:
+//! - `fast path`: what a hot-tier hit takes in the server (`http::fast_path::answer`);
+//! - `full route, hot tier`: the same hit through every filter of warp's router (client limiter,
+//!   CORS, routing, the movie handler), which is what answers everything else;
+//! - `full route, sled + decompress`: the hot tier off, so every hit reads sled, verifies the
+//!   checksum and decompresses.
 //!
 //! `cargo bench --bench hit_path`
 
@@ -26,7 +30,10 @@ fn hit_path(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let mut group = c.benchmark_group("hit_path");
-    for (name, hot_bytes) in [("hot tier", 32 << 20), ("sled + decompress", 0)] {
+    for (name, hot_bytes) in [
+        ("full route, hot tier", 32 << 20),
+        ("full route, sled + decompress", 0),
+    ] {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::defaults_in(dir.path());
         // Never contacted: every request is a hit.
@@ -61,7 +68,7 @@ fn hit_path(c: &mut Criterion) {
                     .await;
             }
         });
-        let routes = reelcache::http::routes(state);
+        let routes = reelcache::http::routes(state.clone());
         let paths: Vec<String> = (1..=PAGES)
             .map(|p| format!("/api/movies/trending/?time_window=day&page={p}"))
             .collect();
@@ -78,6 +85,28 @@ fn hit_path(c: &mut Criterion) {
                 response
             })
         });
+        if hot_bytes > 0 {
+            let requests: Vec<warp::http::Request<()>> = paths
+                .iter()
+                .map(|path| {
+                    warp::http::Request::get(path.as_str())
+                        .body(())
+                        .expect("a request")
+                })
+                .collect();
+            // Made hot by the full-route runs above.
+            let mut i = 0;
+            group.bench_function("fast path", |b| {
+                b.iter(|| {
+                    i = (i + 1) % requests.len();
+                    let response =
+                        reelcache::http::fast_path::answer(&state, black_box(&requests[i]), None)
+                            .expect("a hot hit");
+                    assert_eq!(response.status(), 200);
+                    response
+                })
+            });
+        }
         drop(opened);
     }
     group.finish();

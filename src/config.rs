@@ -236,6 +236,9 @@ pub struct HttpSettings {
     pub cors_origins: Option<Vec<String>>,
     pub log_format: LogFormat,
     pub metrics: MetricsAccess,
+    /// How long a client may take to send a request's headers, and how long an idle keep-alive
+    /// connection stays open.
+    pub header_timeout: Duration,
 }
 
 /// Who may read `/metrics`.
@@ -421,6 +424,11 @@ pub const SPECS: &[Spec] = &[
     spec("http.cors_origins", "REELCACHE_CORS_ORIGINS", Some("*")),
     spec("http.log_format", "REELCACHE_LOG_FORMAT", Some("text")),
     spec("http.metrics", "REELCACHE_METRICS", Some("public")),
+    spec(
+        "http.header_timeout",
+        "REELCACHE_HEADER_TIMEOUT",
+        Some("30s"),
+    ),
     spec("clients.rps", "REELCACHE_CLIENT_RPS", Some("100")),
     spec("clients.burst", "REELCACHE_CLIENT_BURST", Some("500")),
     spec(
@@ -635,6 +643,7 @@ impl Resolved {
                     "off" => Ok(MetricsAccess::Off),
                     _ => Err(format!("'{v}' is not one of: public, staff, off")),
                 })?,
+                header_timeout: self.required("http.header_timeout", parse_duration)?,
             },
             clients: ClientSettings {
                 rps: self.required("clients.rps", |v| parse_count(v, 0))?,

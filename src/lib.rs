@@ -32,6 +32,8 @@ pub mod error;
 pub mod fake_tmdb;
 /// A user's favorites.
 pub mod favorites;
+/// Hex digits without the formatting machinery.
+pub mod hex;
 /// Routes, filters, responses.
 pub mod http;
 /// Offline search over the movies stored locally.

@@ -46,6 +46,7 @@ pub struct Application {
     state_released: tokio::sync::mpsc::Receiver<()>,
     /// How long in-flight requests may take to finish once shutdown starts.
     shutdown_grace: std::time::Duration,
+    header_timeout: std::time::Duration,
     data_dir: PathBuf,
     /// Held for the process's lifetime: one server per data directory.
     _lock: File,
@@ -206,6 +207,7 @@ impl Application {
             state,
             state_released,
             shutdown_grace: settings.resilience.shutdown_grace,
+            header_timeout: settings.http.header_timeout,
             data_dir: settings.data_dir.clone(),
             _lock: lock,
         })
@@ -232,6 +234,7 @@ impl Application {
             state,
             mut state_released,
             shutdown_grace,
+            header_timeout,
             data_dir,
             _lock,
             ..
@@ -260,13 +263,10 @@ impl Application {
                 },
             ))
         };
-        let server = warp::serve(crate::http::routes(state))
-            .incoming(listener)
-            .graceful(async move {
-                shutdown.await;
-                let _ = stopping_tx.send(true);
-            })
-            .run();
+        let server = crate::http::server::serve(listener, state, header_timeout, async move {
+            shutdown.await;
+            let _ = stopping_tx.send(true);
+        });
         let mut grace_over = stopping.clone();
         tokio::select! {
             () = server => {}

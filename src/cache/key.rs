@@ -30,27 +30,52 @@ fn lang_part(language: Option<&Language>) -> String {
     language.map_or_else(String::new, |l| format!("{l}:"))
 }
 
+/// A non-default language and its separator, or two empty strings.
+fn lang_parts(language: Option<&Language>) -> (&str, &str) {
+    language.map_or(("", ""), |l| (l.as_str(), ":"))
+}
+
+/// The hot keys are built on every request: one allocation, no formatting machinery.
+fn join(parts: &[&str]) -> CacheKey {
+    let mut key = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+    for part in parts {
+        key.push_str(part);
+    }
+    CacheKey(key)
+}
+
 impl CacheKey {
     /// `language` is `None` for the configured default language.
     pub fn trending(window: TimeWindow, language: Option<&Language>, page: Page) -> CacheKey {
-        CacheKey(format!(
-            "{TRENDING}:{}:{}page:{page}",
+        let mut page_digits = itoa::Buffer::new();
+        let page = page_digits.format(page.get());
+        let (lang, sep) = lang_parts(language);
+        join(&[
+            TRENDING,
+            ":",
             window.as_str(),
-            lang_part(language)
-        ))
+            ":",
+            lang,
+            sep,
+            "page:",
+            page,
+        ])
     }
 
     pub fn recommendations(id: MovieId, language: Option<&Language>, page: Page) -> CacheKey {
-        CacheKey(format!(
-            "{RECOMMENDED}:{id}:{}page:{page}",
-            lang_part(language)
-        ))
+        let (mut id_digits, mut page_digits) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let id = id_digits.format(id.get());
+        let page = page_digits.format(page.get());
+        let (lang, sep) = lang_parts(language);
+        join(&[RECOMMENDED, ":", id, ":", lang, sep, "page:", page])
     }
 
     pub fn movie(id: MovieId, language: Option<&Language>) -> CacheKey {
+        let mut id_digits = itoa::Buffer::new();
+        let id = id_digits.format(id.get());
         match language {
-            None => CacheKey(format!("{MOVIE}:{id}")),
-            Some(l) => CacheKey(format!("{MOVIE}:{id}:{l}")),
+            None => join(&[MOVIE, ":", id]),
+            Some(l) => join(&[MOVIE, ":", id, ":", l.as_str()]),
         }
     }
 
@@ -122,6 +147,10 @@ mod tests {
         assert_eq!(
             CacheKey::recommendations(id, None, Page::new(3).unwrap()).as_str(),
             "recommended_movies:550:page:3"
+        );
+        assert_eq!(
+            CacheKey::recommendations(id, Some(&fr), Page::new(3).unwrap()).as_str(),
+            "recommended_movies:550:fr-FR:page:3"
         );
         assert_eq!(CacheKey::movie(id, None).as_str(), "movie:550");
         assert_eq!(CacheKey::movie(id, Some(&fr)).as_str(), "movie:550:fr-FR");

@@ -72,6 +72,14 @@ impl ClientLimiter {
     }
 
     fn check(&self, ip: Option<IpAddr>) -> Result<(), ClientRateLimited> {
+        self.admit(ip)
+            .inspect_err(|_| Counters::incr(&self.counters.client_rate_limited))
+    }
+
+    /// Takes one request from the client's allowance, or says how long until it has one. A
+    /// refusal takes nothing and is not counted: the fast path leaves refused requests to the
+    /// filter, which refuses (and counts) them again.
+    pub fn admit(&self, ip: Option<IpAddr>) -> Result<(), ClientRateLimited> {
         let (Some(limiter), Some(ip)) = (&self.limiter, ip) else {
             return Ok(());
         };
@@ -80,7 +88,6 @@ impl ClientLimiter {
             limiter.retain_recent();
         }
         limiter.check_key(&ip).map_err(|not_until| {
-            Counters::incr(&self.counters.client_rate_limited);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ClientRateLimited {
                 retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
@@ -91,7 +98,7 @@ impl ClientLimiter {
     /// Passes requests under the client's limit; rejects the others with `ClientRateLimited`.
     pub fn filter(&self) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone + use<> {
         let this = self.clone();
-        warp::addr::remote()
+        super::filters::peer_addr()
             .and(
                 warp::header::optional::<String>("x-forwarded-for")
                     .or(warp::any().map(|| None))

@@ -3,12 +3,14 @@
 
 use std::borrow::Cow;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use warp::Filter;
 use warp::http::Method;
 use warp::path::FullPath;
 
+use super::server::PeerAddr;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -47,6 +49,12 @@ pub fn match_path(parts: &[&str], path: &str) -> Option<Vec<String>> {
     segments.next().is_none().then_some(captured)
 }
 
+/// The connection's peer address (`None` when the request did not come through `server`, as in
+/// `warp::test`).
+pub fn peer_addr() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Copy {
+    warp::ext::optional::<PeerAddr>().map(|peer: Option<PeerAddr>| peer.map(|PeerAddr(addr)| addr))
+}
+
 /// The raw query string, empty when there is none.
 pub fn raw_query() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
     warp::query::raw().or(warp::any().map(String::new)).unify()
@@ -60,6 +68,19 @@ pub struct Query<'a> {
 
 impl<'a> Query<'a> {
     pub fn parse(raw: &'a str) -> Query<'a> {
+        // Most queries need no decoding at all: split them in place (as `form_urlencoded` does:
+        // empty pairs skipped, the name ending at the first `=`).
+        if !raw.bytes().any(|b| b == b'%' || b == b'+') {
+            let pairs = raw
+                .split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (Cow::Borrowed(name), Cow::Borrowed(value))
+                })
+                .collect();
+            return Query { pairs };
+        }
         Query {
             pairs: form_urlencoded::parse(raw.as_bytes()).collect(),
         }
@@ -125,6 +146,21 @@ mod tests {
             match_path(&["a", "{}"], "/a/b%20c+d"),
             Some(vec!["b c+d".to_owned()])
         );
+    }
+
+    #[test]
+    fn plain_queries_split_as_the_decoder_would() {
+        for raw in [
+            "a=1&b=2",
+            "a&b=",
+            "&&a=1=2&",
+            "",
+            "page=3&time_window=day&x",
+        ] {
+            let fast: Vec<_> = Query::parse(raw).pairs;
+            let decoded: Vec<_> = form_urlencoded::parse(raw.as_bytes()).collect();
+            assert_eq!(fast, decoded, "{raw}");
+        }
     }
 
     #[test]

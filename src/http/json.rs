@@ -153,7 +153,7 @@ pub fn api_request() -> impl Filter<Extract = (ApiRequest,), Error = warp::Rejec
         )
         .and(body())
         .and(raw_query())
-        .and(warp::addr::remote())
+        .and(super::filters::peer_addr())
         .and(
             warp::header::optional::<String>("x-forwarded-for")
                 .or(warp::any().map(|| None))

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api_spec;
 pub mod client_limit;
 pub mod docs;
+pub mod fast_path;
 pub mod favorites;
 pub mod filters;
 pub mod json;
@@ -13,6 +14,7 @@ pub mod observe;
 pub mod ops;
 pub mod rejection;
 pub mod response;
+pub mod server;
 pub mod users;
 
 use warp::Filter;
@@ -67,7 +69,7 @@ fn cors(origins: Option<&[String]>) -> warp::filters::cors::Builder {
             "if-none-match",
             "x-request-id",
         ])
-        .expose_headers(["etag", "x-cache", "age", "x-request-id", "retry-after"])
+        .expose_headers(fast_path::EXPOSED_HEADERS.split(", "))
         .max_age(600);
     match origins {
         None => builder.allow_any_origin(),

@@ -75,6 +75,30 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
 
 use super::respond;
 
+/// The cache key a valid GET of `path?raw` is answered from, for the routes the hot tier holds
+/// (trending, recommendations, details); `None` for any other route and for any request the
+/// handlers would refuse, which the full route then answers with its error.
+pub fn hot_key(state: &AppState, path: &str, raw: &str) -> Option<crate::cache::CacheKey> {
+    let route = MovieRoute::of(path)?;
+    let query = Query::parse(raw);
+    let language = language(&query, state).ok()?;
+    let movies = &state.movies;
+    match route {
+        MovieRoute::Trending => {
+            let window = TimeWindow::parse(query.get("time_window")).ok()?;
+            let page = Page::parse(query.get("page")).ok()?;
+            Some(movies.trending_key(window, &language, page))
+        }
+        MovieRoute::Recommendations(id) => {
+            let id = movie_id(&id).ok()?;
+            let page = Page::parse(query.get("page")).ok()?;
+            Some(movies.recommendations_key(id, &language, page))
+        }
+        MovieRoute::Details(id) => Some(movies.details_key(movie_id(&id).ok()?, &language)),
+        MovieRoute::Search | MovieRoute::Popular => None,
+    }
+}
+
 fn language(query: &Query, state: &AppState) -> Result<Language, ApiError> {
     Language::parse_param(query.get("language"), state.movies.default_language())
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use warp::Filter;
-use warp::http::{HeaderValue, Method, header};
+use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use warp::path::FullPath;
 
 /// An API table path split into segments (`None` marks a path parameter), and its label.
@@ -56,8 +56,21 @@ pub fn route_label(path: &str) -> &'static str {
 /// (32 hex digits) costs no system call, unlike the operating system's random source.
 fn request_id(from_client: Option<String>) -> String {
     from_client
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|id| is_sane_request_id(id))
         .unwrap_or_else(new_request_id)
+}
+
+fn is_sane_request_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The request id for a request with these headers (as `request_id`, without warp's filters).
+pub fn request_id_of(headers: &HeaderMap) -> String {
+    headers
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| is_sane_request_id(id))
+        .map_or_else(new_request_id, str::to_owned)
 }
 
 fn new_request_id() -> String {
@@ -69,11 +82,12 @@ fn new_request_id() -> String {
         u64::from_le_bytes(bytes)
     });
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{:032x}",
-        xxhash_rust::xxh3::xxh3_128_with_seed(&n.to_le_bytes(), seed)
-    )
+    let id = xxhash_rust::xxh3::xxh3_128_with_seed(&n.to_le_bytes(), seed);
+    crate::hex::lower(id, 32)
 }
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// Wraps `inner` (which answers every request) with request ids, security headers and the
 /// access log line.
@@ -103,44 +117,54 @@ where
              method: Method,
              path: FullPath,
              id: String,
-             mut response: warp::reply::Response| {
-                let headers = response.headers_mut();
-                if let Ok(value) = HeaderValue::from_str(&id) {
-                    headers.insert("x-request-id", value);
-                }
-                headers.insert(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                );
-                headers.insert(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                );
-                let cache = headers
-                    .get("x-cache")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-")
-                    .to_owned();
-                let route = route_label(path.as_str());
-                let elapsed = started.elapsed().as_secs_f64();
-                crate::metrics_export::http_request(
-                    route,
-                    method.as_str(),
-                    response.status().as_u16(),
-                    elapsed,
-                );
-                tracing::info!(
-                    method = %method,
-                    route,
-                    path = path.as_str(),
-                    status = response.status().as_u16(),
-                    latency_ms = elapsed * 1000.0,
-                    cache = cache.as_str(),
-                    "request"
-                );
-                response
+             response: warp::reply::Response| {
+                finish(started, &method, path.as_str(), &id, response)
             },
         )
+}
+
+/// What every response gets on its way out, whichever path answered it: the request id, the
+/// security headers, the request's metrics and its log line.
+pub fn finish(
+    started: Instant,
+    method: &Method,
+    path: &str,
+    id: &str,
+    mut response: warp::reply::Response,
+) -> warp::reply::Response {
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(id) {
+        headers.insert(&X_REQUEST_ID, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    let route = route_label(path);
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    crate::metrics_export::http_request(route, method.as_str(), status, elapsed);
+    if tracing::enabled!(tracing::Level::INFO) {
+        let cache = response
+            .headers()
+            .get(&X_CACHE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info!(
+            method = %method,
+            route,
+            path,
+            status,
+            latency_ms = elapsed * 1000.0,
+            cache,
+            "request"
+        );
+    }
+    response
 }
 
 #[cfg(test)]

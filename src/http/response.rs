@@ -58,9 +58,20 @@ fn list_suffix(meta: &ListMeta, links: &ListLinks<'_>, base: Option<&str>) -> Ve
     out.into_bytes()
 }
 
-/// The strong validator of a rendered body.
+/// The strong validator of a rendered body: 16 hex digits in quotes.
 fn etag(meta: &EntryMeta, salt: u64) -> String {
-    format!("\"{:016x}\"", meta.etag ^ salt)
+    let mut out = String::with_capacity(18);
+    out.push('"');
+    out.push_str(&crate::hex::lower(u128::from(meta.etag ^ salt), 16));
+    out.push('"');
+    out
+}
+
+/// `public, max-age=N`.
+fn cache_control(max_age: u64) -> HeaderValue {
+    let mut digits = itoa::Buffer::new();
+    let value = [b"public, max-age=", digits.format(max_age).as_bytes()].concat();
+    HeaderValue::from_bytes(&value).expect("ascii header")
 }
 
 /// RFC 9110 weak comparison, as `If-None-Match` requires.
@@ -93,10 +104,7 @@ pub fn movie_response(
                 .expires_at_ms
                 .saturating_sub(served.now_ms)
                 .div_ceil(1000);
-            headers.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_str(&format!("public, max-age={max_age}")).expect("ascii header"),
-            );
+            headers.insert(header::CACHE_CONTROL, cache_control(max_age));
             headers.insert(
                 header::ETAG,
                 HeaderValue::from_str(&tag).expect("hex is a valid header"),
@@ -189,6 +197,21 @@ mod tests {
             last["pagination"]["previous"],
             "https://m.example/api/movies/trending/?time_window=day&page=499"
         );
+    }
+
+    #[test]
+    fn etags_are_sixteen_quoted_hex_digits() {
+        let mut meta = EntryMeta {
+            stored_at_ms: 0,
+            expires_at_ms: 0,
+            etag: 0xab,
+            shape: Shape::Object,
+            raw_len: 0,
+        };
+        assert_eq!(etag(&meta, 0), "\"00000000000000ab\"");
+        meta.etag = u64::MAX;
+        assert_eq!(etag(&meta, 0xf), "\"fffffffffffffff0\"");
+        assert_eq!(cache_control(3600), "public, max-age=3600");
     }
 
     #[test]

@@ -185,9 +185,21 @@ impl MovieService {
         (*language != self.default_language).then_some(language)
     }
 
+    pub fn trending_key(&self, window: TimeWindow, language: &Language, page: Page) -> CacheKey {
+        CacheKey::trending(window, self.key_language(language), page)
+    }
+
+    pub fn recommendations_key(&self, id: MovieId, language: &Language, page: Page) -> CacheKey {
+        CacheKey::recommendations(id, self.key_language(language), page)
+    }
+
+    pub fn details_key(&self, id: MovieId, language: &Language) -> CacheKey {
+        CacheKey::movie(id, self.key_language(language))
+    }
+
     fn trending_request(&self, window: TimeWindow, language: &Language, page: Page) -> Request {
         Request {
-            key: CacheKey::trending(window, self.key_language(language), page),
+            key: self.trending_key(window, language, page),
             ttl: self.ttl.trending,
             kind: Kind::GlobalList,
             path: format!("/trending/movie/{}", window.as_str()),
@@ -201,7 +213,7 @@ impl MovieService {
 
     fn recommendations_request(&self, id: MovieId, language: &Language, page: Page) -> Request {
         Request {
-            key: CacheKey::recommendations(id, self.key_language(language), page),
+            key: self.recommendations_key(id, language, page),
             ttl: self.ttl.recommendations,
             kind: Kind::MovieList,
             path: format!("/movie/{id}/recommendations"),
@@ -219,7 +231,7 @@ impl MovieService {
         language: &Language,
         page: Page,
     ) -> Result<Served, ApiError> {
-        let key = CacheKey::trending(window, self.key_language(language), page);
+        let key = self.trending_key(window, language, page);
         let served = self
             .through_hot(&key, || self.trending_request(window, language, page))
             .await?;
@@ -235,7 +247,7 @@ impl MovieService {
         language: &Language,
         page: Page,
     ) -> Result<Served, ApiError> {
-        let key = CacheKey::recommendations(id, self.key_language(language), page);
+        let key = self.recommendations_key(id, language, page);
         let served = self
             .through_hot(&key, || self.recommendations_request(id, language, page))
             .await?;
@@ -246,7 +258,7 @@ impl MovieService {
     }
 
     pub async fn details(&self, id: MovieId, language: &Language) -> Result<Served, ApiError> {
-        let key = CacheKey::movie(id, self.key_language(language));
+        let key = self.details_key(id, language);
         self.through_hot(&key, || Request {
             key: key.clone(),
             ttl: self.ttl.details,
@@ -340,13 +352,24 @@ impl MovieService {
         }
     }
 
-    /// A fresh finished body from the hot tier.
+    /// A fresh finished body from the hot tier, counted as a hit.
     fn hot_hit(&self, key: &CacheKey) -> Option<Served> {
+        let now_ms = self.clock.now_ms();
+        let entry = self.hot_entry(key, now_ms)?;
+        Some(self.serve_hot(key, entry, now_ms))
+    }
+
+    /// The hot tier's fresh body for `key`, if it has one (never offline, where every entry is
+    /// served as stale). Only a lookup: nothing is counted until `serve_hot`.
+    pub fn hot_entry(&self, key: &CacheKey, now_ms: u64) -> Option<HotEntry> {
         if self.offline {
             return None;
         }
-        let now_ms = self.clock.now_ms();
-        let entry = self.cache.hot().get(key.as_str(), now_ms)?;
+        self.cache.hot().get(key.as_str(), now_ms)
+    }
+
+    /// Serves a body `hot_entry` found: counts the hit and notes the read.
+    pub fn serve_hot(&self, key: &CacheKey, entry: HotEntry, now_ms: u64) -> Served {
         // The store does not see this read: note it for the size bound's LRU order (skipped,
         // never waited for, when the log is busy).
         self.cache.usage().touch(key.as_str(), now_ms);
@@ -355,7 +378,12 @@ impl MovieService {
             crate::metrics_export::namespace_label(key.namespace()),
             CacheOutcome::Hit,
         );
-        Some(Served::from_hot(entry, now_ms))
+        Served::from_hot(entry, now_ms)
+    }
+
+    /// The service's clock, in Unix milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     fn serve_entry(

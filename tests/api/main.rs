@@ -6,6 +6,7 @@ mod binary;
 mod cache;
 mod cli;
 mod docs;
+mod fast_path;
 mod favorites;
 mod helpers;
 mod hot_tier;

@@ -302,8 +302,11 @@ async fn the_client_limiter_refuses_bursts_and_ignores_spoofed_forwarding() {
         }
         statuses.push(r.status);
     }
+    // The first is a miss, the next two hot-tier hits: both paths take from the allowance, and
+    // each refusal is counted once.
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
     assert_eq!(app.state().counters.snapshot().client_rate_limited, 2);
+    assert_eq!(app.state().counters.snapshot().hits, 2);
     app.stop().await;
 
     // Behind a trusted proxy, each forwarded client has its own allowance.

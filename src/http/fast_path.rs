@@ -1,0 +1,86 @@
+//! Hot-tier hits answered before warp's filter chain.
+//!
+//! A fresh page in the hot tier is already a finished body, yet going through the chain (the
+//! limiter, the routes tried in turn, CORS, recovery, the request span) cost more than half of a
+//! hit's instructions. Here a request is taken only when every step of the full route would let
+//! it through to that same body: a GET or HEAD of trending, recommendations or details with a
+//! valid query, an allowed (or no) `Origin`, readable headers, a fresh body in the hot tier, and
+//! the client within its rate limit. Anything else, including every error, goes to the full
+//! route, which answers it as it always did; nothing is counted or taken from a client's
+//! allowance until this path has committed to answering. The response is decorated by the same
+//! functions the full route uses (`movie_response`, `observe::finish`).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use warp::http::{HeaderMap, HeaderValue, Method, Request, header};
+
+use super::{movies, observe, response};
+use crate::state::AppState;
+
+/// The response headers a cross-origin script may read: what `super::cors` exposes.
+pub(super) const EXPOSED_HEADERS: &str = "etag, x-cache, age, x-request-id, retry-after";
+
+/// The response, when this request is a hot-tier hit; `None` sends it down the full route.
+pub fn answer<B>(
+    state: &AppState,
+    request: &Request<B>,
+    peer: Option<SocketAddr>,
+) -> Option<warp::reply::Response> {
+    let started = Instant::now();
+    let method = request.method();
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    let headers = request.headers();
+    let origin = allowed_origin(state, headers)?;
+    let if_none_match = match headers.get(header::IF_NONE_MATCH) {
+        // The full route refuses an unreadable header with a 400.
+        Some(value) => Some(value.to_str().ok()?),
+        None => None,
+    };
+    let path = request.uri().path();
+    let key = movies::hot_key(state, path, request.uri().query().unwrap_or(""))?;
+    let now_ms = state.movies.now_ms();
+    let entry = state.movies.hot_entry(&key, now_ms)?;
+    let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let limiter = &state.client_limiter;
+    limiter.admit(limiter.client_ip(peer, forwarded_for)).ok()?;
+
+    // Committed: from here on the request is answered as a hit.
+    let id = observe::request_id_of(headers);
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        path = %path,
+        request_id = id.as_str(),
+        cache = "HIT",
+    );
+    let _entered = span.enter();
+    let served = state.movies.serve_hot(&key, entry, now_ms);
+    let mut response = response::movie_response(state, served, None, if_none_match);
+    if let Some(origin) = origin {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
+    }
+    Some(observe::finish(started, method, path, &id, response))
+}
+
+/// `Some(None)`: not a cross-origin request; `Some(Some(origin))`: an allowed origin, echoed as
+/// the full route's CORS layer does; `None`: an origin the full route refuses (with a 403).
+fn allowed_origin<'h>(state: &AppState, headers: &'h HeaderMap) -> Option<Option<&'h HeaderValue>> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Some(None);
+    };
+    match &state.cors_origins {
+        None => Some(Some(origin)),
+        Some(allowed) => allowed
+            .iter()
+            .any(|allowed| allowed.as_bytes() == origin.as_bytes())
+            .then_some(Some(origin)),
+    }
+}
