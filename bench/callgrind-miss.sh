@@ -15,7 +15,7 @@ if [ -z "$BIN" ]; then cargo build --release -q; BIN=target/release/reelcache; f
 RUN=$(mktemp -d /tmp/rc-cgmiss.XXXXXX)
 chmod 755 "$RUN"; mkdir -p "$RUN/logs"
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$RUN"' EXIT
+trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; [ -n "${KEEP:-}" ] && cp "$RUN/cg.1" "$KEEP"; rm -rf "$RUN"' EXIT
 python3 "$SHARED/gen_pages.py" "$RUN/pages" --pages 200 2>/dev/null
 nginx -p "$RUN/" -c "$SHARED/nginx-origin.conf" -g 'daemon off;' >"$RUN/logs/nginx.out" 2>&1 & PIDS+=($!)
 RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:18080/3 REELCACHE_CLIENT_RPS=0 \

@@ -2,7 +2,7 @@
 # Misses, cold-key herds and stored size of reelcache against the shared harness's origin, measured
 # the way ../shared/bench/run.sh measures nginx and Varnish (sequential curl for misses; 32 simultaneous
 # curl requests per cold key, origin taking 100 ms, for the herd). Loopback only; ~30 s.
-# usage: bench/cold-path.sh            (needs nginx, curl, python3; run.sh installs them)
+# usage: bench/cold-path.sh [BINARY]   (needs nginx, curl, python3; run.sh installs them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/bench}
@@ -11,7 +11,8 @@ SHARED=$(cd "$SHARED" && pwd)
 export PATH=$PATH:/usr/sbin:/sbin
 for c in nginx curl python3; do command -v $c >/dev/null || { echo "missing $c (run ../shared/bench/run.sh once, it installs it)" >&2; exit 1; }; done
 
-cargo build --release -q
+BIN=${1:-}
+if [ -z "$BIN" ]; then cargo build --release -q; BIN=target/release/reelcache; fi
 RUN=$(mktemp -d /tmp/rc-cold.XXXXXX)
 chmod 755 "$RUN"   # nginx workers (www-data) read the pages
 mkdir -p "$RUN/logs"
@@ -22,7 +23,7 @@ nginx -p "$RUN/" -c "$SHARED/nginx-origin.conf" -g 'daemon off;' >"$RUN/logs/ngi
 python3 "$SHARED/slow_origin.py" "$RUN/pages" --port 18084 --delay-ms 100 >"$RUN/logs/slow.out" 2>&1 & PIDS+=($!)
 RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:18080/3 REELCACHE_CLIENT_RPS=0 \
   REELCACHE_TMDB_RPS=100000 REELCACHE_PREFETCH=false \
-  target/release/reelcache serve --listen 127.0.0.1:18095 --data-dir "$RUN/data" >"$RUN/stdout" 2>"$RUN/stderr" & PIDS+=($!)
+  "$BIN" serve --listen 127.0.0.1:18095 --data-dir "$RUN/data" >"$RUN/stdout" 2>"$RUN/stderr" & PIDS+=($!)
 for _ in $(seq 100); do grep -q '^listening on' "$RUN/stdout" 2>/dev/null && [ -s "$RUN/logs/nginx.out" -o -e "$RUN/nginx-origin.pid" ] && break; sleep 0.1; done
 sleep 0.5
 

@@ -239,6 +239,18 @@ pub struct HttpSettings {
     /// How long a client may take to send a request's headers, and how long an idle keep-alive
     /// connection stays open.
     pub header_timeout: Duration,
+    /// Threads of the async runtime (requests, TMDB calls); `None`: half the cores, at least
+    /// one. Blocking work (stores, SQLite, password hashing) has its own threads.
+    pub workers: Option<usize>,
+}
+
+impl HttpSettings {
+    /// The async runtime's thread count: as configured, or half the cores (at least one).
+    pub fn worker_threads(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+        })
+    }
 }
 
 /// Who may read `/metrics`.
@@ -429,6 +441,7 @@ pub const SPECS: &[Spec] = &[
         "REELCACHE_HEADER_TIMEOUT",
         Some("30s"),
     ),
+    spec("http.workers", "REELCACHE_WORKERS", Some("auto")),
     spec("clients.rps", "REELCACHE_CLIENT_RPS", Some("100")),
     spec("clients.burst", "REELCACHE_CLIENT_BURST", Some("500")),
     spec(
@@ -644,6 +657,12 @@ impl Resolved {
                     _ => Err(format!("'{v}' is not one of: public, staff, off")),
                 })?,
                 header_timeout: self.required("http.header_timeout", parse_duration)?,
+                workers: self.required("http.workers", |v| match v.trim() {
+                    "auto" => Ok(None),
+                    n => parse_count(n, 1)
+                        .map(|n| Some(n as usize))
+                        .map_err(|e| format!("{e}, or 'auto'")),
+                })?,
             },
             clients: ClientSettings {
                 rps: self.required("clients.rps", |v| parse_count(v, 0))?,
@@ -877,6 +896,26 @@ mod tests {
         assert_eq!(s.tmdb.connect_timeout, Duration::from_secs(3));
         assert_eq!(s.tmdb.timeout, Duration::from_secs(10));
         assert!(s.public_url.is_none());
+        assert_eq!(s.http.header_timeout, Duration::from_secs(30));
+        assert_eq!(s.http.workers, None);
+        assert!(s.http.worker_threads() >= 1);
+    }
+
+    #[test]
+    fn workers_are_auto_or_a_positive_count() {
+        let load = |v: &'static str| {
+            let pairs: &'static [(&str, &str)] = Box::leak(Box::new([("REELCACHE_WORKERS", v)]));
+            Settings::load(None, &env_of(pairs), &FlagOverrides::default())
+        };
+        assert_eq!(load("3").unwrap().http.worker_threads(), 3);
+        assert_eq!(load("auto").unwrap().http.workers, None);
+        for bad in ["0", "-1", "many"] {
+            let err = load(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("REELCACHE_WORKERS") && err.contains("'auto'"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

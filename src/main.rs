@@ -42,6 +42,7 @@ fn main() -> ExitCode {
     }
     telemetry::init(settings.http.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.http.worker_threads())
         .enable_all()
         .build()
     {

@@ -198,6 +198,9 @@ pub fn render(state: &AppState) -> String {
     };
     metrics::gauge!("reelcache_upstream_breaker_open").set(breaker);
     metrics::gauge!("reelcache_uptime_seconds").set(state.started.elapsed().as_secs_f64());
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        metrics::gauge!("reelcache_runtime_workers").set(runtime.metrics().num_workers() as f64);
+    }
     handle.run_upkeep();
     handle.render()
 }

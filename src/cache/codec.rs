@@ -98,6 +98,17 @@ fn compress_fast_into(raw: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&lz4_flex::block::compress_with_dict(raw, DICTIONARY_V1));
 }
 
+/// Compresses `raw` as one plain LZ4 block (no dictionary: format 1), appended to `out`, with
+/// liblz4's fast compressor, which takes about half the instructions of `lz4_flex`'s on TMDB
+/// pages; it is the one compression on a miss's way to its answer.
+pub fn compress_plain_into(raw: &[u8], out: &mut Vec<u8>) {
+    if raw.is_empty()
+        || lzzzz::lz4::compress_to_vec(raw, out, lzzzz::lz4::ACC_LEVEL_DEFAULT).is_err()
+    {
+        out.extend_from_slice(&lz4_flex::block::compress(raw));
+    }
+}
+
 /// Decompresses one block into `out`, which must be exactly the payload's length. `dictionary`
 /// says whether the block was made against [`DICTIONARY_V1`] (format 2) or alone (format 1).
 pub fn decompress_into(compressed: &[u8], out: &mut [u8], dictionary: bool) -> Option<usize> {
@@ -112,6 +123,21 @@ pub fn decompress_into(compressed: &[u8], out: &mut [u8], dictionary: bool) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_blocks_decode_as_lz4_blocks() {
+        let page = crate::fake_tmdb::catalog::trending("day", 3, "en-US")["results"].to_string();
+        for raw in [page.as_bytes(), b"", b"x"] {
+            let mut block = vec![7];
+            compress_plain_into(raw, &mut block);
+            let mut back = vec![0; raw.len()];
+            assert_eq!(
+                decompress_into(&block[1..], &mut back, false),
+                Some(raw.len())
+            );
+            assert_eq!(back, raw);
+        }
+    }
 
     #[test]
     fn the_dictionary_is_the_frozen_version_1() {

@@ -40,7 +40,7 @@ pub fn answer<B>(
         None => None,
     };
     let path = request.uri().path();
-    let key = movies::hot_key(state, path, request.uri().query().unwrap_or(""))?;
+    let (key, route) = movies::hot_key(state, path, request.uri().query().unwrap_or(""))?;
     let now_ms = state.movies.now_ms();
     let entry = state.movies.hot_entry(&key, now_ms)?;
     let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
@@ -67,7 +67,7 @@ pub fn answer<B>(
             HeaderValue::from_static(EXPOSED_HEADERS),
         );
     }
-    Some(observe::finish(started, method, path, &id, response))
+    Some(observe::finish(started, method, route, path, &id, response))
 }
 
 /// `Some(None)`: not a cross-origin request; `Some(Some(origin))`: an allowed origin, echoed as

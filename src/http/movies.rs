@@ -1,5 +1,7 @@
 //! The five public movie endpoints: trending, recommendations, details, search, popular.
 
+use std::sync::OnceLock;
+
 use warp::Filter;
 use warp::http::Method;
 
@@ -24,6 +26,26 @@ enum MovieRoute {
 }
 
 impl MovieRoute {
+    /// The metrics label of the routes the hot tier holds (the API table's path, as
+    /// `observe::route_label` gives it), looked up once.
+    fn label(&self) -> Option<&'static str> {
+        static LABELS: OnceLock<[&'static str; 3]> = OnceLock::new();
+        let [trending, recommendations, details] = LABELS.get_or_init(|| {
+            [
+                "/api/movies/trending/",
+                "/api/movies/1/recommendations/",
+                "/api/movies/1/",
+            ]
+            .map(super::observe::route_label)
+        });
+        match self {
+            MovieRoute::Trending => Some(trending),
+            MovieRoute::Recommendations(_) => Some(recommendations),
+            MovieRoute::Details(_) => Some(details),
+            MovieRoute::Search | MovieRoute::Popular => None,
+        }
+    }
+
     fn of(path: &str) -> Option<MovieRoute> {
         const PATTERNS: [&[&str]; 5] = [
             &["api", "movies", "trending"],
@@ -75,11 +97,17 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
 
 use super::respond;
 
-/// The cache key a valid GET of `path?raw` is answered from, for the routes the hot tier holds
-/// (trending, recommendations, details); `None` for any other route and for any request the
-/// handlers would refuse, which the full route then answers with its error.
-pub fn hot_key(state: &AppState, path: &str, raw: &str) -> Option<crate::cache::CacheKey> {
+/// The cache key a valid GET of `path?raw` is answered from, with the route's label, for the
+/// routes the hot tier holds (trending, recommendations, details); `None` for any other route
+/// and for any request the handlers would refuse, which the full route then answers with its
+/// error.
+pub fn hot_key(
+    state: &AppState,
+    path: &str,
+    raw: &str,
+) -> Option<(crate::cache::CacheKey, &'static str)> {
     let route = MovieRoute::of(path)?;
+    let label = route.label()?;
     let query = Query::parse(raw);
     let language = language(&query, state).ok()?;
     let movies = &state.movies;
@@ -87,14 +115,16 @@ pub fn hot_key(state: &AppState, path: &str, raw: &str) -> Option<crate::cache::
         MovieRoute::Trending => {
             let window = TimeWindow::parse(query.get("time_window")).ok()?;
             let page = Page::parse(query.get("page")).ok()?;
-            Some(movies.trending_key(window, &language, page))
+            Some((movies.trending_key(window, &language, page), label))
         }
         MovieRoute::Recommendations(id) => {
             let id = movie_id(&id).ok()?;
             let page = Page::parse(query.get("page")).ok()?;
-            Some(movies.recommendations_key(id, &language, page))
+            Some((movies.recommendations_key(id, &language, page), label))
         }
-        MovieRoute::Details(id) => Some(movies.details_key(movie_id(&id).ok()?, &language)),
+        MovieRoute::Details(id) => {
+            Some((movies.details_key(movie_id(&id).ok()?, &language), label))
+        }
         MovieRoute::Search | MovieRoute::Popular => None,
     }
 }
@@ -277,4 +307,26 @@ async fn popular(
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_route_labels_are_the_api_tables() {
+        for path in [
+            "/api/movies/trending/",
+            "/api/movies/550/recommendations",
+            "/api/movies/550/",
+        ] {
+            let label = MovieRoute::of(path).and_then(|route| route.label());
+            assert_eq!(
+                label,
+                Some(super::super::observe::route_label(path)),
+                "{path}"
+            );
+            assert_ne!(label, Some("other"));
+        }
+    }
 }

@@ -118,16 +118,18 @@ where
              path: FullPath,
              id: String,
              response: warp::reply::Response| {
-                finish(started, &method, path.as_str(), &id, response)
+                let route = route_label(path.as_str());
+                finish(started, &method, route, path.as_str(), &id, response)
             },
         )
 }
 
 /// What every response gets on its way out, whichever path answered it: the request id, the
-/// security headers, the request's metrics and its log line.
+/// security headers, the request's metrics and its log line. `route` is `route_label(path)`.
 pub fn finish(
     started: Instant,
     method: &Method,
+    route: &'static str,
     path: &str,
     id: &str,
     mut response: warp::reply::Response,
@@ -144,7 +146,6 @@ pub fn finish(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    let route = route_label(path);
     let elapsed = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
     crate::metrics_export::http_request(route, method.as_str(), status, elapsed);

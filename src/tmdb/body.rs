@@ -15,11 +15,13 @@ pub struct ListBody {
     pub results: Bytes,
 }
 
+/// Read in one pass: the items are kept as slices of the text, and the `results` array is cut out
+/// around them afterwards.
 #[derive(Deserialize)]
 struct PagedList<'a> {
     page: u32,
     #[serde(borrow)]
-    results: &'a RawValue,
+    results: Vec<&'a RawValue>,
     total_pages: u32,
     total_results: u64,
 }
@@ -33,23 +35,45 @@ pub fn parse_list(body: &Bytes) -> Result<ListBody, TmdbError> {
     let text = std::str::from_utf8(body).map_err(|_| invalid("not UTF-8"))?;
     let list: PagedList<'_> =
         serde_json::from_str(text).map_err(|e| invalid(format!("not a paged list: {e}")))?;
-    let items: Vec<&RawValue> = serde_json::from_str(list.results.get())
-        .map_err(|_| invalid("`results` is not an array"))?;
+    let items = &list.results;
     if let Some(bad) = items.iter().position(|item| !item.get().starts_with('{')) {
         return Err(invalid(format!("`results[{bad}]` is not an object")));
     }
-    let results = list.results.get();
-    let start = results.as_ptr() as usize - text.as_ptr() as usize;
+    let meta = ListMeta {
+        page: list.page,
+        total_pages: list.total_pages,
+        total_results: list.total_results,
+        items: items.len() as u32,
+    };
+    let (Some(first), Some(last)) = (items.first(), items.last()) else {
+        return Ok(ListBody {
+            meta,
+            results: Bytes::from_static(b"[]"),
+        });
+    };
+    // The parser has checked the grammar: only whitespace separates the first item from the
+    // array's `[` and the last from its `]`.
+    let offset = |item: &RawValue| item.get().as_ptr() as usize - text.as_ptr() as usize;
+    let open = text[..offset(first)]
+        .trim_end_matches(JSON_WHITESPACE)
+        .len()
+        .checked_sub(1)
+        .filter(|&i| text.as_bytes()[i] == b'[');
+    let after_last = offset(last) + last.get().len();
+    let close = text[after_last..]
+        .find(|c: char| !JSON_WHITESPACE.contains(&c))
+        .map(|i| after_last + i)
+        .filter(|&i| text.as_bytes()[i] == b']');
+    let (Some(open), Some(close)) = (open, close) else {
+        return Err(invalid("`results` is not an array"));
+    };
     Ok(ListBody {
-        meta: ListMeta {
-            page: list.page,
-            total_pages: list.total_pages,
-            total_results: list.total_results,
-            items: items.len() as u32,
-        },
-        results: body.slice(start..start + results.len()),
+        meta,
+        results: body.slice(open..close + 1),
     })
 }
+
+const JSON_WHITESPACE: &[char] = &[' ', '\t', '\n', '\r'];
 
 /// A single JSON object (movie details), trimmed of surrounding whitespace.
 pub fn parse_object(body: &Bytes) -> Result<Bytes, TmdbError> {
@@ -82,11 +106,27 @@ mod tests {
     }
 
     #[test]
+    fn arrays_are_cut_out_whatever_the_spacing() {
+        let body = Bytes::from_static(
+            b"{\"results\" : [ \n{\"id\":1} ,\t{\"id\":[2]}\r\n] , \"page\":1,\"total_pages\":1,\"total_results\":2}",
+        );
+        let list = parse_list(&body).unwrap();
+        assert_eq!(&list.results[..], b"[ \n{\"id\":1} ,\t{\"id\":[2]}\r\n]");
+        assert_eq!(list.meta.items, 2);
+        let empty =
+            Bytes::from_static(br#"{"page":1,"results":[ ],"total_pages":0,"total_results":0}"#);
+        let list = parse_list(&empty).unwrap();
+        assert_eq!((&list.results[..], list.meta.items), (&b"[]"[..], 0));
+    }
+
+    #[test]
     fn malformed_lists_are_refused() {
         for bad in [
             &br#"{"page":1,"results":[{"id":1}],"total_pages":1"#[..],
             br#"{"page":1,"results":{},"total_pages":1,"total_results":0}"#,
             br#"{"page":1,"results":[1],"total_pages":1,"total_results":1}"#,
+            br#"{"page":1,"results":[{}],"results":[{}],"total_pages":1,"total_results":1}"#,
+            br#"{"page":1,"results":[{},],"total_pages":1,"total_results":1}"#,
             br#"<html>busy</html>"#,
             br#"{"success":false,"status_code":7}"#,
         ] {

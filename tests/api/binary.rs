@@ -146,6 +146,35 @@ fn the_server_runs_without_transparent_huge_pages() {
     }
 }
 
+/// `REELCACHE_WORKERS` sets the async runtime's threads; `/metrics` reports them.
+#[tokio::test]
+async fn the_runtime_has_the_configured_number_of_workers() {
+    for (workers, expected) in [("3", 3), ("auto", auto_workers())] {
+        let dir = tempfile::tempdir().unwrap();
+        let child = command(dir.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .env("REELCACHE_WORKERS", workers)
+            .spawn()
+            .unwrap();
+        let (mut child, addr) = listening_addr_async(child).await;
+        let metrics = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        signal(&child, "TERM");
+        assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+        let line = format!("reelcache_runtime_workers {expected}\n");
+        assert!(metrics.contains(&line), "{workers}: {metrics}");
+    }
+}
+
+/// Half the cores, at least one.
+fn auto_workers() -> usize {
+    (std::thread::available_parallelism().unwrap().get() / 2).max(1)
+}
+
 /// Environment variables, arguments.
 type Env = &'static [(&'static str, &'static str)];
 type Args = &'static [&'static str];
