@@ -184,8 +184,17 @@ impl SledStore {
         self.pages.get(key).map_err(store_error)
     }
 
-    /// Stores `bytes`; returns the size of the entry it replaced, if any.
+    /// Stores `bytes`; returns the size of the entry it replaced, if any. A miss waits for this
+    /// before it is answered, so on the multi-threaded runtime the write runs on the calling
+    /// thread (`block_in_place` hands the thread's other tasks to another one meanwhile, should
+    /// sled block): sending it to the blocking pool and back cost two thread wake-ups, more than
+    /// the write itself on an idle machine (BENCHMARKS.md, "Cold path").
     pub async fn put(&self, key: String, bytes: Vec<u8>) -> Result<Option<usize>, CacheError> {
+        if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            return tokio::task::block_in_place(|| self.put_blocking(&key, bytes));
+        }
         let store = self.clone();
         spawn_blocking(move || store.put_blocking(&key, bytes)).await
     }
