@@ -439,7 +439,7 @@ pub const SPECS: &[Spec] = &[
     spec(
         "http.header_timeout",
         "REELCACHE_HEADER_TIMEOUT",
-        Some("30s"),
+        Some("75s"),
     ),
     spec("http.workers", "REELCACHE_WORKERS", Some("auto")),
     spec("clients.rps", "REELCACHE_CLIENT_RPS", Some("100")),
@@ -896,7 +896,7 @@ mod tests {
         assert_eq!(s.tmdb.connect_timeout, Duration::from_secs(3));
         assert_eq!(s.tmdb.timeout, Duration::from_secs(10));
         assert!(s.public_url.is_none());
-        assert_eq!(s.http.header_timeout, Duration::from_secs(30));
+        assert_eq!(s.http.header_timeout, Duration::from_secs(75));
         assert_eq!(s.http.workers, None);
         assert!(s.http.worker_threads() >= 1);
     }

@@ -66,12 +66,12 @@ pub fn namespace_label(namespace: &str) -> &'static str {
 pub fn cache_outcome(namespace: &str, outcome: &'static str) {
     let namespace = namespace_label(namespace);
     thread_local! {
-        static HANDLES: RefCell<FxHashMap<(usize, usize), Counter>> =
+        static HANDLES: RefCell<FxHashMap<[LabelAt; 2], Counter>> =
             RefCell::new(FxHashMap::default());
     }
     HANDLES.with_borrow_mut(|handles| {
         handles
-            .entry((address(namespace), address(outcome)))
+            .entry([address(namespace), address(outcome)])
             .or_insert_with(|| {
                 handle();
                 metrics::counter!(
@@ -91,11 +91,15 @@ pub fn upstream_call(outcome: &'static str, seconds: f64) {
         .record(seconds);
 }
 
-/// Where a static label lives: a cheap map key. Two copies of one string at two addresses only
-/// make two handles on the same metric (the recorder matches by name and labels).
-fn address(label: &'static str) -> usize {
-    label.as_ptr() as usize
+/// Where a static label lives and how long it is: a cheap map key. Two copies of one string at
+/// two addresses only make two handles on the same metric (the recorder matches by name and
+/// labels).
+fn address(label: &'static str) -> LabelAt {
+    (label.as_ptr() as usize, label.len())
 }
+
+/// A static label's address and length.
+type LabelAt = (usize, usize);
 
 /// Counts one HTTP request and its duration. Runs on every request, so the metric handles are
 /// kept per thread once made, keyed by their labels' addresses: finding a handle in the
@@ -105,14 +109,14 @@ pub fn http_request(route: &'static str, method: &str, status: u16, seconds: f64
     let method = method_label(method);
     let status = status_label(status);
     thread_local! {
-        static COUNTERS: RefCell<FxHashMap<(usize, usize, usize), Counter>> =
+        static COUNTERS: RefCell<FxHashMap<[LabelAt; 3], Counter>> =
             RefCell::new(FxHashMap::default());
-        static HISTOGRAMS: RefCell<FxHashMap<usize, Histogram>> =
+        static HISTOGRAMS: RefCell<FxHashMap<LabelAt, Histogram>> =
             RefCell::new(FxHashMap::default());
     }
     COUNTERS.with_borrow_mut(|counters| {
         counters
-            .entry((address(route), address(method), address(status)))
+            .entry([address(route), address(method), address(status)])
             .or_insert_with(|| {
                 handle();
                 metrics::counter!(

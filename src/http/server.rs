@@ -1,4 +1,4 @@
-//! The accept loop: HTTP/1.1 connections served by hyper, each request offered first to the
+//! The accept loop: HTTP/1.x connections (no HTTP/2) served by hyper, each request offered first to the
 //! hot-tier fast path (`fast_path`) and otherwise to warp's filter chain (`routes`).
 //!
 //! warp's own server would put every request through the whole chain, including cache hits that
