@@ -26,16 +26,17 @@ pub const NAMESPACES: &[&str] = &[TRENDING, RECOMMENDED, MOVIE, POPULAR, SEARCH,
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey(String);
 
-fn lang_part(language: Option<&Language>) -> String {
-    language.map_or_else(String::new, |l| format!("{l}:"))
-}
-
 /// A non-default language and its separator, or two empty strings.
 fn lang_parts(language: Option<&Language>) -> (&str, &str) {
     language.map_or(("", ""), |l| (l.as_str(), ":"))
 }
 
-/// The hot keys are built on every request: one allocation, no formatting machinery.
+/// `region:XX:` as three parts, or three empty strings.
+fn region_parts(region: Option<&Region>) -> (&str, &str, &str) {
+    region.map_or(("", "", ""), |r| ("region:", r.as_str(), ":"))
+}
+
+/// Keys are built on every request: one allocation, no formatting machinery.
 fn join(parts: &[&str]) -> CacheKey {
     let mut key = String::with_capacity(parts.iter().map(|part| part.len()).sum());
     for part in parts {
@@ -80,11 +81,13 @@ impl CacheKey {
     }
 
     pub fn popular(language: Option<&Language>, region: Option<&Region>, page: Page) -> CacheKey {
-        let region = region.map_or_else(String::new, |r| format!("region:{}:", r.as_str()));
-        CacheKey(format!(
-            "{POPULAR}:{}{region}page:{page}",
-            lang_part(language)
-        ))
+        let mut page_digits = itoa::Buffer::new();
+        let page = page_digits.format(page.get());
+        let (lang, sep) = lang_parts(language);
+        let (region_tag, region, region_sep) = region_parts(region);
+        join(&[
+            POPULAR, ":", lang, sep, region_tag, region, region_sep, "page:", page,
+        ])
     }
 
     /// Search text is case-folded, so "Matrix" and "matrix" share one fallback entry.
@@ -94,12 +97,14 @@ impl CacheKey {
         region: Option<&Region>,
         page: Page,
     ) -> CacheKey {
-        let region = region.map_or_else(String::new, |r| format!("region:{}:", r.as_str()));
-        CacheKey(format!(
-            "{SEARCH}:{}{region}q:{}:page:{page}",
-            lang_part(language),
-            query.to_lowercase()
-        ))
+        let mut page_digits = itoa::Buffer::new();
+        let page = page_digits.format(page.get());
+        let (lang, sep) = lang_parts(language);
+        let (region_tag, region, region_sep) = region_parts(region);
+        let query = query.to_lowercase();
+        join(&[
+            SEARCH, ":", lang, sep, region_tag, region, region_sep, "q:", &query, ":page:", page,
+        ])
     }
 
     /// A key read back from a store or a snapshot.
@@ -159,6 +164,14 @@ mod tests {
         assert_eq!(
             CacheKey::popular(Some(&fr), us.as_ref(), p2).as_str(),
             "popular_movies:fr-FR:region:US:page:2"
+        );
+        assert_eq!(
+            CacheKey::search("The Matrix", Some(&fr), us.as_ref(), p2).as_str(),
+            "search_movies:fr-FR:region:US:q:the matrix:page:2"
+        );
+        assert_eq!(
+            CacheKey::search("Matrix", None, None, p2).as_str(),
+            "search_movies:q:matrix:page:2"
         );
         assert_eq!(
             CacheKey::popular(None, None, p2).as_str(),

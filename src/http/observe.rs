@@ -87,7 +87,6 @@ fn new_request_id() -> String {
 }
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// Wraps `inner` (which answers every request) with request ids, security headers and the
 /// access log line.
@@ -152,7 +151,7 @@ pub fn finish(
     if tracing::enabled!(tracing::Level::INFO) {
         let cache = response
             .headers()
-            .get(&X_CACHE)
+            .get(&super::response::X_CACHE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
         tracing::info!(

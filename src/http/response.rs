@@ -14,7 +14,7 @@ use crate::state::AppState;
 const DATA_PREFIX: &[u8] = b"{\"success\":true,\"data\":";
 const OBJECT_SUFFIX: &[u8] = b"}";
 /// Made once: a header name from a string is parsed on every use.
-static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+pub(super) static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// The canonical form of a list request, for `next`/`previous`: the path and the parameters other
 /// than `page`, in a fixed order, so every request for one page gets the same links.

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -54,15 +55,12 @@ pub async fn serve(
         let state = state.clone();
         let routes = routes.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            let answered = fast_path::answer(&state, &request, Some(peer));
-            let mut routes = routes.clone();
-            async move {
-                match answered {
-                    Some(response) => Ok(response),
-                    None => {
-                        request.extensions_mut().insert(PeerAddr(peer));
-                        routes.call(request).await
-                    }
+            match fast_path::answer(&state, &request, Some(peer)) {
+                Some(response) => Either::Left(std::future::ready(Ok(response))),
+                // Only a request the fast path leaves needs its own handle on the filter chain.
+                None => {
+                    request.extensions_mut().insert(PeerAddr(peer));
+                    Either::Right(routes.clone().call(request))
                 }
             }
         });

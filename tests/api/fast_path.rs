@@ -13,11 +13,15 @@ use crate::helpers::{Reply, TestApp, TestEnv};
 const PAGE: &str = "/api/movies/trending/?time_window=day&page=2";
 const ORIGIN: &str = "https://app.example.org";
 
-/// The page, made hot: the reply to the first request (a miss, answered by the full route).
-async fn warm(app: &TestApp) -> Reply {
+/// A server allowing `ORIGIN`, with the page made hot, and the reply to that first request (a
+/// miss, answered by the full route).
+async fn hot_app(env: &TestEnv) -> (TestApp, Reply) {
+    let app = env
+        .spawn_with(|s| s.http.cors_origins = Some(vec![ORIGIN.into()]))
+        .await;
     let miss = app.request(Method::GET, PAGE, &[("origin", ORIGIN)]).await;
     assert_eq!((miss.status, miss.x_cache()), (200, "MISS"));
-    miss
+    (app, miss)
 }
 
 fn header_names(reply: &Reply) -> BTreeSet<String> {
@@ -36,10 +40,7 @@ fn listed(reply: &Reply, name: &str) -> BTreeSet<String> {
 #[tokio::test]
 async fn a_hot_hit_carries_what_the_full_route_sends() {
     let env = TestEnv::new().await;
-    let app = env
-        .spawn_with(|s| s.http.cors_origins = Some(vec![ORIGIN.into()]))
-        .await;
-    let miss = warm(&app).await;
+    let (app, miss) = hot_app(&env).await;
     let hit = app
         .request(
             Method::GET,
@@ -97,10 +98,7 @@ async fn a_hot_hit_carries_what_the_full_route_sends() {
 #[tokio::test]
 async fn requests_the_fast_path_cannot_answer_get_the_full_routes_answer() {
     let env = TestEnv::new().await;
-    let app = env
-        .spawn_with(|s| s.http.cors_origins = Some(vec![ORIGIN.into()]))
-        .await;
-    warm(&app).await;
+    let (app, _) = hot_app(&env).await;
 
     let foreign = app
         .request(Method::GET, PAGE, &[("origin", "https://evil.example")])
