@@ -104,7 +104,6 @@ fn store_benches(c: &mut Criterion) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let page = envelope::encode(list_meta(1), &page_payload(1));
     for entries in [1_000, large] {
         let (_dir, store) = filled_store(entries);
@@ -126,9 +125,7 @@ fn store_benches(c: &mut Criterion) {
                 || page.clone(),
                 |bytes| {
                     n = (n + 7_919) % entries;
-                    runtime
-                        .block_on(store.put(format!("movie:{n}"), bytes))
-                        .expect("writes")
+                    store.put(&format!("movie:{n}"), bytes).expect("writes")
                 },
                 BatchSize::SmallInput,
             )

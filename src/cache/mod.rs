@@ -305,7 +305,7 @@ impl PageCache {
         let raw = envelope::decode(&bytes).map_or(0, |d| u64::from(d.meta.raw_len));
         let pending = self.hot.pending(Some(key.as_str()));
         let result = match &self.store {
-            Store::Sled(sled) => sled.put(key.as_str().to_owned(), bytes).await,
+            Store::Sled(sled) => sled.put(key.as_str(), bytes),
             Store::Redis(redis) => redis
                 .put(key.as_str(), &bytes, expires_of(&bytes))
                 .await

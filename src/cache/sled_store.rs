@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sled::Transactional;
+use std::hash::{BuildHasher, BuildHasherDefault};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rustc_hash::FxHasher;
 
 use crate::config::CacheSettings;
 use crate::telemetry::spawn_blocking;
@@ -29,6 +32,36 @@ pub struct SledStore {
     pages: sled::Tree,
     index: sled::Tree,
     path: PathBuf,
+    writers: Arc<KeyLocks>,
+}
+
+/// Serialises the writers of one key (a miss being stored, the sweeper removing it, a re-encoding
+/// swapping it), so that an entry and its index record change together without a sled
+/// transaction: in the server, between misses, one took ~130 µs against ~15 µs in a loop
+/// (BENCHMARKS.md, "Cold path"), and it makes every other sled operation take sled's global lock.
+/// Keys share a lock by hash; a writer holds one for two tree operations, never across I/O of
+/// its own.
+struct KeyLocks {
+    stripes: [Mutex<()>; KEY_LOCK_STRIPES],
+}
+
+const KEY_LOCK_STRIPES: usize = 64;
+
+impl Default for KeyLocks {
+    fn default() -> Self {
+        KeyLocks {
+            stripes: std::array::from_fn(|_| Mutex::new(())),
+        }
+    }
+}
+
+impl KeyLocks {
+    fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
+        let hash = BuildHasherDefault::<FxHasher>::default().hash_one(key);
+        let stripe = &self.stripes[(hash as usize) % KEY_LOCK_STRIPES];
+        // Nothing is left half-done under the lock: a panic elsewhere cannot poison the data.
+        stripe.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The sweeper's view of one entry, kept in the index tree beside it. Format (docs/FORMATS.md):
@@ -134,6 +167,7 @@ impl SledStore {
                     pages,
                     index,
                     path,
+                    writers: Arc::default(),
                 };
                 if store.db.get(INDEX_BUILT)?.is_none() {
                     store.build_index()?;
@@ -185,37 +219,33 @@ impl SledStore {
     }
 
     /// Stores `bytes`; returns the size of the entry it replaced, if any. A miss waits for this
-    /// before it is answered, so on the multi-threaded runtime the write runs on the calling
-    /// thread (`block_in_place` hands the thread's other tasks to another one meanwhile, should
-    /// sled block): sending it to the blocking pool and back cost two thread wake-ups, more than
-    /// the write itself on an idle machine (BENCHMARKS.md, "Cold path").
-    pub async fn put(&self, key: String, bytes: Vec<u8>) -> Result<Option<usize>, CacheError> {
-        if tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread
-        {
-            return tokio::task::block_in_place(|| self.put_blocking(&key, bytes));
-        }
-        let store = self.clone();
-        spawn_blocking(move || store.put_blocking(&key, bytes)).await
+    /// before it is answered, so it runs inline on the calling thread, like `get`: sled's write
+    /// goes to its in-memory log buffer (its own threads write that out), and handing the write
+    /// to another thread cost more than the write on an idle machine (BENCHMARKS.md, "Cold
+    /// path").
+    ///
+    /// The index record first, then the entry, under the key's lock: concurrent writers of the key
+    /// (the sweeper removing it, say) see both or neither. sled replays its log in order at
+    /// recovery, so a crash in between leaves at most a record without an entry, which the sweeper
+    /// drops at its expiry; an entry without a record (never written so) would get one at its
+    /// next write.
+    pub fn put(&self, key: &str, bytes: Vec<u8>) -> Result<Option<usize>, CacheError> {
+        let record = IndexRecord::of(&bytes).map(|r| r.encode());
+        let _writer = self.writers.lock(key);
+        self.write_record(key, record.as_ref())?;
+        Ok(self
+            .pages
+            .insert(key.as_bytes(), bytes)
+            .map_err(store_error)?
+            .map(|v| v.len()))
     }
 
-    /// The entry and its index record in one transaction: a put and a removal of the same key
-    /// racing (a miss being stored while the sweeper evicts it) cannot leave an entry the index
-    /// does not know.
-    fn put_blocking(&self, key: &str, bytes: Vec<u8>) -> Result<Option<usize>, CacheError> {
-        let record = IndexRecord::of(&bytes).map(|r| r.encode());
-        let bytes = sled::IVec::from(bytes);
-        (&self.pages, &self.index)
-            .transaction(|(pages, index)| {
-                match &record {
-                    Some(record) => index.insert(key.as_bytes(), &record[..])?,
-                    None => index.remove(key.as_bytes())?,
-                };
-                Ok(pages
-                    .insert(key.as_bytes(), bytes.clone())?
-                    .map(|v| v.len()))
-            })
-            .map_err(transaction_error)
+    fn write_record(&self, key: &str, record: Option<&[u8; INDEX_LEN]>) -> Result<(), CacheError> {
+        match record {
+            Some(record) => self.index.insert(key.as_bytes(), &record[..]).map(drop),
+            None => self.index.remove(key.as_bytes()).map(drop),
+        }
+        .map_err(store_error)
     }
 
     /// Replaces `old` with `new` under `key` (and its index record) only if `old` is still what
@@ -229,20 +259,22 @@ impl SledStore {
         let store = self.clone();
         spawn_blocking(move || {
             let record = IndexRecord::of(&new).map(|r| r.encode());
-            let new = sled::IVec::from(new);
-            (&store.pages, &store.index)
-                .transaction(|(pages, index)| {
-                    if pages.get(key.as_bytes())?.as_deref() != Some(&old[..]) {
-                        return Ok(false);
-                    }
-                    match &record {
-                        Some(record) => index.insert(key.as_bytes(), &record[..])?,
-                        None => index.remove(key.as_bytes())?,
-                    };
-                    pages.insert(key.as_bytes(), new.clone())?;
-                    Ok(true)
-                })
-                .map_err(transaction_error)
+            let _writer = store.writers.lock(&key);
+            if store
+                .pages
+                .get(key.as_bytes())
+                .map_err(store_error)?
+                .as_deref()
+                != Some(&old[..])
+            {
+                return Ok(false);
+            }
+            store.write_record(&key, record.as_ref())?;
+            store
+                .pages
+                .insert(key.as_bytes(), new)
+                .map_err(store_error)?;
+            Ok(true)
         })
         .await
     }
@@ -253,14 +285,12 @@ impl SledStore {
         spawn_blocking(move || store.remove_blocking(&key)).await
     }
 
-    /// The entry and its index record together (see `put_blocking`).
+    /// The entry first, then its index record, under the key's lock (see `put`).
     pub fn remove_blocking(&self, key: &str) -> Result<Option<usize>, CacheError> {
-        (&self.pages, &self.index)
-            .transaction(|(pages, index)| {
-                index.remove(key.as_bytes())?;
-                Ok(pages.remove(key.as_bytes())?.map(|v| v.len()))
-            })
-            .map_err(transaction_error)
+        let _writer = self.writers.lock(key);
+        let removed = self.pages.remove(key.as_bytes()).map_err(store_error)?;
+        self.write_record(key, None)?;
+        Ok(removed.map(|v| v.len()))
     }
 
     /// Inserts many entries in one atomic batch (and their index records in another, first).
@@ -351,10 +381,6 @@ fn is_lock_error(e: &CacheError) -> bool {
     matches!(e, CacheError::Store(message) if message.contains("could not acquire lock"))
 }
 
-fn transaction_error(e: sled::transaction::TransactionError) -> CacheError {
-    CacheError::Store(e.to_string())
-}
-
 fn store_error(e: sled::Error) -> CacheError {
     CacheError::Store(e.to_string())
 }
@@ -390,10 +416,8 @@ mod tests {
         assert_eq!(IndexRecord::decode(&record.encode()[..20]), None);
     }
 
-    #[test]
-    fn an_older_directory_is_indexed_at_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = crate::config::Settings::defaults_in(dir.path());
+    /// An object entry stored at 5 and fresh until 10 (Unix ms).
+    fn small_entry() -> Vec<u8> {
         let meta = crate::cache::EntryMeta {
             stored_at_ms: 5,
             expires_at_ms: 10,
@@ -401,7 +425,42 @@ mod tests {
             shape: crate::cache::Shape::Object,
             raw_len: 0,
         };
-        let bytes = crate::cache::envelope::encode(meta, b"{}");
+        crate::cache::envelope::encode(meta, b"{}")
+    }
+
+    #[test]
+    fn racing_writers_of_a_key_leave_an_entry_and_its_record_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::Settings::defaults_in(dir.path());
+        let store = SledStore::open(dir.path(), &settings.cache).unwrap();
+        let bytes = small_entry();
+        for round in 0..100 {
+            let key = format!("movie:{round}");
+            std::thread::scope(|s| {
+                for writer in 0..4 {
+                    let (store, key, bytes) = (&store, &key, &bytes);
+                    s.spawn(move || {
+                        for _ in 0..100 {
+                            if writer % 2 == 0 {
+                                store.put(key, bytes.clone()).unwrap();
+                            } else {
+                                store.remove_blocking(key).unwrap();
+                            }
+                        }
+                    });
+                }
+            });
+            let entry = store.get(&key).unwrap().is_some();
+            let record = store.index.get(key.as_bytes()).unwrap().is_some();
+            assert_eq!(entry, record, "{key}: entry {entry}, index record {record}");
+        }
+    }
+
+    #[test]
+    fn an_older_directory_is_indexed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::Settings::defaults_in(dir.path());
+        let bytes = small_entry();
         {
             // Written the way versions before the index did: the pages tree alone.
             let store = SledStore::open(dir.path(), &settings.cache).unwrap();
