@@ -4,7 +4,7 @@
 # fake TMDB's catalogue), starts the release binary on each, and loads it with wrk over keys spread
 # across the whole store. Loopback only; bounded (10 s per load); ~3 minutes, ~2 GB of disk in /tmp.
 # usage: bench/scale.sh [sizes|pages|all] [LARGE]     (all, and LARGE = 1000000, by default;
-#        ROUNDS=5 alternating loads per store size)
+#        ROUNDS=7 alternating loads per store size)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PART=${1:-all}
@@ -57,7 +57,7 @@ stop() { kill $PID; wait $PID 2>/dev/null || true; PID=; }
 
 # The two stores are served side by side and loaded in turn, ROUNDS times each, so that the noise
 # of a shared machine falls on both alike; medians of the rounds are reported.
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-7}
 start_pair() { # env... -> PIDS for the small and large store, on PORT and PORT+1
   PAIR=()
   for which in small large; do
@@ -82,16 +82,19 @@ load_on() { # port n span seconds -> p50 in microseconds
     http://127.0.0.1:$1 | grep '^SCALE' | tr '\t' '\n' | grep '^p50_us=' | cut -d= -f2
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Each round loads the small store, then the large one; the ratio of a round's two p50s is what
+# is compared (drift over the run cancels), and the median of those ratios is the result.
 alternate() { # label
-  local small=() large=()
+  local small=() large=() ratios=() s l
   load_on $PORT 1000 1000 2 >/dev/null; load_on $((PORT + 1)) 1000 "$LARGE" 2 >/dev/null
   for _ in $(seq "$ROUNDS"); do
-    small+=($(load_on $PORT 1000 1000 4))
-    large+=($(load_on $((PORT + 1)) 1000 "$LARGE" 4))
+    s=$(load_on $PORT 1000 1000 4); l=$(load_on $((PORT + 1)) 1000 "$LARGE" 4)
+    small+=("$s"); large+=("$l"); ratios+=($(awk -v a="$l" -v b="$s" 'BEGIN {printf "%.2f", a / b}'))
   done
   local ms ml
   ms=$(printf '%s\n' "${small[@]}" | median); ml=$(printf '%s\n' "${large[@]}" | median)
-  echo "  $1: p50 1000 entries ${ms} us (rounds: ${small[*]}), $LARGE entries ${ml} us (rounds: ${large[*]}); ratio $(awk -v a="$ml" -v b="$ms" 'BEGIN {printf "%.2f", a / b}')"
+  echo "  $1: p50 1000 entries ${ms} us (rounds: ${small[*]}), $LARGE entries ${ml} us (rounds: ${large[*]})"
+  echo "    $LARGE ÷ 1000 p50, round by round: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | median)"
 }
 
 if [ "$PART" != pages ]; then

@@ -9,7 +9,7 @@ use crate::cache::CacheKey;
 use crate::cache::envelope::{self, EntryMeta, ListMeta, Shape};
 use crate::cli::{FillArgs, FillShape};
 use crate::clock::Clock;
-use crate::commands::{CommandError, close, open};
+use crate::commands::{CommandError, close_after_bulk_write, open};
 use crate::config::Settings;
 use crate::fake_tmdb::catalog;
 
@@ -84,7 +84,7 @@ pub async fn run(settings: &Settings, args: &FillArgs) -> Result<(), CommandErro
     })
     .await
     .map_err(|e| CommandError::runtime(e.to_string()))??;
-    close(opened).await;
+    close_after_bulk_write(opened, settings).await;
     eprintln!(
         "stored {written} synthetic {shape:?} entries in {:.1} s",
         started.elapsed().as_secs_f64()
