@@ -54,6 +54,10 @@ load() { # fmt n span
 rss() { awk '/VmRSS|VmHWM/ {printf "%s %d MB  ", $1, $2 / 1024}' /proc/$PID/status; echo; }
 
 stop() { kill $PID; wait $PID 2>/dev/null || true; PID=; }
+timed_stop() { # prints ms from SIGTERM to exit (a graceful stop folds sled's log into its snapshot)
+  local t0; t0=$(date +%s%N); stop
+  echo "  graceful stop: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+}
 
 # The two stores are served side by side and loaded in turn, ROUNDS times each, so that the noise
 # of a shared machine falls on both alike; medians of the rounds are reported.
@@ -131,5 +135,5 @@ echo "  load over 1000 hot keys: $(load '/api/movies/%d/recommendations/' 1000 1
 echo "  memory under that load: $(rss)"
 echo "  load over all 100000 keys: $(load '/api/movies/%d/recommendations/' 100000 100000)"
 echo "  memory under that load: $(rss)"
-stop
+timed_stop
 fi

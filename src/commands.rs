@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cache::SledStore;
 use crate::cli::WarmArgs;
 use crate::clock::Clock;
 use crate::config::{Credential, Settings};
@@ -138,20 +137,12 @@ pub(crate) async fn close(opened: Opened) {
     drop(release(opened).await);
 }
 
-/// `close`, for a command that wrote many entries: before the data directory is let go, the sled
-/// store is opened once more and dropped. sled 0.34 folds its log into its snapshot only when it
-/// opens, so the server's next start would otherwise replay everything the command wrote (0.5–0.7
-/// s for 100 k pages, BENCHMARKS.md "Scale"); this way the command pays for it.
+/// `close`, for a command that wrote many entries: before the data directory is let go, sled's
+/// log is folded into its snapshot (`SledStore::fold_log`), so that the command pays for it
+/// rather than the server's next start.
 pub(crate) async fn close_after_bulk_write(opened: Opened, settings: &Settings) {
     let lock = release(opened).await;
-    if settings.cache.url.is_none() {
-        let (dir, cache) = (settings.data_dir.clone(), settings.cache.clone());
-        let reopened =
-            tokio::task::spawn_blocking(move || SledStore::open(&dir, &cache).map(drop)).await;
-        if let Ok(Err(e)) = reopened {
-            tracing::warn!(error = %e, "reopening the cache to fold its log failed");
-        }
-    }
+    crate::startup::fold_sled_log(&settings.data_dir, &settings.cache).await;
     drop(lock);
 }
 

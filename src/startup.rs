@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::cache::hot::HotTier;
 use crate::cache::{PageCache, RedisStore, SledStore, Store};
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{CacheSettings, Settings};
 use crate::counters::Counters;
 use crate::movies::{MovieService, MovieServiceParts};
 use crate::state::{AppState, AppStateInner};
@@ -48,6 +48,8 @@ pub struct Application {
     shutdown_grace: std::time::Duration,
     header_timeout: std::time::Duration,
     data_dir: PathBuf,
+    /// For folding sled's log at shutdown (`fold_sled_log`).
+    cache_settings: CacheSettings,
     /// Held for the process's lifetime: one server per data directory.
     _lock: File,
 }
@@ -209,6 +211,7 @@ impl Application {
             shutdown_grace: settings.resilience.shutdown_grace,
             header_timeout: settings.http.header_timeout,
             data_dir: settings.data_dir.clone(),
+            cache_settings: settings.cache.clone(),
             _lock: lock,
         })
     }
@@ -236,9 +239,11 @@ impl Application {
             shutdown_grace,
             header_timeout,
             data_dir,
+            cache_settings,
             _lock,
             ..
         } = self;
+        let fold_dir = data_dir.clone();
         let cache = state.cache.clone();
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
         let sweeper = state.sweeper.clone().map(|sweeper| {
@@ -295,9 +300,31 @@ impl Application {
             .is_err()
         {
             tracing::warn!("some request state was still held at shutdown");
+        } else {
+            fold_sled_log(&fold_dir, &cache_settings).await;
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// With the cache in sled, folds sled's log into its snapshot (`SledStore::fold_log`). Call with
+/// the data directory locked and the store closed.
+pub(crate) async fn fold_sled_log(data_dir: &Path, cache: &CacheSettings) {
+    if cache.url.is_some() {
+        return;
+    }
+    let (dir, cache) = (data_dir.to_owned(), cache.clone());
+    let started = std::time::Instant::now();
+    match tokio::task::spawn_blocking(move || SledStore::fold_log(&dir, &cache)).await {
+        Ok(Ok(())) => tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "folded the cache's log into its snapshot"
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "folding the cache's log into its snapshot failed")
+        }
+        Err(e) => tracing::warn!(error = %e, "folding the cache's log into its snapshot failed"),
     }
 }
 

@@ -132,6 +132,14 @@ impl SledStore {
         }
     }
 
+    /// Opens the store in `data_dir` and drops it again, once nothing else holds it: sled 0.34
+    /// folds its log into its snapshot only when it opens, so the next start would otherwise
+    /// replay everything written since this one (0.5–0.7 s after 100 k new pages, BENCHMARKS.md
+    /// "Scale"). Called after bulk writes and at shutdown. Blocking.
+    pub fn fold_log(data_dir: &Path, settings: &CacheSettings) -> Result<(), CacheError> {
+        Self::open(data_dir, settings).map(drop)
+    }
+
     /// The caller holds the data directory's lock, so sled's own lock can only be held by this
     /// process's previous handle, whose background threads let go of it shortly after it is
     /// dropped. Wait for that instead of mistaking it for damage.

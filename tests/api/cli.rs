@@ -169,6 +169,34 @@ async fn a_bulk_fill_leaves_a_snapshot_so_the_next_start_does_not_replay_it() {
 }
 
 #[tokio::test]
+async fn a_server_stopped_gracefully_leaves_a_snapshot_of_what_it_wrote() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    for page in 1..=5 {
+        let reply = app
+            .get(&format!(
+                "/api/movies/trending/?time_window=day&page={page}"
+            ))
+            .await;
+        assert_eq!((reply.status, reply.x_cache()), (200, "MISS"));
+    }
+    let before = newest_snapshot_lsn(env.dir.path());
+    app.stop().await;
+    let after = newest_snapshot_lsn(env.dir.path());
+    assert!(
+        after >= before + 5 * 1024,
+        "the newest snapshot moved from log byte {before} to {after}"
+    );
+    // And the entries are still there for the next start.
+    let app = env.spawn().await;
+    let reply = app
+        .get("/api/movies/trending/?time_window=day&page=3")
+        .await;
+    assert_eq!((reply.status, reply.x_cache()), (200, "HIT"));
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn dev_fill_stores_entries_the_server_answers_as_hits() {
     let env = TestEnv::new().await;
     let (status, _, stderr) = run(
