@@ -81,24 +81,28 @@ counted_on() { # port entries
     sleep 0.5
   done
 }
-load_on() { # port n span seconds -> p50 in microseconds
-  BENCH_PATH_FMT='/api/movies/%d/' BENCH_N=$2 BENCH_SPAN=$3 wrk -t1 -c32 -d${4}s -s bench/keys.lua \
+load_on() { # port n span seconds [connections] -> p50 in microseconds
+  BENCH_PATH_FMT='/api/movies/%d/' BENCH_N=$2 BENCH_SPAN=$3 wrk -t1 -c${5:-32} -d${4}s -s bench/keys.lua \
     http://127.0.0.1:$1 | grep '^SCALE' | tr '\t' '\n' | grep '^p50_us=' | cut -d= -f2
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # Each round loads the small store, then the large one; the ratio of a round's two p50s is what
-# is compared (drift over the run cancels), and the median of those ratios is the result.
+# is compared (drift over the run cancels), and the median of those ratios is the result. Once
+# with one connection (a request's own latency: what the store's size could change) and once
+# with 32 (saturated: the p50 is mostly queueing, and as noisy as the machine's throughput).
 alternate() { # label
-  local small=() large=() ratios=() s l
-  load_on $PORT 1000 1000 2 >/dev/null; load_on $((PORT + 1)) 1000 "$LARGE" 2 >/dev/null
-  for _ in $(seq "$ROUNDS"); do
-    s=$(load_on $PORT 1000 1000 4); l=$(load_on $((PORT + 1)) 1000 "$LARGE" 4)
-    small+=("$s"); large+=("$l"); ratios+=($(awk -v a="$l" -v b="$s" 'BEGIN {printf "%.2f", a / b}'))
+  local conns small=() large=() ratios=() s l ms ml
+  for conns in 1 32; do
+    small=(); large=(); ratios=()
+    load_on $PORT 1000 1000 2 $conns >/dev/null; load_on $((PORT + 1)) 1000 "$LARGE" 2 $conns >/dev/null
+    for _ in $(seq "$ROUNDS"); do
+      s=$(load_on $PORT 1000 1000 4 $conns); l=$(load_on $((PORT + 1)) 1000 "$LARGE" 4 $conns)
+      small+=("$s"); large+=("$l"); ratios+=($(awk -v a="$l" -v b="$s" 'BEGIN {printf "%.2f", a / b}'))
+    done
+    ms=$(printf '%s\n' "${small[@]}" | median); ml=$(printf '%s\n' "${large[@]}" | median)
+    echo "  $1, -c$conns: p50 1000 entries ${ms} us (rounds: ${small[*]}), $LARGE entries ${ml} us (rounds: ${large[*]})"
+    echo "    $LARGE ÷ 1000 p50, round by round: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | median)"
   done
-  local ms ml
-  ms=$(printf '%s\n' "${small[@]}" | median); ml=$(printf '%s\n' "${large[@]}" | median)
-  echo "  $1: p50 1000 entries ${ms} us (rounds: ${small[*]}), $LARGE entries ${ml} us (rounds: ${large[*]})"
-  echo "    $LARGE ÷ 1000 p50, round by round: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | median)"
 }
 
 if [ "$PART" != pages ]; then

@@ -293,6 +293,7 @@ impl Application {
         if let Err(e) = cache.flush().await {
             tracing::warn!(error = %e, "flushing the cache at shutdown failed");
         }
+        let fold = cache.has_log_to_fold();
         drop(cache);
         // Connection tasks drop their clone of the state just after the server future ends.
         if tokio::time::timeout(RELEASE_WAIT, state_released.recv())
@@ -300,7 +301,7 @@ impl Application {
             .is_err()
         {
             tracing::warn!("some request state was still held at shutdown");
-        } else {
+        } else if fold {
             fold_sled_log(&fold_dir, &cache_settings).await;
         }
         tracing::info!("stopped");

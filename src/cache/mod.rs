@@ -414,6 +414,12 @@ impl PageCache {
         }
     }
 
+    /// Whether sled's log should be folded into its snapshot once the store is closed: the store
+    /// is sled and was written since it opened (`SledStore::fold_log`).
+    pub fn has_log_to_fold(&self) -> bool {
+        matches!(&self.store, Store::Sled(sled) if sled.written_since_open())
+    }
+
     /// Which backend holds the entries.
     pub fn backend(&self) -> &'static str {
         match &self.store {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::hash::{BuildHasher, BuildHasherDefault};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustc_hash::FxHasher;
@@ -33,6 +34,9 @@ pub struct SledStore {
     index: sled::Tree,
     path: PathBuf,
     writers: Arc<KeyLocks>,
+    /// Set by the first write or removal: until then sled's snapshot (written when it opened)
+    /// is current, and there is no log to fold (`fold_log`).
+    written: Arc<AtomicBool>,
 }
 
 /// Serialises the writers of one key (a miss being stored, the sweeper removing it, a re-encoding
@@ -176,6 +180,7 @@ impl SledStore {
                     index,
                     path,
                     writers: Arc::default(),
+                    written: Arc::default(),
                 };
                 if store.db.get(INDEX_BUILT)?.is_none() {
                     store.build_index()?;
@@ -240,6 +245,7 @@ impl SledStore {
     pub fn put(&self, key: &str, bytes: Vec<u8>) -> Result<Option<usize>, CacheError> {
         let record = IndexRecord::of(&bytes).map(|r| r.encode());
         let _writer = self.writers.lock(key);
+        self.note_written();
         self.write_record(key, record.as_ref())?;
         Ok(self
             .pages
@@ -277,6 +283,7 @@ impl SledStore {
             {
                 return Ok(false);
             }
+            store.note_written();
             store.write_record(&key, record.as_ref())?;
             store
                 .pages
@@ -296,6 +303,7 @@ impl SledStore {
     /// The entry first, then its index record, under the key's lock (see `put`).
     pub fn remove_blocking(&self, key: &str) -> Result<Option<usize>, CacheError> {
         let _writer = self.writers.lock(key);
+        self.note_written();
         let removed = self.pages.remove(key.as_bytes()).map_err(store_error)?;
         self.write_record(key, None)?;
         Ok(removed.map(|v| v.len()))
@@ -312,8 +320,21 @@ impl SledStore {
             }
             batch.insert(key.as_bytes(), value);
         }
+        self.note_written();
         self.index.apply_batch(index).map_err(store_error)?;
         self.pages.apply_batch(batch).map_err(store_error)
+    }
+
+    fn note_written(&self) {
+        if !self.written.load(Ordering::Relaxed) {
+            self.written.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether anything was written or removed since the store was opened: whether there is a
+    /// log to fold (`fold_log`).
+    pub fn written_since_open(&self) -> bool {
+        self.written.load(Ordering::Relaxed)
     }
 
     /// Every (key, index record) whose key starts with `prefix`: reads only the small index, so
