@@ -141,8 +141,13 @@ pub(crate) async fn close(opened: Opened) {
 /// log is folded into its snapshot (`SledStore::fold_log`), so that the command pays for it
 /// rather than the server's next start.
 pub(crate) async fn close_after_bulk_write(opened: Opened, settings: &Settings) {
+    let fold = opened.state.cache.log_to_fold();
     let lock = release(opened).await;
-    crate::startup::fold_sled_log(&settings.data_dir, &settings.cache).await;
+    if let Some(fold) = fold
+        && fold.wait_released(Duration::from_secs(1)).await
+    {
+        crate::startup::fold_sled_log(&settings.data_dir, &settings.cache).await;
+    }
     drop(lock);
 }
 

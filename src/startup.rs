@@ -293,7 +293,7 @@ impl Application {
         if let Err(e) = cache.flush().await {
             tracing::warn!(error = %e, "flushing the cache at shutdown failed");
         }
-        let fold = cache.has_log_to_fold();
+        let fold = cache.log_to_fold();
         drop(cache);
         // Connection tasks drop their clone of the state just after the server future ends.
         if tokio::time::timeout(RELEASE_WAIT, state_released.recv())
@@ -301,8 +301,13 @@ impl Application {
             .is_err()
         {
             tracing::warn!("some request state was still held at shutdown");
-        } else if fold {
-            fold_sled_log(&fold_dir, &cache_settings).await;
+        } else if let Some(fold) = fold {
+            if fold.wait_released(std::time::Duration::from_secs(1)).await {
+                fold_sled_log(&fold_dir, &cache_settings).await;
+            } else {
+                // A task still holds the store (and so sled's files): the next start replays.
+                tracing::debug!("the cache is still in use: its log is not folded");
+            }
         }
         tracing::info!("stopped");
         Ok(())

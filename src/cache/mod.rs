@@ -331,11 +331,36 @@ impl PageCache {
 
     /// Removes one entry from a blocking context; `true` when it existed.
     pub fn remove_blocking(&self, key: &str) -> Result<bool, CacheError> {
-        self.usage.forget(key);
-        let removed = match &self.store {
-            Store::Sled(sled) => sled.remove_blocking(key),
-            Store::Redis(redis) => block_on(redis.remove(key)).map(|removed| removed.then_some(0)),
+        self.remove_blocking_if(key, None)
+    }
+
+    /// As `remove_blocking`, only if the key's index record is still `seen` (the sweeper's view,
+    /// see `SledStore::remove_if_record`). `Ok(false)` when it changed.
+    pub fn remove_blocking_if_unchanged(
+        &self,
+        key: &str,
+        seen: &sled_store::IndexRecord,
+    ) -> Result<bool, CacheError> {
+        self.remove_blocking_if(key, Some(seen))
+    }
+
+    fn remove_blocking_if(
+        &self,
+        key: &str,
+        seen: Option<&sled_store::IndexRecord>,
+    ) -> Result<bool, CacheError> {
+        let removed = match (&self.store, seen) {
+            (Store::Sled(sled), Some(seen)) => sled.remove_if_record(key, seen),
+            (Store::Sled(sled), None) => sled.remove_blocking(key),
+            (Store::Redis(redis), _) => {
+                block_on(redis.remove(key)).map(|removed| removed.then_some(0))
+            }
         };
+        if seen.is_some() && matches!(removed, Ok(None)) {
+            // Stored again since the sweeper looked (or already gone): nothing to forget.
+            return Ok(false);
+        }
+        self.usage.forget(key);
         self.hot.invalidate(key);
         let removed = removed?;
         if let Some(size) = removed {
@@ -414,10 +439,13 @@ impl PageCache {
         }
     }
 
-    /// Whether sled's log should be folded into its snapshot once the store is closed: the store
-    /// is sled and was written since it opened (`SledStore::fold_log`).
-    pub fn has_log_to_fold(&self) -> bool {
-        matches!(&self.store, Store::Sled(sled) if sled.written_since_open())
+    /// `Some` when sled's log should be folded into its snapshot once the store is closed: the
+    /// store is sled and was written since it opened (`SledStore::fold_log`).
+    pub fn log_to_fold(&self) -> Option<sled_store::FoldToken> {
+        match &self.store {
+            Store::Sled(sled) => sled.log_to_fold(),
+            Store::Redis(_) => None,
+        }
     }
 
     /// Which backend holds the entries.

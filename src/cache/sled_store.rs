@@ -35,14 +35,39 @@ pub struct SledStore {
     path: PathBuf,
     writers: Arc<KeyLocks>,
     /// Set by the first write or removal: until then sled's snapshot (written when it opened)
-    /// is current, and there is no log to fold (`fold_log`).
+    /// is current, and there is no log to fold (`fold_log`). Every clone of the store holds it,
+    /// so it also tells when the last one is gone (`FoldToken`).
     written: Arc<AtomicBool>,
+}
+
+/// Taken before a store is closed: whether it has a log to fold, and whether every handle on it
+/// has gone since (a task still holding one would keep sled's files locked).
+pub struct FoldToken(std::sync::Weak<AtomicBool>);
+
+impl FoldToken {
+    pub fn store_released(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+
+    /// Waits (at most `limit`, looking every 10 ms) for the last handle to go: a task that has
+    /// just finished may still be being dropped. `false` if one is still held.
+    pub async fn wait_released(&self, limit: std::time::Duration) -> bool {
+        let until = tokio::time::Instant::now() + limit;
+        while !self.store_released() {
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
+    }
 }
 
 /// Serialises the writers of one key (a miss being stored, the sweeper removing it, a re-encoding
 /// swapping it), so that an entry and its index record change together without a sled
 /// transaction: in the server, between misses, one took ~130 µs against ~15 µs in a loop
-/// (BENCHMARKS.md, "Cold path"), and it makes every other sled operation take sled's global lock.
+/// (BENCHMARKS.md, "Cold path"), and the first transaction or batch in a process makes every
+/// later sled operation take sled's process-wide lock.
 /// Keys share a lock by hash; a writer holds one for two tree operations, never across I/O of
 /// its own.
 struct KeyLocks {
@@ -139,9 +164,11 @@ impl SledStore {
     /// Opens the store in `data_dir` and drops it again, once nothing else holds it: sled 0.34
     /// folds its log into its snapshot only when it opens, so the next start would otherwise
     /// replay everything written since this one (0.5–0.7 s after 100 k new pages, BENCHMARKS.md
-    /// "Scale"). Called after bulk writes and at shutdown. Blocking.
+    /// "Scale"). Called after bulk writes and at shutdown. Unlike `open`, a store that does not
+    /// open (a full disk, say) is left where it is: deciding it is damaged is the next start's
+    /// business. Blocking.
     pub fn fold_log(data_dir: &Path, settings: &CacheSettings) -> Result<(), CacheError> {
-        Self::open(data_dir, settings).map(drop)
+        Self::open_waiting_for_lock(&data_dir.join("cache"), settings).map(drop)
     }
 
     /// The caller holds the data directory's lock, so sled's own lock can only be held by this
@@ -220,7 +247,11 @@ impl SledStore {
                 pending = 0;
             }
         }
-        self.index.apply_batch(batch)?;
+        // Not an empty batch: a batch makes sled take its process-wide lock on every operation
+        // from then on (see `KeyLocks`), which a new directory has no reason to pay for.
+        if pending > 0 {
+            self.index.apply_batch(batch)?;
+        }
         self.db.insert(INDEX_BUILT, &b"1"[..])?;
         Ok(())
     }
@@ -238,15 +269,17 @@ impl SledStore {
     /// path").
     ///
     /// The index record first, then the entry, under the key's lock: concurrent writers of the key
-    /// (the sweeper removing it, say) see both or neither. sled replays its log in order at
-    /// recovery, so a crash in between leaves at most a record without an entry, which the sweeper
-    /// drops at its expiry; an entry without a record (never written so) would get one at its
-    /// next write.
+    /// (the sweeper removing it, say) see both or neither. sled recovers its log up to the first
+    /// gap, and both inserts reserve their place in it under the lock, so a crash in between
+    /// leaves at most a record without an entry (dropped by the sweeper at its expiry) or, when
+    /// an entry was being replaced, the new record beside the old entry (its size and expiry
+    /// counted until the next write or sweep of the key; a read still judges the entry by its
+    /// own header). Never an entry without a record: bytes that do not decode are refused.
     pub fn put(&self, key: &str, bytes: Vec<u8>) -> Result<Option<usize>, CacheError> {
-        let record = IndexRecord::of(&bytes).map(|r| r.encode());
+        let record = index_record_of(&bytes)?;
         let _writer = self.writers.lock(key);
         self.note_written();
-        self.write_record(key, record.as_ref())?;
+        self.write_record(key, &record)?;
         Ok(self
             .pages
             .insert(key.as_bytes(), bytes)
@@ -254,12 +287,11 @@ impl SledStore {
             .map(|v| v.len()))
     }
 
-    fn write_record(&self, key: &str, record: Option<&[u8; INDEX_LEN]>) -> Result<(), CacheError> {
-        match record {
-            Some(record) => self.index.insert(key.as_bytes(), &record[..]).map(drop),
-            None => self.index.remove(key.as_bytes()).map(drop),
-        }
-        .map_err(store_error)
+    fn write_record(&self, key: &str, record: &[u8; INDEX_LEN]) -> Result<(), CacheError> {
+        self.index
+            .insert(key.as_bytes(), &record[..])
+            .map(drop)
+            .map_err(store_error)
     }
 
     /// Replaces `old` with `new` under `key` (and its index record) only if `old` is still what
@@ -271,27 +303,22 @@ impl SledStore {
         new: Vec<u8>,
     ) -> Result<bool, CacheError> {
         let store = self.clone();
-        spawn_blocking(move || {
-            let record = IndexRecord::of(&new).map(|r| r.encode());
-            let _writer = store.writers.lock(&key);
-            if store
-                .pages
-                .get(key.as_bytes())
-                .map_err(store_error)?
-                .as_deref()
-                != Some(&old[..])
-            {
-                return Ok(false);
-            }
-            store.note_written();
-            store.write_record(&key, record.as_ref())?;
-            store
-                .pages
-                .insert(key.as_bytes(), new)
-                .map_err(store_error)?;
-            Ok(true)
-        })
-        .await
+        spawn_blocking(move || store.replace_blocking(&key, &old, new)).await
+    }
+
+    fn replace_blocking(&self, key: &str, old: &[u8], new: Vec<u8>) -> Result<bool, CacheError> {
+        let record = index_record_of(&new)?;
+        let _writer = self.writers.lock(key);
+        let current = self.pages.get(key.as_bytes()).map_err(store_error)?;
+        if current.as_deref() != Some(old) {
+            return Ok(false);
+        }
+        self.note_written();
+        self.write_record(key, &record)?;
+        self.pages
+            .insert(key.as_bytes(), new)
+            .map_err(store_error)?;
+        Ok(true)
     }
 
     /// Removes `key`; returns the size of what was there, if anything.
@@ -303,21 +330,43 @@ impl SledStore {
     /// The entry first, then its index record, under the key's lock (see `put`).
     pub fn remove_blocking(&self, key: &str) -> Result<Option<usize>, CacheError> {
         let _writer = self.writers.lock(key);
+        self.remove_locked(key)
+    }
+
+    /// As `remove_blocking`, only if the key's index record is still `seen`: the sweeper decides
+    /// from a scan that may be seconds old, and a key stored again since is not what it judged.
+    /// `Ok(None)` when the record changed (or the entry was gone).
+    pub fn remove_if_record(
+        &self,
+        key: &str,
+        seen: &IndexRecord,
+    ) -> Result<Option<usize>, CacheError> {
+        let _writer = self.writers.lock(key);
+        let current = self.index.get(key.as_bytes()).map_err(store_error)?;
+        if current.as_deref().and_then(IndexRecord::decode).as_ref() != Some(seen) {
+            return Ok(None);
+        }
+        self.remove_locked(key)
+    }
+
+    fn remove_locked(&self, key: &str) -> Result<Option<usize>, CacheError> {
         self.note_written();
         let removed = self.pages.remove(key.as_bytes()).map_err(store_error)?;
-        self.write_record(key, None)?;
+        self.index.remove(key.as_bytes()).map_err(store_error)?;
         Ok(removed.map(|v| v.len()))
     }
 
     /// Inserts many entries in one atomic batch (and their index records in another, first).
-    /// Blocking.
+    /// Takes no key locks: for imports, fills and the offline seed, which run before or instead of
+    /// the server's other writers. Entries that do not decode are skipped. Blocking.
     pub fn put_batch_blocking(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), CacheError> {
         let mut index = sled::Batch::default();
         let mut batch = sled::Batch::default();
         for (key, value) in entries {
-            if let Some(record) = IndexRecord::of(&value) {
-                index.insert(key.as_bytes(), &record.encode()[..]);
-            }
+            let Some(record) = IndexRecord::of(&value) else {
+                continue;
+            };
+            index.insert(key.as_bytes(), &record.encode()[..]);
             batch.insert(key.as_bytes(), value);
         }
         self.note_written();
@@ -331,10 +380,12 @@ impl SledStore {
         }
     }
 
-    /// Whether anything was written or removed since the store was opened: whether there is a
-    /// log to fold (`fold_log`).
-    pub fn written_since_open(&self) -> bool {
-        self.written.load(Ordering::Relaxed)
+    /// `Some` when anything was written or removed since the store was opened, so that there is
+    /// a log to fold (`fold_log`) once the store is closed.
+    pub fn log_to_fold(&self) -> Option<FoldToken> {
+        self.written
+            .load(Ordering::Relaxed)
+            .then(|| FoldToken(Arc::downgrade(&self.written)))
     }
 
     /// Every (key, index record) whose key starts with `prefix`: reads only the small index, so
@@ -410,6 +461,14 @@ fn is_lock_error(e: &CacheError) -> bool {
     matches!(e, CacheError::Store(message) if message.contains("could not acquire lock"))
 }
 
+/// The index record of an entry about to be stored; an entry that does not decode is refused
+/// (nothing could serve it, and the sweeper could not see it).
+fn index_record_of(bytes: &[u8]) -> Result<[u8; INDEX_LEN], CacheError> {
+    IndexRecord::of(bytes)
+        .map(|r| r.encode())
+        .ok_or_else(|| CacheError::Store("refusing to store an entry that does not decode".into()))
+}
+
 fn store_error(e: sled::Error) -> CacheError {
     CacheError::Store(e.to_string())
 }
@@ -462,27 +521,80 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let settings = crate::config::Settings::defaults_in(dir.path());
         let store = SledStore::open(dir.path(), &settings.cache).unwrap();
-        let bytes = small_entry();
+        // Three versions of an entry, each with its own expiry and length.
+        let version = |expires_at_ms: u64, payload: &str| {
+            let meta = crate::cache::EntryMeta {
+                stored_at_ms: 5,
+                expires_at_ms,
+                etag: 0,
+                shape: crate::cache::Shape::Object,
+                raw_len: 0,
+            };
+            crate::cache::envelope::encode(meta, payload.as_bytes())
+        };
+        let (a, b, c) = (
+            version(10, "{}"),
+            version(20, r#"{"id":1}"#),
+            version(30, r#"{"id":1,"title":"x"}"#),
+        );
         for round in 0..100 {
             let key = format!("movie:{round}");
             std::thread::scope(|s| {
                 for writer in 0..4 {
-                    let (store, key, bytes) = (&store, &key, &bytes);
+                    let (store, key, a, b, c) = (&store, &key, &a, &b, &c);
                     s.spawn(move || {
                         for _ in 0..100 {
-                            if writer % 2 == 0 {
-                                store.put(key, bytes.clone()).unwrap();
-                            } else {
-                                store.remove_blocking(key).unwrap();
+                            match writer {
+                                0 => drop(store.put(key, a.clone()).unwrap()),
+                                1 => drop(store.put(key, b.clone()).unwrap()),
+                                2 => drop(store.replace_blocking(key, a, c.clone()).unwrap()),
+                                _ => drop(store.remove_blocking(key).unwrap()),
                             }
                         }
                     });
                 }
             });
-            let entry = store.get(&key).unwrap().is_some();
-            let record = store.index.get(key.as_bytes()).unwrap().is_some();
-            assert_eq!(entry, record, "{key}: entry {entry}, index record {record}");
+            let entry = store.get(&key).unwrap();
+            let record = store.index.get(key.as_bytes()).unwrap();
+            assert_eq!(
+                entry.as_deref().and_then(IndexRecord::of),
+                record.as_deref().and_then(IndexRecord::decode),
+                "{key}: the record describes the entry beside it"
+            );
         }
+    }
+
+    #[test]
+    fn an_entry_that_does_not_decode_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::Settings::defaults_in(dir.path());
+        let store = SledStore::open(dir.path(), &settings.cache).unwrap();
+        assert!(store.put("movie:1", b"not an envelope".to_vec()).is_err());
+        assert_eq!(store.get("movie:1").unwrap(), None);
+        assert!(store.scan_index("").next().is_none());
+    }
+
+    #[test]
+    fn the_sweeper_removes_only_what_it_saw() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::Settings::defaults_in(dir.path());
+        let store = SledStore::open(dir.path(), &settings.cache).unwrap();
+        let bytes = small_entry();
+        store.put("movie:1", bytes.clone()).unwrap();
+        let seen = IndexRecord::of(&bytes).unwrap();
+        // Stored again (another version) after the sweeper read its record: left alone.
+        let newer = IndexRecord {
+            stored_at_ms: 6,
+            ..seen
+        };
+        assert_eq!(store.remove_if_record("movie:1", &newer).unwrap(), None);
+        assert!(store.get("movie:1").unwrap().is_some());
+        assert_eq!(
+            store.remove_if_record("movie:1", &seen).unwrap(),
+            Some(bytes.len())
+        );
+        assert_eq!(store.get("movie:1").unwrap(), None);
+        assert!(store.scan_index("").next().is_none());
     }
 
     #[test]
