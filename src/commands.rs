@@ -143,11 +143,7 @@ pub(crate) async fn close(opened: Opened) {
 pub(crate) async fn close_after_bulk_write(opened: Opened, settings: &Settings) {
     let fold = opened.state.cache.log_to_fold();
     let lock = release(opened).await;
-    if let Some(fold) = fold
-        && fold.wait_released(Duration::from_secs(1)).await
-    {
-        crate::startup::fold_sled_log(&settings.data_dir, &settings.cache).await;
-    }
+    crate::startup::fold_sled_log(fold, &settings.data_dir, &settings.cache).await;
     drop(lock);
 }
 

@@ -301,36 +301,41 @@ impl Application {
             .is_err()
         {
             tracing::warn!("some request state was still held at shutdown");
-        } else if let Some(fold) = fold {
-            if fold.wait_released(std::time::Duration::from_secs(1)).await {
-                fold_sled_log(&fold_dir, &cache_settings).await;
-            } else {
-                // A task still holds the store (and so sled's files): the next start replays.
-                tracing::debug!("the cache is still in use: its log is not folded");
-            }
+        } else {
+            fold_sled_log(fold, &fold_dir, &cache_settings).await;
         }
         tracing::info!("stopped");
         Ok(())
     }
 }
 
-/// With the cache in sled, folds sled's log into its snapshot (`SledStore::fold_log`). Call with
-/// the data directory locked and the store closed.
-pub(crate) async fn fold_sled_log(data_dir: &Path, cache: &CacheSettings) {
-    if cache.url.is_some() {
+/// Folds sled's log into its snapshot (`SledStore::fold_log`) when `fold` says there is one and
+/// every handle on the store goes within a second (a task still holding one keeps sled's files;
+/// the next start then replays). Call with the data directory locked and the store closed.
+pub(crate) async fn fold_sled_log(
+    fold: Option<crate::cache::sled_store::FoldToken>,
+    data_dir: &Path,
+    cache: &CacheSettings,
+) {
+    let Some(fold) = fold else {
+        return;
+    };
+    if !fold.wait_released(std::time::Duration::from_secs(1)).await {
+        tracing::debug!("the cache is still in use: its log is not folded");
         return;
     }
     let (dir, cache) = (data_dir.to_owned(), cache.clone());
     let started = std::time::Instant::now();
-    match tokio::task::spawn_blocking(move || SledStore::fold_log(&dir, &cache)).await {
-        Ok(Ok(())) => tracing::debug!(
+    let folded = tokio::task::spawn_blocking(move || SledStore::fold_log(&dir, &cache))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match folded {
+        Ok(()) => tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "folded the cache's log into its snapshot"
         ),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "folding the cache's log into its snapshot failed")
-        }
-        Err(e) => tracing::warn!(error = %e, "folding the cache's log into its snapshot failed"),
+        Err(error) => tracing::warn!(%error, "folding the cache's log into its snapshot failed"),
     }
 }
 

@@ -504,6 +504,14 @@ mod tests {
         assert_eq!(IndexRecord::decode(&record.encode()[..20]), None);
     }
 
+    /// A store in a directory of its own (kept as long as the guard).
+    fn empty_store() -> (tempfile::TempDir, SledStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::Settings::defaults_in(dir.path());
+        let store = SledStore::open(dir.path(), &settings.cache).unwrap();
+        (dir, store)
+    }
+
     /// An object entry stored at 5 and fresh until 10 (Unix ms).
     fn small_entry() -> Vec<u8> {
         let meta = crate::cache::EntryMeta {
@@ -518,9 +526,7 @@ mod tests {
 
     #[test]
     fn racing_writers_of_a_key_leave_an_entry_and_its_record_together() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = crate::config::Settings::defaults_in(dir.path());
-        let store = SledStore::open(dir.path(), &settings.cache).unwrap();
+        let (_dir, store) = empty_store();
         // Three versions of an entry, each with its own expiry and length.
         let version = |expires_at_ms: u64, payload: &str| {
             let meta = crate::cache::EntryMeta {
@@ -566,9 +572,7 @@ mod tests {
 
     #[test]
     fn an_entry_that_does_not_decode_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = crate::config::Settings::defaults_in(dir.path());
-        let store = SledStore::open(dir.path(), &settings.cache).unwrap();
+        let (_dir, store) = empty_store();
         assert!(store.put("movie:1", b"not an envelope".to_vec()).is_err());
         assert_eq!(store.get("movie:1").unwrap(), None);
         assert!(store.scan_index("").next().is_none());
@@ -576,9 +580,7 @@ mod tests {
 
     #[test]
     fn the_sweeper_removes_only_what_it_saw() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = crate::config::Settings::defaults_in(dir.path());
-        let store = SledStore::open(dir.path(), &settings.cache).unwrap();
+        let (_dir, store) = empty_store();
         let bytes = small_entry();
         store.put("movie:1", bytes.clone()).unwrap();
         let seen = IndexRecord::of(&bytes).unwrap();
