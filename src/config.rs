@@ -239,6 +239,13 @@ pub struct HttpSettings {
     /// How long a client may take to send a request's headers, and how long an idle keep-alive
     /// connection stays open.
     pub header_timeout: Duration,
+    /// How long a client may take to send a request's body, from the end of its headers.
+    pub body_timeout: Duration,
+    /// Open client connections at most, over all clients; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Open connections at most from one client address (trusted proxies exempt); more are
+    /// answered 429 and closed.
+    pub max_connections_per_client: usize,
     /// Threads of the async runtime (requests, TMDB calls); `None`: half the cores, at least
     /// one. Blocking work (stores, SQLite, password hashing) has its own threads.
     pub workers: Option<usize>,
@@ -283,6 +290,21 @@ pub struct AuthSettings {
     pub jwt_secret: Option<Secret>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// Password hashes (login, registration) computed at once; `None`: half the cores, at least
+    /// one. Each takes ~19 MiB and a core for tens of milliseconds.
+    pub hash_concurrency: Option<usize>,
+    /// How long a login or registration waits for a hashing slot before it is answered 503.
+    pub hash_wait: Duration,
+}
+
+impl AuthSettings {
+    /// Hashes at once: as configured, or half the cores (at least one), so a burst of logins
+    /// leaves a core to the requests that need none.
+    pub fn hash_slots(&self) -> usize {
+        self.hash_concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+        })
+    }
 }
 
 /// Values given as command-line flags; `None` when the flag was not given.
@@ -384,6 +406,12 @@ pub const SPECS: &[Spec] = &[
     },
     spec("auth.access_ttl", "REELCACHE_ACCESS_TTL", Some("60m")),
     spec("auth.refresh_ttl", "REELCACHE_REFRESH_TTL", Some("7d")),
+    spec(
+        "auth.hash_concurrency",
+        "REELCACHE_HASH_CONCURRENCY",
+        Some("auto"),
+    ),
+    spec("auth.hash_wait", "REELCACHE_HASH_WAIT", Some("2s")),
     spec("cache.memory", "REELCACHE_CACHE_MEMORY", Some("32MiB")),
     spec("cache.max_bytes", "REELCACHE_CACHE_MAX_BYTES", Some("1GiB")),
     spec(
@@ -441,9 +469,20 @@ pub const SPECS: &[Spec] = &[
         "REELCACHE_HEADER_TIMEOUT",
         Some("75s"),
     ),
+    spec("http.body_timeout", "REELCACHE_BODY_TIMEOUT", Some("10s")),
+    spec(
+        "http.max_connections",
+        "REELCACHE_MAX_CONNECTIONS",
+        Some("4096"),
+    ),
+    spec(
+        "http.max_connections_per_client",
+        "REELCACHE_MAX_CONNECTIONS_PER_CLIENT",
+        Some("256"),
+    ),
     spec("http.workers", "REELCACHE_WORKERS", Some("auto")),
     spec("clients.rps", "REELCACHE_CLIENT_RPS", Some("100")),
-    spec("clients.burst", "REELCACHE_CLIENT_BURST", Some("500")),
+    spec("clients.burst", "REELCACHE_CLIENT_BURST", Some("auto")),
     spec(
         "clients.trusted_proxies",
         "REELCACHE_TRUSTED_PROXIES",
@@ -657,16 +696,29 @@ impl Resolved {
                     _ => Err(format!("'{v}' is not one of: public, staff, off")),
                 })?,
                 header_timeout: self.required("http.header_timeout", parse_duration)?,
-                workers: self.required("http.workers", |v| match v.trim() {
-                    "auto" => Ok(None),
-                    n => parse_count(n, 1)
-                        .map(|n| Some(n as usize))
-                        .map_err(|e| format!("{e}, or 'auto'")),
-                })?,
+                body_timeout: self.required("http.body_timeout", parse_duration)?,
+                max_connections: self
+                    .required("http.max_connections", |v| parse_count(v, 1))?
+                    as usize,
+                max_connections_per_client: self
+                    .required("http.max_connections_per_client", |v| parse_count(v, 1))?
+                    as usize,
+                workers: self.required("http.workers", parse_auto_count)?,
             },
-            clients: ClientSettings {
-                rps: self.required("clients.rps", |v| parse_count(v, 0))?,
-                burst: self.required("clients.burst", |v| parse_count(v, 1))?,
+            clients: {
+                let rps = self.required("clients.rps", |v| parse_count(v, 0))?;
+                ClientSettings {
+                    rps,
+                    // A rate set alone brings its own burst: a few seconds' worth, never the
+                    // default rate's.
+                    burst: self
+                        .required("clients.burst", |v| match v.trim() {
+                            "auto" => Ok(None),
+                            n => parse_count(n, 1)
+                                .map(Some)
+                                .map_err(|e| format!("{e}, or 'auto'")),
+                        })?
+                        .unwrap_or(rps.saturating_mul(BURST_SECONDS)),
                 trusted_proxies: self.required("clients.trusted_proxies", |v| {
                     v.split(',')
                         .map(str::trim)
@@ -676,7 +728,8 @@ impl Resolved {
                                 .map_err(|_| format!("'{s}' is not an IP address"))
                         })
                         .collect()
-                })?,
+                    })?,
+                }
             },
             auth: AuthSettings {
                 jwt_secret: self.parse("auth.jwt_secret", |v| {
@@ -688,6 +741,8 @@ impl Resolved {
                 })?,
                 access_ttl: self.required("auth.access_ttl", parse_ttl)?,
                 refresh_ttl: self.required("auth.refresh_ttl", parse_ttl)?,
+                hash_concurrency: self.required("auth.hash_concurrency", parse_auto_count)?,
+                hash_wait: self.required("auth.hash_wait", parse_duration)?,
             },
             origins: self
                 .values
@@ -811,6 +866,19 @@ fn parse_origins(raw: &str) -> Result<Option<Vec<String>>, String> {
 }
 
 /// A whole number of at least `min`.
+/// `auto` (`None`) or a whole number of at least one.
+fn parse_auto_count(raw: &str) -> Result<Option<usize>, String> {
+    match raw.trim() {
+        "auto" => Ok(None),
+        n => parse_count(n, 1)
+            .map(|n| Some(n as usize))
+            .map_err(|e| format!("{e}, or 'auto'")),
+    }
+}
+
+/// `clients.burst = "auto"`: this many seconds of `clients.rps`.
+pub const BURST_SECONDS: u32 = 5;
+
 fn parse_count(raw: &str, min: u32) -> Result<u32, String> {
     raw.trim()
         .parse::<u32>()

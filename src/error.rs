@@ -51,6 +51,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     UpstreamTimeout(String),
+    /// reelcache itself is at a bound it keeps (connections, password hashing): try again soon.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after: u64 },
+    /// The client did not send its request body in time.
+    #[error("The request body did not arrive within {}", humantime::format_duration(*.limit))]
+    RequestTimeout { limit: std::time::Duration },
     /// Our bug. The string is logged, the client sees a generic message.
     #[error("{0}")]
     Internal(String),
@@ -80,6 +86,8 @@ impl ApiError {
             ApiError::Upstream(_) | ApiError::CredentialRefused => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -100,6 +108,8 @@ impl ApiError {
             ApiError::Upstream(_) | ApiError::CredentialRefused => "UPSTREAM_ERROR",
             ApiError::UpstreamUnavailable { .. } => "UPSTREAM_UNAVAILABLE",
             ApiError::UpstreamTimeout(_) => "UPSTREAM_TIMEOUT",
+            ApiError::Overloaded { .. } => "SERVICE_UNAVAILABLE",
+            ApiError::RequestTimeout { .. } => "REQUEST_TIMEOUT",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -115,18 +125,16 @@ impl ApiError {
         match self {
             ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
             ApiError::UpstreamUnavailable { retry_after, .. } => *retry_after,
+            ApiError::Overloaded { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
 
-    /// The error envelope as a response. Internal errors are logged here, once.
-    pub fn into_response(self) -> warp::reply::Response {
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
-        }
+    /// The error envelope's JSON.
+    pub fn envelope(&self) -> Vec<u8> {
         let status = self.status();
         let message = self.client_message();
-        let fields = match &self {
+        let fields = match self {
             ApiError::Validation { fields, .. } => Some(fields),
             _ => None,
         };
@@ -140,7 +148,37 @@ impl ApiError {
             },
             detail: &message,
         };
-        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
+    }
+
+    /// The whole answer as HTTP/1.1 bytes ending the connection, for the accept loop, which
+    /// sheds a connection before any HTTP machinery is spent on it.
+    pub fn raw_http_close(&self) -> Vec<u8> {
+        let status = self.status();
+        let body = self.envelope();
+        let mut raw = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        );
+        if let Some(seconds) = self.retry_after() {
+            raw.push_str(&format!("retry-after: {seconds}\r\n"));
+        }
+        raw.push_str("\r\n");
+        let mut raw = raw.into_bytes();
+        raw.extend_from_slice(&body);
+        raw
+    }
+
+    /// The error envelope as a response. Internal errors are logged here, once.
+    pub fn into_response(self) -> warp::reply::Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let status = self.status();
+        let bytes = self.envelope();
         let mut response = warp::reply::Response::new(bytes.into());
         *response.status_mut() = status;
         let headers = response.headers_mut();

@@ -16,6 +16,7 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     no_transparent_huge_pages();
+    raise_open_files_limit();
     let cli = Cli::parse();
     let settings = Resolved::collect(
         cli.config.as_deref(),
@@ -140,6 +141,25 @@ fn no_transparent_huge_pages() {
     // SAFETY: prctl with integer arguments only sets a flag of this process.
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+/// The soft limit on open files raised to the hard one. Every client connection is a file
+/// descriptor, and the usual soft default (1,024) is fewer than a busy server, or a client
+/// holding connections open on purpose, needs; the hard limit is what the administrator allows
+/// (systemd: `LimitNOFILE`). The server keeps its connection limit below whatever this leaves.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }
 

@@ -91,6 +91,24 @@ pub fn upstream_call(outcome: &'static str, seconds: f64) {
         .record(seconds);
 }
 
+/// How many client connections are open (set by the accept loop as they open and close).
+pub fn connections_open(open: usize) {
+    handle();
+    metrics::gauge!("reelcache_connections_open").set(open as f64);
+}
+
+/// Counts one connection refused over a limit (`total` or `per_client`).
+pub fn connection_shed(limit: &'static str) {
+    handle();
+    metrics::counter!("reelcache_connections_shed_total", "limit" => limit).increment(1);
+}
+
+/// Counts one login or registration refused because every hashing slot stayed busy.
+pub fn hash_shed() {
+    handle();
+    metrics::counter!("reelcache_password_hash_shed_total").increment(1);
+}
+
 /// Where a static label lives and how long it is: a cheap map key. Two copies of one string at
 /// two addresses only make two handles on the same metric (the recorder matches by name and
 /// labels).

@@ -46,7 +46,7 @@ pub struct Application {
     state_released: tokio::sync::mpsc::Receiver<()>,
     /// How long in-flight requests may take to finish once shutdown starts.
     shutdown_grace: std::time::Duration,
-    header_timeout: std::time::Duration,
+    serve: crate::http::server::ServeSettings,
     data_dir: PathBuf,
     /// For folding sled's log at shutdown (`fold_sled_log`).
     cache_settings: CacheSettings,
@@ -209,7 +209,7 @@ impl Application {
             state,
             state_released,
             shutdown_grace: settings.resilience.shutdown_grace,
-            header_timeout: settings.http.header_timeout,
+            serve: serve_settings(&settings),
             data_dir: settings.data_dir.clone(),
             cache_settings: settings.cache.clone(),
             _lock: lock,
@@ -237,7 +237,7 @@ impl Application {
             state,
             mut state_released,
             shutdown_grace,
-            header_timeout,
+            serve,
             data_dir,
             cache_settings,
             _lock,
@@ -268,7 +268,7 @@ impl Application {
                 },
             ))
         };
-        let server = crate::http::server::serve(listener, state, header_timeout, async move {
+        let server = crate::http::server::serve(listener, state, serve, async move {
             shutdown.await;
             let _ = stopping_tx.send(true);
         });
@@ -341,6 +341,49 @@ pub(crate) async fn fold_sled_log(
 
 /// Offline with an empty cache: load the seed snapshot (the bundled demo data) once. A missing or
 /// bad seed is logged, never fatal: the server still serves what it can.
+/// File descriptors kept out of the connection limit: the stores, SQLite, the TMDB and Redis
+/// pools, the admin socket and whatever the runtime opens.
+const RESERVED_FDS: u64 = 256;
+
+/// The accept loop's bounds. The connection limit stays below the open-files limit (less what
+/// the process needs besides), so clients can never use up the descriptors the stores need.
+fn serve_settings(settings: &Settings) -> crate::http::server::ServeSettings {
+    let http = &settings.http;
+    let mut total = http.max_connections;
+    if let Some(open_files) = open_files_limit() {
+        let room = open_files.saturating_sub(RESERVED_FDS).max(1);
+        if (total as u64) > room {
+            tracing::warn!(
+                configured = total,
+                open_files_limit = open_files,
+                "REELCACHE_MAX_CONNECTIONS is above what the open-files limit leaves; using {room} \
+                 (raise LimitNOFILE / ulimit -n to allow more)"
+            );
+            total = room as usize;
+        }
+    }
+    crate::http::server::ServeSettings {
+        header_timeout: http.header_timeout,
+        body_timeout: http.body_timeout,
+        limits: crate::http::connections::ConnectionLimits {
+            total,
+            per_client: http.max_connections_per_client,
+            trusted: settings.clients.trusted_proxies.clone().into(),
+        },
+    }
+}
+
+/// This process's soft limit on open files.
+fn open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct passed.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+}
+
 async fn seed_if_empty(state: &AppState, seed: &Path) {
     if !seed.exists() || !state.cache.is_empty().await {
         return;

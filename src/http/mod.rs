@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api_spec;
 pub mod client_limit;
+pub mod connections;
 pub mod docs;
 pub mod fast_path;
 pub mod favorites;

@@ -23,6 +23,11 @@ impl warp::reject::Reject for TooLarge {}
 pub struct BadBody;
 impl warp::reject::Reject for BadBody {}
 
+/// The body did not arrive within `REELCACHE_BODY_TIMEOUT`.
+#[derive(Debug)]
+pub struct BodyTooSlow(pub std::time::Duration);
+impl warp::reject::Reject for BodyTooSlow {}
+
 pub async fn handle(rejection: warp::Rejection) -> Result<warp::reply::Response, Infallible> {
     let error = if let Some(limited) = rejection.find::<super::client_limit::ClientRateLimited>() {
         ApiError::RateLimited {
@@ -39,6 +44,8 @@ pub async fn handle(rejection: warp::Rejection) -> Result<warp::reply::Response,
         ApiError::PayloadTooLarge {
             limit: MAX_BODY_BYTES,
         }
+    } else if let Some(BodyTooSlow(limit)) = rejection.find::<BodyTooSlow>() {
+        ApiError::RequestTimeout { limit: *limit }
     } else if rejection.find::<BadBody>().is_some() {
         ApiError::validation("body", "The request body could not be read")
     } else if rejection.find::<UnsupportedMediaType>().is_some() {

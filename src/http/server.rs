@@ -15,8 +15,20 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tower_service::Service as _;
 
+use super::connections::{ConnectionGate, ConnectionLimits, DeadlineBody, Shed};
 use super::fast_path;
 use crate::state::AppState;
+
+/// What the accept loop bounds.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// How long a client may take to send a request's headers; also how long an idle keep-alive
+    /// connection is kept.
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body once its headers are in.
+    pub body_timeout: Duration,
+    pub limits: ConnectionLimits,
+}
 
 /// The peer of a connection, in each request's extensions for the filters that need it (the
 /// client limiter, login throttling).
@@ -24,20 +36,22 @@ use crate::state::AppState;
 pub struct PeerAddr(pub SocketAddr);
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting and waits for the open
-/// connections to finish their requests (idle keep-alive connections are closed at once).
-/// `header_timeout` is how long a client may take to send a request's headers (also how long an
-/// idle keep-alive connection is kept): slow or stalled clients cannot hold connections for ever.
+/// connections to finish their requests (idle keep-alive connections are closed at once). Slow
+/// or stalled clients cannot hold connections for ever (header and body timeouts), and no client
+/// can hold more than its share of them (`ServeSettings::limits`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
-    header_timeout: Duration,
+    settings: ServeSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let routes = warp::service(super::routes(state.clone()));
     let graceful = GracefulShutdown::new();
+    let gate = ConnectionGate::new(settings.limits.clone());
+    let body_timeout = settings.body_timeout;
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(settings.header_timeout);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -50,29 +64,98 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let ticket = match gate.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(shed) => {
+                refuse(stream, shed);
+                continue;
+            }
+        };
+        crate::metrics_export::connections_open(gate.open());
         // Responses leave in one write; Nagle's delay would only hold back the next one.
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let routes = routes.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             match fast_path::answer(&state, &request, Some(peer)) {
                 Some(response) => Either::Left(std::future::ready(Ok(response))),
-                // Only a request the fast path leaves needs its own handle on the filter chain.
+                // Only a request the fast path leaves needs its own handle on the filter chain,
+                // and only such a request may read a body.
                 None => {
+                    let mut request = request.map(|body| DeadlineBody::new(body, body_timeout));
                     request.extensions_mut().insert(PeerAddr(peer));
                     Either::Right(routes.clone().call(request))
                 }
             }
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let gate = gate.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(ticket);
+            crate::metrics_export::connections_open(gate.open());
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Refused connections whose answer is still being delivered; past this many, a refused
+/// connection is closed without waiting.
+const LINGERING_MAX: usize = 128;
+/// How long a refused connection is kept so that its answer is read before the close.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// Tells a connection over a limit why and closes it. The answer goes out in one non-blocking
+/// write (the send buffer is empty, so it fits); then, for a few refused connections at a time,
+/// the request is read and dropped for a moment so that closing does not reset the connection
+/// before the client has read the answer. Nothing here waits on the accept loop.
+fn refuse(stream: tokio::net::TcpStream, shed: Shed) {
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+    static LINGERING: AtomicUsize = AtomicUsize::new(0);
+    static LAST_WARNING_S: AtomicU64 = AtomicU64::new(0);
+
+    crate::metrics_export::connection_shed(shed.label());
+    let now_s = crate::clock::Clock::system().now_ms() / 1000;
+    let last = LAST_WARNING_S.load(Relaxed);
+    if now_s >= last + 10
+        && LAST_WARNING_S
+            .compare_exchange(last, now_s, Relaxed, Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            limit = shed.label(),
+            "refusing connections over a limit (reelcache_connections_shed_total counts them)"
+        );
+    }
+    // Written on the plain socket: a stream just accepted has not been seen writable by the
+    // reactor yet, so tokio's `try_write` would refuse without trying.
+    let Ok(stream) = stream.into_std() else {
+        return;
+    };
+    let _ = (&stream).write(&shed.error().raw_http_close());
+    if LINGERING.fetch_add(1, Relaxed) >= LINGERING_MAX {
+        LINGERING.fetch_sub(1, Relaxed);
+        return;
+    }
+    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+        LINGERING.fetch_sub(1, Relaxed);
+        return;
+    };
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = stream;
+        let _ = tokio::time::timeout(LINGER, async {
+            let _ = stream.shutdown().await;
+            let mut sink = [0u8; 1024];
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        LINGERING.fetch_sub(1, Relaxed);
+    });
 }
 
 /// Connection-level errors (the peer gave up while queued) are not the listener's problem; any

@@ -10,6 +10,7 @@ mod fast_path;
 mod favorites;
 mod helpers;
 mod hot_tier;
+mod limits;
 mod movies;
 mod offline;
 mod operations;

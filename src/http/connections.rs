@@ -1,0 +1,249 @@
+//! Bounds on what a connection may hold: how many connections are open (in total and per client
+//! address) and how long a request's body may take to arrive. The header read timeout (hyper's)
+//! bounds the time before a request; these bound everything else a slow or hostile client could
+//! pin, so that one client cannot use up the file descriptors every other client needs.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+use crate::error::ApiError;
+
+/// How many connections may be open.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    pub total: usize,
+    pub per_client: usize,
+    /// Proxies: many clients arrive through one address, so only the total applies to them.
+    pub trusted: Arc<[IpAddr]>,
+}
+
+/// Counts open connections and refuses the ones over a limit.
+pub struct ConnectionGate {
+    limits: ConnectionLimits,
+    open: AtomicUsize,
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shed {
+    /// The server holds `total` connections already.
+    Total,
+    /// This address holds `per_client` connections already.
+    Client,
+}
+
+impl Shed {
+    pub fn label(self) -> &'static str {
+        match self {
+            Shed::Total => "total",
+            Shed::Client => "per_client",
+        }
+    }
+
+    /// What the refused client is told before the connection closes.
+    pub fn error(self) -> ApiError {
+        match self {
+            Shed::Total => ApiError::Overloaded {
+                message: "The server has as many connections open as it accepts; try again \
+                          shortly"
+                    .to_owned(),
+                retry_after: 1,
+            },
+            Shed::Client => ApiError::RateLimited {
+                message: "Too many connections open from this address; reuse or close some"
+                    .to_owned(),
+                retry_after: 1,
+            },
+        }
+    }
+}
+
+/// One admitted connection; dropping it frees its place.
+pub struct ConnectionTicket {
+    gate: Arc<ConnectionGate>,
+    client: Option<IpAddr>,
+}
+
+impl ConnectionGate {
+    pub fn new(limits: ConnectionLimits) -> Arc<ConnectionGate> {
+        Arc::new(ConnectionGate {
+            limits,
+            open: AtomicUsize::new(0),
+            per_client: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Takes a place for a connection from `peer`, or says why there is none.
+    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<ConnectionTicket, Shed> {
+        // Only the accept loop adds, so a load then an add cannot overshoot.
+        if self.open.load(Ordering::Relaxed) >= self.limits.total {
+            return Err(Shed::Total);
+        }
+        let client = if self.limits.trusted.contains(&peer) {
+            None
+        } else {
+            let mut per_client = self.per_client.lock().unwrap_or_else(PoisonError::into_inner);
+            let held = per_client.entry(peer).or_insert(0);
+            if *held >= self.limits.per_client {
+                return Err(Shed::Client);
+            }
+            *held += 1;
+            Some(peer)
+        };
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Ok(ConnectionTicket {
+            gate: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for ConnectionTicket {
+    fn drop(&mut self) {
+        self.gate.open.fetch_sub(1, Ordering::Relaxed);
+        if let Some(client) = self.client {
+            let mut per_client = self
+                .gate
+                .per_client
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Entries go when their last connection does: the map holds open clients only.
+            if let Some(held) = per_client.get_mut(&client) {
+                *held -= 1;
+                if *held == 0 {
+                    per_client.remove(&client);
+                }
+            }
+        }
+    }
+}
+
+/// The body did not arrive within its time; the request is answered 408 and the connection
+/// closed.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {} s", .0.as_secs())]
+pub struct BodyTimedOut(pub Duration);
+
+/// A request body that fails with `BodyTimedOut` once `limit` has passed since the request's
+/// headers arrived. The timer starts only when the body is first found not ready, so a request
+/// whose body nobody reads (every GET) pays nothing for it.
+pub struct DeadlineBody {
+    inner: Incoming,
+    started: Instant,
+    limit: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl DeadlineBody {
+    pub fn new(inner: Incoming, limit: Duration) -> DeadlineBody {
+        DeadlineBody {
+            inner,
+            started: Instant::now(),
+            limit,
+            timer: None,
+        }
+    }
+}
+
+impl Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => {
+                let deadline = this.started + this.limit;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(this.limit))))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The `BodyTimedOut` behind a body error, if that is what it was.
+pub fn timed_out<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e BodyTimedOut> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(timed_out) = e.downcast_ref::<BodyTimedOut>() {
+            return Some(timed_out);
+        }
+        cause = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(total: usize, per_client: usize, trusted: &[&str]) -> Arc<ConnectionGate> {
+        ConnectionGate::new(ConnectionLimits {
+            total,
+            per_client,
+            trusted: trusted.iter().map(|t| t.parse().unwrap()).collect(),
+        })
+    }
+
+    #[test]
+    fn places_are_counted_per_client_and_in_total_and_freed_on_drop() {
+        let gate = gate(4, 2, &["10.0.0.9"]);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
+        let a1 = gate.admit(a).unwrap();
+        let _a2 = gate.admit(a).unwrap();
+        assert_eq!(gate.admit(a).err(), Some(Shed::Client));
+        let b1 = gate.admit(b).unwrap();
+        drop(a1);
+        let _a3 = gate.admit(a).expect("a freed place is free again");
+        drop(b1);
+        let _p1 = gate.admit(proxy).unwrap();
+        let _p2 = gate.admit(proxy).unwrap();
+        assert_eq!(gate.open(), 4);
+        assert_eq!(gate.admit(b).err(), Some(Shed::Total));
+        assert_eq!(
+            gate.admit(proxy).err(),
+            Some(Shed::Total),
+            "a trusted proxy is bound by the total only"
+        );
+        assert_eq!(
+            gate.per_client.lock().unwrap().len(),
+            1,
+            "clients with no connection are forgotten, proxies are never counted"
+        );
+    }
+}
