@@ -2,6 +2,7 @@
 //! profile, and turning an `Authorization` header into the user it names.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -38,9 +39,57 @@ pub struct AccountService {
     db: Database,
     tokens: Tokens,
     limiter: LoginLimiter,
+    hashing: Hashing,
     cache: PageCache,
     clock: Clock,
     profile_ttl: Duration,
+}
+
+/// Password hashing, bounded: each Argon2id hash holds ~19 MiB and a core for tens of
+/// milliseconds, so a burst of logins run all at once would take the process's memory and every
+/// core. At most `slots` run at once; the rest wait up to `wait` for one and are then answered
+/// 503 with `Retry-After`. Unknown usernames go through the same slots and the same dummy hash,
+/// so neither waiting nor hashing tells which usernames exist.
+#[derive(Clone)]
+pub struct Hashing {
+    slots: Arc<tokio::sync::Semaphore>,
+    wait: Duration,
+}
+
+impl Hashing {
+    pub fn new(slots: usize, wait: Duration) -> Hashing {
+        Hashing {
+            slots: Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
+            wait,
+        }
+    }
+
+    /// Runs `work` (a hash or a verification) on the blocking pool once a slot is free. The
+    /// slot is held by the work itself, so a request that goes away does not free it while its
+    /// hash still runs.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let slot = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                crate::metrics_export::hash_shed();
+                ApiError::Overloaded {
+                    message: "Too many logins and registrations at once; try again shortly"
+                        .to_owned(),
+                    retry_after: 1,
+                }
+            })?;
+        Ok(crate::telemetry::spawn_blocking(move || {
+            let result = work();
+            drop(slot);
+            result
+        })
+        .await)
+    }
 }
 
 #[derive(Serialize)]
@@ -66,11 +115,13 @@ impl AccountService {
         cache: PageCache,
         clock: Clock,
         profile_ttl: Duration,
+        hashing: Hashing,
     ) -> AccountService {
         AccountService {
             db,
             tokens,
             limiter: LoginLimiter::default(),
+            hashing,
             cache,
             clock,
             profile_ttl,
@@ -81,14 +132,17 @@ impl AccountService {
         &self.db
     }
 
-    /// Creates an account. The password is hashed off the async threads.
+    /// Creates an account. The password is hashed off the async threads, in a hashing slot.
     pub async fn register(
         &self,
         username: String,
         email: String,
         password_text: String,
     ) -> Result<User, ApiError> {
-        let hash = crate::telemetry::spawn_blocking(move || password::hash(&password_text)).await;
+        let hash = self
+            .hashing
+            .run(move || password::hash(&password_text))
+            .await?;
         let result = self
             .db
             .call(move |conn| users::insert(conn, &username, &email, &hash, false, now_ms()))
@@ -102,43 +156,46 @@ impl AccountService {
         }
     }
 
-    /// Checks credentials and issues a token pair. Repeated failures for one username or from one
-    /// address are refused for a while (429).
+    /// Checks credentials and issues a token pair. Failures for one username or from one address
+    /// are counted, attempts in flight included, and past the allowance refused (429) before
+    /// any password is checked.
     pub async fn login(
         &self,
         username: &str,
         password_text: String,
         address: Option<IpAddr>,
     ) -> Result<(User, TokenPair), ApiError> {
-        if let Some(retry_after) = self.limiter.retry_after(username, address) {
-            return Err(ApiError::RateLimited {
+        let attempt = self
+            .limiter
+            .begin(username, address)
+            .map_err(|retry_after| ApiError::RateLimited {
                 message: "Too many failed logins; try again later".to_owned(),
                 retry_after,
-            });
-        }
+            })?;
         let name = username.to_owned();
         let user = self
             .db
             .call(move |conn| users::by_username(conn, &name))
             .await?;
-        let verified = crate::telemetry::spawn_blocking({
-            let stored = user.as_ref().map(|u| u.password_hash.clone());
-            move || match stored {
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let verified = self
+            .hashing
+            .run(move || match stored {
                 Some(stored) => password::verify(&password_text, &stored),
                 None => {
                     password::verify_against_dummy(&password_text);
                     false
                 }
-            }
-        })
-        .await;
+            })
+            .await?;
         let user = match user {
             Some(user) if verified && user.is_active => user,
             _ => {
-                self.limiter.record_failure(username, address);
+                attempt.failed();
                 return Err(unauthenticated(BAD_CREDENTIALS));
             }
         };
+        drop(attempt);
         let id = user.id;
         self.db
             .call(move |conn| users::touch_login(conn, id, now_ms()))
@@ -236,20 +293,24 @@ impl AccountService {
         Ok(user)
     }
 
-    /// `user:<database identity>:<id>`: user ids are per database, and instances with databases
-    /// of their own may share one Redis cache.
-    fn profile_key(&self, user_id: i64) -> CacheKey {
+    /// `user:<database identity>:<id>[:staff]`: user ids are per database, and instances with
+    /// databases of their own may share one Redis cache. The staff bit is part of the key
+    /// because it can change outside any request (`reelcache user set-admin`, another instance):
+    /// `authenticate` reads it from the database on every request, so a profile cached before
+    /// the change is simply never asked for again.
+    fn profile_key(&self, user_id: i64, is_staff: bool) -> CacheKey {
         CacheKey::from_stored(format!(
-            "{}:{}:{user_id}",
+            "{}:{}:{user_id}{}",
             crate::cache::key::USER,
-            self.db.identity()
+            self.db.identity(),
+            if is_staff { ":staff" } else { "" }
         ))
     }
 
     /// The profile's JSON and whether it came from the cache. Cached per user for the user TTL;
     /// a cache failure only means it is read from the database.
     pub async fn profile(&self, user: &AuthUser) -> Result<(Bytes, bool), ApiError> {
-        let key = self.profile_key(user.id);
+        let key = self.profile_key(user.id, user.is_staff);
         let now = self.clock.now_ms();
         if let Lookup::Fresh(entry) = self.cache.get(&key, now).await
             && let Ok(json) = entry.render(b"", b"")
@@ -283,8 +344,12 @@ impl AccountService {
         Ok((Bytes::from(json), false))
     }
 
-    /// Drops the cached profile (favorites changed, or the user logged in).
+    /// Drops the cached profile (favorites changed, or the user logged in), staff or not.
     pub async fn invalidate_profile(&self, user_id: i64) {
-        self.cache.remove(&self.profile_key(user_id)).await;
+        for is_staff in [false, true] {
+            self.cache
+                .remove(&self.profile_key(user_id, is_staff))
+                .await;
+        }
     }
 }

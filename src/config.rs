@@ -697,8 +697,7 @@ impl Resolved {
                 })?,
                 header_timeout: self.required("http.header_timeout", parse_duration)?,
                 body_timeout: self.required("http.body_timeout", parse_duration)?,
-                max_connections: self
-                    .required("http.max_connections", |v| parse_count(v, 1))?
+                max_connections: self.required("http.max_connections", |v| parse_count(v, 1))?
                     as usize,
                 max_connections_per_client: self
                     .required("http.max_connections_per_client", |v| parse_count(v, 1))?
@@ -719,15 +718,15 @@ impl Resolved {
                                 .map_err(|e| format!("{e}, or 'auto'")),
                         })?
                         .unwrap_or(rps.saturating_mul(BURST_SECONDS)),
-                trusted_proxies: self.required("clients.trusted_proxies", |v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| {
-                            s.parse::<std::net::IpAddr>()
-                                .map_err(|_| format!("'{s}' is not an IP address"))
-                        })
-                        .collect()
+                    trusted_proxies: self.required("clients.trusted_proxies", |v| {
+                        v.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(|s| {
+                                s.parse::<std::net::IpAddr>()
+                                    .map_err(|_| format!("'{s}' is not an IP address"))
+                            })
+                            .collect()
                     })?,
                 }
             },
@@ -984,6 +983,24 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn a_client_rate_set_alone_brings_a_burst_in_proportion() {
+        let load = |pairs: &'static [(&'static str, &'static str)]| {
+            Settings::load(None, &env_of(pairs), &FlagOverrides::default())
+                .unwrap()
+                .clients
+        };
+        let default = load(&[]);
+        assert_eq!((default.rps, default.burst), (100, 500));
+        let rate_only = load(&[("REELCACHE_CLIENT_RPS", "5")]);
+        assert_eq!((rate_only.rps, rate_only.burst), (5, 5 * BURST_SECONDS));
+        let both = load(&[
+            ("REELCACHE_CLIENT_RPS", "5"),
+            ("REELCACHE_CLIENT_BURST", "7"),
+        ]);
+        assert_eq!((both.rps, both.burst), (5, 7));
     }
 
     #[test]

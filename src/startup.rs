@@ -125,6 +125,7 @@ impl Opened {
             cache.clone(),
             clock.clone(),
             settings.ttl.user,
+            crate::accounts::Hashing::new(settings.auth.hash_slots(), settings.auth.hash_wait),
         );
         let favorites = crate::favorites::FavoriteService::new(accounts.clone());
         let (alive, state_released) = tokio::sync::mpsc::channel(1);
@@ -381,7 +382,7 @@ fn open_files_limit() -> Option<u64> {
     };
     // SAFETY: getrlimit only writes the struct passed.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
 async fn seed_if_empty(state: &AppState, seed: &Path) {

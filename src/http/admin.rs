@@ -78,24 +78,37 @@ async fn clear_cache(req: &ApiRequest, state: &AppState) -> Result<Response, Api
     ))
 }
 
-fn setting_json(s: &Setting) -> Value {
-    json!({
+/// A setting as the original backend showed it. Lists leave out `setting_value` (values can be
+/// large; a client reads the one it needs).
+fn setting_json(s: &Setting, with_value: bool) -> Value {
+    let mut json = json!({
         "id": s.id,
         "setting_code": s.setting_code,
-        "value": serde_json::from_str::<Value>(&s.value).unwrap_or(Value::Null),
         "description": s.description,
         "is_active": s.is_active,
         "created_at": rfc3339(s.created_at),
         "updated_at": rfc3339(s.updated_at),
-    })
+    });
+    if with_value {
+        json["setting_value"] = serde_json::from_str::<Value>(&s.value).unwrap_or(Value::Null);
+    }
+    json
 }
 
+/// What POST, PUT and PATCH may send. `value` is still read as an older name of
+/// `setting_value`.
 #[derive(Deserialize)]
 struct SettingBody {
     setting_code: Option<String>,
-    value: Option<Value>,
+    /// Any JSON, `null` included (so "present" is `Some`, even for `null`).
+    #[serde(default, alias = "value", deserialize_with = "present")]
+    setting_value: Option<Value>,
     description: Option<String>,
     is_active: Option<bool>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 fn setting_code(raw: &str) -> Result<String, ApiError> {
@@ -113,12 +126,26 @@ fn setting_code(raw: &str) -> Result<String, ApiError> {
     Ok(raw.to_owned())
 }
 
+/// How a body is read: a new setting (POST), a replacement (PUT) or a partial change (PATCH)
+/// of `current`.
+enum Write<'a> {
+    Create,
+    Replace(&'a Setting),
+    Change(&'a Setting),
+}
+
 impl SettingBody {
-    /// The complete fields, filling what is missing from `current` (PATCH) or failing (POST, PUT).
-    fn fields(self, current: Option<&Setting>) -> Result<SettingFields, ApiError> {
-        let setting_code = match (self.setting_code, current) {
-            (Some(code), _) => setting_code(&code)?,
-            (None, Some(current)) => current.setting_code.clone(),
+    /// The complete fields. A setting's code is fixed at creation: PUT and PATCH ignore one
+    /// they send, as the original backend did. POST and PUT need `setting_value`.
+    fn fields(self, write: Write<'_>) -> Result<SettingFields, ApiError> {
+        let (existing, partial) = match write {
+            Write::Create => (None, false),
+            Write::Replace(current) => (Some(current), false),
+            Write::Change(current) => (Some(current), true),
+        };
+        let setting_code = match (existing, self.setting_code) {
+            (Some(current), _) => current.setting_code.clone(),
+            (None, Some(code)) => setting_code(&code)?,
             (None, None) => {
                 return Err(ApiError::validation(
                     "setting_code",
@@ -126,14 +153,20 @@ impl SettingBody {
                 ));
             }
         };
-        let value = match (self.value, current) {
+        let kept = existing.filter(|_| partial);
+        let value = match (self.setting_value, kept) {
             (Some(value), _) => value.to_string(),
             (None, Some(current)) => current.value.clone(),
-            (None, None) => return Err(ApiError::validation("value", "value is required")),
+            (None, None) => {
+                return Err(ApiError::validation(
+                    "setting_value",
+                    "setting_value is required",
+                ));
+            }
         };
         let description = self
             .description
-            .or_else(|| current.map(|c| c.description.clone()))
+            .or_else(|| kept.map(|c| c.description.clone()))
             .unwrap_or_default();
         if description.chars().count() > 1000 {
             return Err(ApiError::validation(
@@ -145,10 +178,7 @@ impl SettingBody {
             setting_code,
             value,
             description,
-            is_active: self
-                .is_active
-                .or(current.map(|c| c.is_active))
-                .unwrap_or(true),
+            is_active: self.is_active.or(kept.map(|c| c.is_active)).unwrap_or(true),
         })
     }
 }
@@ -169,19 +199,23 @@ async fn settings_collection(_: Vec<String>, req: ApiRequest, state: AppState) -
             let db = state.accounts.db().clone();
             if req.method == Method::POST {
                 state.accounts.authenticate_staff(auth).await?;
-                let fields = req.json::<SettingBody>()?.fields(None)?;
+                let fields = req.json::<SettingBody>()?.fields(Write::Create)?;
                 let created = db
                     .call(move |conn| settings::insert(conn, &fields, now_ms()))
                     .await
                     .map_err(conflict_or)?;
                 return Ok(json_response(
                     StatusCode::CREATED,
-                    &json!({"success": true, "data": setting_json(&created)}),
+                    &json!({
+                        "success": true,
+                        "message": "Setting created successfully",
+                        "data": setting_json(&created, true),
+                    }),
                 ));
             }
             state.accounts.authenticate(auth).await?;
             let all = db.call(|conn| settings::list(conn)).await?;
-            let data: Vec<Value> = all.iter().map(setting_json).collect();
+            let data: Vec<Value> = all.iter().map(|s| setting_json(s, false)).collect();
             Ok(json_response(
                 StatusCode::OK,
                 &json!({"success": true, "count": data.len(), "data": data}),
@@ -217,27 +251,38 @@ async fn setting_item(segments: Vec<String>, req: ApiRequest, state: AppState) -
                     db.call(move |conn| settings::delete(conn, id)).await?;
                     return Ok(json_response(
                         StatusCode::OK,
-                        &json!({"success": true, "message": "Setting deleted"}),
+                        &json!({"success": true, "message": "Setting deleted successfully"}),
                     ));
                 }
                 Method::PUT => {
-                    let fields = req.json::<SettingBody>()?.fields(None)?;
+                    let fields = req
+                        .json::<SettingBody>()?
+                        .fields(Write::Replace(&current))?;
                     db.call(move |conn| settings::update(conn, id, &fields, now_ms()))
                         .await
                         .map_err(conflict_or)?
                 }
                 Method::PATCH => {
-                    let fields = req.json::<SettingBody>()?.fields(Some(&current))?;
+                    let fields = req.json::<SettingBody>()?.fields(Write::Change(&current))?;
                     db.call(move |conn| settings::update(conn, id, &fields, now_ms()))
                         .await
                         .map_err(conflict_or)?
                 }
-                _ => Some(current),
+                _ => {
+                    return Ok(json_response(
+                        StatusCode::OK,
+                        &json!({"success": true, "data": setting_json(&current, true)}),
+                    ));
+                }
             };
             let setting = result.ok_or_else(not_found)?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"success": true, "data": setting_json(&setting)}),
+                &json!({
+                    "success": true,
+                    "message": "Setting updated successfully",
+                    "data": setting_json(&setting, true),
+                }),
             ))
         }
         .await,
@@ -261,7 +306,7 @@ async fn setting_by_code(segments: Vec<String>, req: ApiRequest, state: AppState
                 .ok_or_else(|| ApiError::NotFound("No active setting with this code".to_owned()))?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"success": true, "data": setting_json(&found)}),
+                &json!({"success": true, "data": setting_json(&found, true)}),
             ))
         }
         .await,

@@ -528,15 +528,25 @@ fn schemas() -> Value {
             &["success", "data", "pagination"],
         )
     };
+    let setting_fields = json!({
+        "id": {"type": "integer"}, "setting_code": {"type": "string"},
+        "setting_value": {"description": "any JSON value"},
+        "description": {"type": "string"}, "is_active": {"type": "boolean"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    });
     let setting = object(
-        json!({
-            "id": {"type": "integer"}, "setting_code": {"type": "string"}, "value": {},
-            "description": {"type": "string"}, "is_active": {"type": "boolean"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "updated_at": {"type": "string", "format": "date-time"},
-        }),
-        &["id", "setting_code", "value", "is_active"],
+        setting_fields.clone(),
+        &["id", "setting_code", "setting_value", "is_active"],
     );
+    let setting_summary = {
+        let mut fields = setting_fields;
+        fields
+            .as_object_mut()
+            .expect("an object")
+            .remove("setting_value");
+        object(fields, &["id", "setting_code", "is_active"])
+    };
     let tmdb_item = json!({"type": "object", "description": "TMDB's result object, passed through unchanged", "additionalProperties": true});
     json!({
         "Object": {"type": "object", "additionalProperties": true},
@@ -577,9 +587,9 @@ fn schemas() -> Value {
         "FavoriteCheck": object(json!({"is_favorite": {"type": "boolean"}, "favorite_data": favorite, "detail": {"type": "string"}}), &["is_favorite"]),
         "CacheStats": object(json!({"success": {"const": true}, "data": {"type": "object", "additionalProperties": true}}), &["success", "data"]),
         "Cleared": object(json!({"success": {"const": true}, "message": {"type": "string"}, "removed": {"type": "integer"}}), &["success", "message", "removed"]),
-        "SettingRequest": object(json!({"setting_code": {"type": "string", "maxLength": 100}, "value": {}, "description": {"type": "string"}, "is_active": {"type": "boolean"}}), &[]),
-        "SettingEnvelope": object(json!({"success": {"const": true}, "data": setting}), &["success", "data"]),
-        "SettingList": object(json!({"success": {"const": true}, "count": {"type": "integer"}, "data": {"type": "array", "items": setting}}), &["success", "count", "data"]),
+        "SettingRequest": object(json!({"setting_code": {"type": "string", "maxLength": 100, "description": "fixed at creation: ignored by PUT and PATCH"}, "setting_value": {"description": "any JSON value; required by POST and PUT"}, "description": {"type": "string", "maxLength": 1000}, "is_active": {"type": "boolean"}}), &[]),
+        "SettingEnvelope": object(json!({"success": {"const": true}, "message": {"type": "string", "description": "on create, update and delete"}, "data": setting}), &["success", "data"]),
+        "SettingList": object(json!({"success": {"const": true}, "count": {"type": "integer"}, "data": {"type": "array", "items": setting_summary}}), &["success", "count", "data"]),
         "Health": object(json!({"status": {"type": "string", "enum": ["healthy", "unhealthy"]}, "checks": {"type": "object"}}), &["status", "checks"]),
     })
 }

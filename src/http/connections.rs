@@ -98,7 +98,10 @@ impl ConnectionGate {
         let client = if self.limits.trusted.contains(&peer) {
             None
         } else {
-            let mut per_client = self.per_client.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut per_client = self
+                .per_client
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             let held = per_client.entry(peer).or_insert(0);
             if *held >= self.limits.per_client {
                 return Err(Shed::Client);

@@ -23,12 +23,15 @@ where
     use futures_util::TryStreamExt;
     let mut stream = std::pin::pin!(stream);
     let mut collected = Vec::new();
-    while let Some(mut chunk) = stream.try_next().await.map_err(|e| {
-        match super::connections::timed_out(&e) {
-            Some(late) => warp::reject::custom(super::rejection::BodyTooSlow(late.0)),
-            None => warp::reject::custom(super::rejection::BadBody),
-        }
-    })? {
+    while let Some(mut chunk) =
+        stream
+            .try_next()
+            .await
+            .map_err(|e| match super::connections::timed_out(&e) {
+                Some(late) => warp::reject::custom(super::rejection::BodyTooSlow(late.0)),
+                None => warp::reject::custom(super::rejection::BadBody),
+            })?
+    {
         if collected.len() + chunk.remaining() > super::rejection::MAX_BODY_BYTES as usize {
             return Err(warp::reject::custom(super::rejection::TooLarge));
         }

@@ -23,7 +23,10 @@ use warp::Filter;
 use crate::state::AppState;
 
 /// Every route, behind the client limiter and CORS, with the error mapping, request ids,
-/// security headers, a span and a log line per request.
+/// security headers, a span and a log line per request. Rejections become the error envelope
+/// *inside* CORS, so every answer a browser may read carries CORS headers, an unknown path's
+/// 404 or a rate limit's 429 included; CORS's own refusal (a forbidden origin) is mapped
+/// outside it.
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
@@ -44,6 +47,8 @@ pub fn routes(
                 .or(docs::routes(state))
                 .unify(),
         )
+        .recover(rejection::handle)
+        .unify()
         .with(cors)
         .map(warp::Reply::into_response)
         .recover(rejection::handle)

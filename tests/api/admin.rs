@@ -1,7 +1,7 @@
 //! Staff endpoints: cache statistics and clearing, and application settings.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{TestEnv, make_staff};
 
@@ -146,7 +146,7 @@ async fn settings_crud_with_clear_errors() {
     let user = app.sign_up("sam").await;
     let staff_token = Some(staff.access.as_str());
 
-    let body = json!({"setting_code": "featured_list", "value": {"ids": [550, 13]}, "description": "Home page"});
+    let body = json!({"setting_code": "featured_list", "setting_value": {"ids": [550, 13]}, "description": "Home page"});
     assert_eq!(
         app.post("/api/utils/settings/", &body, Some(&user.access))
             .await
@@ -160,8 +160,9 @@ async fn settings_crud_with_clear_errors() {
     let created = app.post("/api/utils/settings/", &body, staff_token).await;
     assert_eq!(created.status, 201);
     let s = created.json()["data"].clone();
-    assert_eq!(s["value"], json!({"ids": [550, 13]}));
+    assert_eq!(s["setting_value"], json!({"ids": [550, 13]}));
     assert_eq!(s["is_active"], true);
+    assert_eq!(created.json()["message"], "Setting created successfully");
     let id = s["id"].as_i64().unwrap();
 
     let dup = app.post("/api/utils/settings/", &body, staff_token).await;
@@ -177,7 +178,7 @@ async fn settings_crud_with_clear_errors() {
             json!({"setting_code": "x".repeat(101), "value": 1}),
             "setting_code",
         ),
-        (json!({"setting_code": "ok"}), "value"),
+        (json!({"setting_code": "ok"}), "setting_value"),
         (
             json!({"setting_code": "ok", "value": 1, "is_active": "yes"}),
             "is_active",
@@ -198,6 +199,11 @@ async fn settings_crud_with_clear_errors() {
         .await
         .json();
     assert_eq!(list["count"], 1);
+    assert_eq!(list["data"][0]["setting_code"], "featured_list");
+    assert!(
+        list["data"][0].get("setting_value").is_none(),
+        "list items leave the value out: {list}"
+    );
     let one = app
         .authed(
             Method::GET,
@@ -206,6 +212,10 @@ async fn settings_crud_with_clear_errors() {
         )
         .await;
     assert_eq!(one.json()["data"]["setting_code"], "featured_list");
+    assert_eq!(
+        one.json()["data"]["setting_value"],
+        json!({"ids": [550, 13]})
+    );
     let by_code = app
         .authed(
             Method::GET,
@@ -221,12 +231,21 @@ async fn settings_crud_with_clear_errors() {
         .send_json(
             Method::PATCH,
             &format!("/api/utils/settings/{id}/"),
-            &json!({"is_active": false}),
+            &json!({"is_active": false, "setting_code": "renamed"}),
             staff_token,
         )
         .await;
     assert_eq!(patched.status, 200);
-    assert_eq!(patched.json()["data"]["value"], json!({"ids": [550, 13]}));
+    assert_eq!(patched.json()["message"], "Setting updated successfully");
+    assert_eq!(
+        patched.json()["data"]["setting_value"],
+        json!({"ids": [550, 13]})
+    );
+    assert_eq!(
+        patched.json()["data"]["setting_code"],
+        "featured_list",
+        "a setting's code is fixed at creation"
+    );
     assert_eq!(patched.json()["data"]["is_active"], false);
     let inactive = app
         .authed(
@@ -240,26 +259,42 @@ async fn settings_crud_with_clear_errors() {
         .send_json(
             Method::PUT,
             &format!("/api/utils/settings/{id}/"),
-            &json!({"value": 2}),
+            &json!({"description": "no value"}),
             staff_token,
         )
         .await;
     assert_eq!(put_missing.status, 400);
+    assert!(put_missing.json()["error"]["fields"]["setting_value"].is_array());
     let put = app
         .send_json(
             Method::PUT,
             &format!("/api/utils/settings/{id}/"),
-            &json!({"setting_code": "featured", "value": "x"}),
+            &json!({"setting_code": "featured", "setting_value": null}),
             staff_token,
         )
         .await;
-    assert_eq!(put.status, 200);
+    assert_eq!(put.status, 200, "{}", put.json());
     assert_eq!(put.json()["data"]["is_active"], true);
+    assert_eq!(
+        put.json()["data"]["setting_value"],
+        Value::Null,
+        "any JSON, null too"
+    );
+    assert_eq!(put.json()["data"]["setting_code"], "featured_list");
+    let older_name = app
+        .post(
+            "/api/utils/settings/",
+            &json!({"setting_code": "legacy", "value": [1, 2]}),
+            staff_token,
+        )
+        .await;
+    assert_eq!(older_name.status, 201, "`value` is read as `setting_value`");
+    assert_eq!(older_name.json()["data"]["setting_value"], json!([1, 2]));
     let user_put = app
         .send_json(
             Method::PUT,
             &format!("/api/utils/settings/{id}/"),
-            &json!({"setting_code": "a", "value": 1}),
+            &json!({"setting_code": "a", "setting_value": 1}),
             Some(&user.access),
         )
         .await;
@@ -284,6 +319,7 @@ async fn settings_crud_with_clear_errors() {
         )
         .await;
     assert_eq!(deleted.status, 200);
+    assert_eq!(deleted.json()["message"], "Setting deleted successfully");
     assert_eq!(
         app.authed(
             Method::GET,

@@ -121,7 +121,10 @@ async fn connections_over_the_per_client_limit_are_refused_and_others_still_serv
         .expect("the refused connection is closed");
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
     assert!(answer.contains("\"code\":\"RATE_LIMITED\""), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
 
     let reply = app.get(TRENDING).await;
     assert_eq!(reply.status, 200, "127.0.0.1 has places of its own");
@@ -161,7 +164,10 @@ async fn connections_over_the_total_limit_are_refused_with_503() {
         .await
         .expect("the refused connection is closed");
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    assert!(answer.contains("\"code\":\"SERVICE_UNAVAILABLE\""), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"SERVICE_UNAVAILABLE\""),
+        "{answer}"
+    );
     let metrics = {
         drop(held.pop());
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -216,7 +222,10 @@ async fn a_slow_body_flood_from_one_address_holds_nothing_for_long_and_hits_go_o
                     Err(_) => {}
                 }
             }
-            (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+            (
+                String::from_utf8_lossy(&answer).into_owned(),
+                started.elapsed(),
+            )
         }));
     }
     for _ in 0..20 {
@@ -224,13 +233,20 @@ async fn a_slow_body_flood_from_one_address_holds_nothing_for_long_and_hits_go_o
         let reply = app.get(TRENDING).await;
         assert_eq!(reply.status, 200);
         assert_eq!(reply.x_cache(), "HIT");
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (mut refused, mut timed_out, mut dropped) = (0, 0, 0);
     for attacker in attackers {
         let (answer, held) = attacker.await.unwrap();
-        assert!(held < Duration::from_secs(8), "a connection was held {held:?}");
+        assert!(
+            held < Duration::from_secs(8),
+            "a connection was held {held:?}"
+        );
         if answer.starts_with("HTTP/1.1 429") {
             refused += 1;
         } else if answer.starts_with("HTTP/1.1 408") {

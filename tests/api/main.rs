@@ -11,6 +11,7 @@ mod favorites;
 mod helpers;
 mod hot_tier;
 mod limits;
+mod login_limits;
 mod movies;
 mod offline;
 mod operations;

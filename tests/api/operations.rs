@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 
-use crate::helpers::TestEnv;
+use crate::helpers::{TestApp, TestEnv};
 
 #[tokio::test]
 async fn request_ids_round_trip_and_security_headers_are_everywhere() {
@@ -37,6 +37,56 @@ async fn request_ids_round_trip_and_security_headers_are_everywhere() {
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
     }
+    app.stop().await;
+}
+
+/// The statuses of `requests` from an allowed origin, each checked to carry CORS headers and
+/// the error envelope.
+async fn error_statuses_with_cors(app: &TestApp, requests: &[(Method, &str)]) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for (method, path) in requests {
+        let r = app
+            .request(method.clone(), path, &[("origin", "http://localhost:3000")])
+            .await;
+        assert!(
+            r.header("access-control-allow-origin").is_some(),
+            "{method} {path}: {} without CORS headers",
+            r.status
+        );
+        assert_eq!(r.json()["success"], false, "{method} {path}");
+        statuses.push(r.status);
+    }
+    statuses
+}
+
+/// A browser front end reads error envelopes too: every answer to an allowed origin carries CORS
+/// headers, whatever the status and whichever part of the server produced it.
+#[tokio::test]
+async fn errors_carry_cors_headers_too() {
+    let env = TestEnv::new().await;
+    let errors = [
+        (Method::GET, "/no/such/path/"),
+        (Method::DELETE, "/api/movies/trending/"),
+        (Method::GET, "/api/movies/trending/?page=0"),
+        (Method::GET, "/api/users/profile/"),
+    ];
+    let app = env.spawn().await;
+    assert_eq!(
+        error_statuses_with_cors(&app, &errors).await,
+        [404, 405, 400, 401]
+    );
+    app.stop().await;
+    let app = env
+        .spawn_with(|s| {
+            s.clients.rps = 1;
+            s.clients.burst = 1;
+        })
+        .await;
+    assert_eq!(
+        error_statuses_with_cors(&app, &errors).await,
+        [404, 429, 429, 429],
+        "the limiter's refusals carry CORS headers too"
+    );
     app.stop().await;
 }
 
