@@ -18,7 +18,7 @@ PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; [ -n "${KEEP:-}" ] && cp "$RUN/cg.1" "$KEEP"; rm -rf "$RUN"' EXIT
 python3 "$SHARED/gen_pages.py" "$RUN/pages" --pages 200 2>/dev/null
 nginx -p "$RUN/" -c "$SHARED/nginx-origin.conf" -g 'daemon off;' >"$RUN/logs/nginx.out" 2>&1 & PIDS+=($!)
-RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:18080/3 REELCACHE_CLIENT_RPS=0 \
+RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:18080/3 REELCACHE_CLIENT_RPS=0 REELCACHE_MAX_CONNECTIONS_PER_CLIENT=4096 \
   REELCACHE_TMDB_RPS=100000 REELCACHE_PREFETCH=false \
   valgrind --tool=callgrind --callgrind-out-file="$RUN/cg" "$BIN" serve --listen 127.0.0.1:18093 \
   --data-dir "$RUN/data" >"$RUN/stdout" 2>"$RUN/stderr" & VG=$!; PIDS+=($VG)

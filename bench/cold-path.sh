@@ -21,7 +21,7 @@ trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm 
 python3 "$SHARED/gen_pages.py" "$RUN/pages" --pages 500 2>/dev/null
 nginx -p "$RUN/" -c "$SHARED/nginx-origin.conf" -g 'daemon off;' >"$RUN/logs/nginx.out" 2>&1 & PIDS+=($!)
 python3 "$SHARED/slow_origin.py" "$RUN/pages" --port 18084 --delay-ms 100 >"$RUN/logs/slow.out" 2>&1 & PIDS+=($!)
-RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:18080/3 REELCACHE_CLIENT_RPS=0 \
+RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:18080/3 REELCACHE_CLIENT_RPS=0 REELCACHE_MAX_CONNECTIONS_PER_CLIENT=4096 \
   REELCACHE_TMDB_RPS=100000 REELCACHE_PREFETCH=false \
   "$BIN" serve --listen 127.0.0.1:18095 --data-dir "$RUN/data" >"$RUN/stdout" 2>"$RUN/stderr" & PIDS+=($!)
 for _ in $(seq 100); do grep -q '^listening on' "$RUN/stdout" 2>/dev/null && [ -s "$RUN/logs/nginx.out" -o -e "$RUN/nginx-origin.pid" ] && break; sleep 0.1; done

@@ -13,7 +13,7 @@ PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$RUN"' EXIT
 for workers in 2 1; do
   port=$((18088 + workers))
-  RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:18080/3 REELCACHE_CLIENT_RPS=0 \
+  RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:18080/3 REELCACHE_CLIENT_RPS=0 REELCACHE_MAX_CONNECTIONS_PER_CLIENT=4096 \
     REELCACHE_TMDB_RPS=100000 REELCACHE_WORKERS=$workers \
     target/release/reelcache serve --listen 127.0.0.1:$port --data-dir "$RUN/w$workers" \
     >"$RUN/w$workers.out" 2>&1 & PIDS+=($!)

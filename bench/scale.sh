@@ -17,7 +17,7 @@ PID=
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; wait 2>/dev/null; rm -rf "$ROOT"' EXIT
 PORT=18096
 # Never contacted (every request is a hit); no client limit; a size bound above what is filled.
-export RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:9/3 REELCACHE_CLIENT_RPS=0 \
+export RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:9/3 REELCACHE_CLIENT_RPS=0 REELCACHE_MAX_CONNECTIONS_PER_CLIENT=4096 \
   REELCACHE_PREFETCH=false REELCACHE_CACHE_MAX_BYTES=64GiB
 
 fill() { # dir entries shape

@@ -13,7 +13,7 @@ DATA=$(mktemp -d /tmp/rc-bench.XXXXXX)
 # Benchmark settings: the origin is the harness's nginx; no per-client limit (one client, wrk);
 # no upstream rate limit; request logging at warn (the harness's nginx does not log either).
 RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:18080/3 \
-  REELCACHE_CLIENT_RPS=0 REELCACHE_TMDB_RPS=100000 \
+  REELCACHE_CLIENT_RPS=0 REELCACHE_MAX_CONNECTIONS_PER_CLIENT=4096 REELCACHE_TMDB_RPS=100000 \
   target/release/reelcache serve --listen 127.0.0.1:18090 --data-dir "$DATA" >"$DATA/stdout" 2>"$DATA/stderr" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT

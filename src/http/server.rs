@@ -139,6 +139,15 @@ fn refuse(stream: tokio::net::TcpStream, shed: Shed) {
     let _ = (&stream).write(&shed.error().raw_http_close());
     if LINGERING.fetch_add(1, Relaxed) >= LINGERING_MAX {
         LINGERING.fetch_sub(1, Relaxed);
+        // Closing with unread bytes resets the connection, and a reset can overtake the
+        // answer: read what has already arrived (without waiting) and end our side first.
+        let mut sink = [0u8; 4096];
+        for _ in 0..4 {
+            if !matches!(std::io::Read::read(&mut &stream, &mut sink), Ok(n) if n > 0) {
+                break;
+            }
+        }
+        let _ = stream.shutdown(std::net::Shutdown::Write);
         return;
     }
     let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
