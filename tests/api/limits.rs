@@ -272,23 +272,25 @@ async fn a_slow_body_flood_from_one_address_holds_nothing_for_long_and_hits_go_o
 #[cfg(target_os = "linux")]
 #[test]
 fn the_binary_raises_its_open_files_limit_to_the_hard_limit() {
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
-    let mut command = crate::binary::command(dir.path());
-    command.args(["--listen", "127.0.0.1:0"]);
-    // SAFETY: setrlimit is async-signal-safe and touches only the child.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 512,
-                rlim_max: 4096,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // Started through sh's ulimit rather than a pre_exec hook: that would make the standard
+    // library fork this whole test process, and a forked child briefly holds every descriptor
+    // of it, data-directory locks of other tests included.
+    let mut command = std::process::Command::new("sh");
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args([
+            "-c",
+            "ulimit -Sn 512 && ulimit -Hn 4096 && exec \"$0\" \"$@\"",
+            env!("CARGO_BIN_EXE_reelcache"),
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
     let mut child = command.spawn().unwrap();
     crate::binary::listening_addr(&mut child);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
