@@ -72,7 +72,7 @@ impl Progress {
     }
 
     fn line_due(&self) -> bool {
-        let mut last = self.last_line.lock().expect("not poisoned");
+        let mut last = crate::sync::lock(&self.last_line);
         if last.elapsed() >= Duration::from_secs(2) {
             *last = Instant::now();
             true
@@ -82,7 +82,7 @@ impl Progress {
     }
 
     fn add_total(&self, n: u64) {
-        let mut total = self.total.lock().expect("not poisoned");
+        let mut total = crate::sync::lock(&self.total);
         *total += n;
         if let Some(bar) = &self.bar {
             bar.set_length(*total);
@@ -93,7 +93,7 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.set_position(done),
             None if self.line_due() => {
-                let total = *self.total.lock().expect("not poisoned");
+                let total = *crate::sync::lock(&self.total);
                 eprintln!("{}: {done}/{total} {}", self.label, detail());
             }
             None => {}
