@@ -164,7 +164,11 @@ async fn release(opened: Opened) -> std::fs::File {
 
 /// `reelcache warm`. Ctrl-C stops taking new work; what is in flight finishes and is stored.
 pub async fn run_warm(settings: &Settings, args: &WarmArgs) -> Result<(), CommandError> {
-    let opened = open(settings, Clock::system()).await?;
+    // The only user of TMDB in this process (the data directory is locked to it): no share of
+    // the upstream budget needs keeping for other clients.
+    let mut alone = settings.clone();
+    alone.resilience.client_share = 100;
+    let opened = open(&alone, Clock::system()).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_on_signal = stop.clone();
     // Registered before any work starts, so an early Ctrl-C is never the default "killed".
@@ -344,6 +348,7 @@ pub async fn run_make_demo(file: &Path) -> Result<(), CommandError> {
     settings.tmdb.base_url = fake.base_url();
     settings.tmdb.credential = Some(Credential::from_shape("synthetic-demo"));
     settings.tmdb.rps = std::num::NonZeroU32::new(10_000).expect("non-zero");
+    settings.resilience.client_share = 100;
     let clock = Clock::frozen_at(DEMO_EPOCH_MS);
     let opened = open(&settings, clock.clone()).await?;
     let args = WarmArgs {

@@ -580,7 +580,7 @@ fn schemas() -> Value {
         "SettingRequest": object(json!({"setting_code": {"type": "string", "maxLength": 100}, "value": {}, "description": {"type": "string"}, "is_active": {"type": "boolean"}}), &[]),
         "SettingEnvelope": object(json!({"success": {"const": true}, "data": setting}), &["success", "data"]),
         "SettingList": object(json!({"success": {"const": true}, "count": {"type": "integer"}, "data": {"type": "array", "items": setting}}), &["success", "count", "data"]),
-        "Health": object(json!({"status": {"type": "string", "enum": ["healthy", "unhealthy"]}, "checks": {"type": "object"}}), &["status", "checks"]),
+        "Health": object(json!({"status": {"type": "string", "enum": ["healthy", "degraded", "unhealthy"]}, "checks": {"type": "object"}}), &["status", "checks"]),
     })
 }
 

@@ -104,3 +104,27 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
         crate::sync::lock(&self.in_flight).contains_key(key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fetch_that_panics_leaves_the_key_to_the_next_fetch() {
+        let components = Components::default();
+        let flights: SingleFlight<u32> = SingleFlight::new(components.clone());
+        let (result, _) = flights
+            .run("k", async {
+                if true {
+                    panic!("upstream value overflowed");
+                }
+                Ok(0)
+            })
+            .await;
+        assert!(matches!(result, Err(ApiError::Internal(_))), "{result:?}");
+        assert!(!flights.is_running("k"));
+        assert_eq!(components.failing()[0].name, "tmdb_fetch");
+        let (result, joined) = flights.run("k", async { Ok(7) }).await;
+        assert_eq!((result.ok(), joined), (Some(7), false));
+    }
+}
