@@ -114,6 +114,18 @@ struct Call {
     state: AppState,
 }
 
+impl Call {
+    fn parts(self) -> (Method, String, Option<String>, Requester, AppState) {
+        (
+            self.method,
+            self.raw,
+            self.if_none_match,
+            self.who,
+            self.state,
+        )
+    }
+}
+
 fn requester(
     state: AppState,
 ) -> impl Filter<Extract = (Requester,), Error = std::convert::Infallible> + Clone {
@@ -186,13 +198,7 @@ fn movie_id(segment: &str) -> Result<MovieId, ApiError> {
 }
 
 async fn trending(call: Call) -> Response {
-    let Call {
-        method,
-        raw,
-        if_none_match,
-        who,
-        state,
-    } = call;
+    let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
             require_get(&method)?;
@@ -219,13 +225,7 @@ async fn trending(call: Call) -> Response {
 }
 
 async fn recommendations(id: String, call: Call) -> Response {
-    let Call {
-        method,
-        raw,
-        if_none_match,
-        who,
-        state,
-    } = call;
+    let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
             let id = movie_id(&id)?;
@@ -257,13 +257,7 @@ async fn recommendations(id: String, call: Call) -> Response {
 }
 
 async fn details(id: String, call: Call) -> Response {
-    let Call {
-        method,
-        raw,
-        if_none_match,
-        who,
-        state,
-    } = call;
+    let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
             let id = movie_id(&id)?;
@@ -283,13 +277,7 @@ async fn details(id: String, call: Call) -> Response {
 }
 
 async fn search(call: Call) -> Response {
-    let Call {
-        method,
-        raw,
-        if_none_match,
-        who,
-        state,
-    } = call;
+    let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
             require_get(&method)?;
@@ -321,13 +309,7 @@ async fn search(call: Call) -> Response {
 }
 
 async fn popular(call: Call) -> Response {
-    let Call {
-        method,
-        raw,
-        if_none_match,
-        who,
-        state,
-    } = call;
+    let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
             require_get(&method)?;
