@@ -72,7 +72,7 @@ impl Progress {
     }
 
     fn line_due(&self) -> bool {
-        let mut last = self.last_line.lock().expect("not poisoned");
+        let mut last = crate::sync::lock(&self.last_line);
         if last.elapsed() >= Duration::from_secs(2) {
             *last = Instant::now();
             true
@@ -82,7 +82,7 @@ impl Progress {
     }
 
     fn add_total(&self, n: u64) {
-        let mut total = self.total.lock().expect("not poisoned");
+        let mut total = crate::sync::lock(&self.total);
         *total += n;
         if let Some(bar) = &self.bar {
             bar.set_length(*total);
@@ -93,7 +93,7 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.set_position(done),
             None if self.line_due() => {
-                let total = *self.total.lock().expect("not poisoned");
+                let total = *crate::sync::lock(&self.total);
                 eprintln!("{}: {done}/{total} {}", self.label, detail());
             }
             None => {}
@@ -164,7 +164,11 @@ async fn release(opened: Opened) -> std::fs::File {
 
 /// `reelcache warm`. Ctrl-C stops taking new work; what is in flight finishes and is stored.
 pub async fn run_warm(settings: &Settings, args: &WarmArgs) -> Result<(), CommandError> {
-    let opened = open(settings, Clock::system()).await?;
+    // The only user of TMDB in this process (the data directory is locked to it): no share of
+    // the upstream budget needs keeping for other clients.
+    let mut alone = settings.clone();
+    alone.resilience.client_share = 100;
+    let opened = open(&alone, Clock::system()).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_on_signal = stop.clone();
     // Registered before any work starts, so an early Ctrl-C is never the default "killed".
@@ -344,6 +348,7 @@ pub async fn run_make_demo(file: &Path) -> Result<(), CommandError> {
     settings.tmdb.base_url = fake.base_url();
     settings.tmdb.credential = Some(Credential::from_shape("synthetic-demo"));
     settings.tmdb.rps = std::num::NonZeroU32::new(10_000).expect("non-zero");
+    settings.resilience.client_share = 100;
     let clock = Clock::frozen_at(DEMO_EPOCH_MS);
     let opened = open(&settings, clock.clone()).await?;
     let args = WarmArgs {

@@ -225,6 +225,15 @@ pub struct ResilienceSettings {
     pub breaker_cooldown: Duration,
     /// Fetch page N+1 in the background after a miss on page N.
     pub prefetch: bool,
+    /// Longest pause a TMDB 429 may impose (its `Retry-After`, in seconds or as an HTTP-date,
+    /// is clamped to this): an upstream value is data, not a promise.
+    pub max_retry_after: Duration,
+    /// With a stale copy at hand, how long a client waits for TMDB before the stale copy answers
+    /// (the fetch goes on in the background, within `deadline`, and refreshes the entry).
+    pub stale_after: Duration,
+    /// The share (percent) of TMDB's request rate and in-flight slots one client's misses may
+    /// take, so one client cannot starve the others (100: no per-client cap).
+    pub client_share: u32,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -457,6 +466,21 @@ pub const SPECS: &[Spec] = &[
     ),
     spec("resilience.prefetch", "REELCACHE_PREFETCH", Some("true")),
     spec(
+        "resilience.max_retry_after",
+        "REELCACHE_TMDB_MAX_RETRY_AFTER",
+        Some("60s"),
+    ),
+    spec(
+        "resilience.stale_after",
+        "REELCACHE_STALE_AFTER",
+        Some("1s"),
+    ),
+    spec(
+        "resilience.client_share",
+        "REELCACHE_TMDB_CLIENT_SHARE",
+        Some("50"),
+    ),
+    spec(
         "resilience.shutdown_grace",
         "REELCACHE_SHUTDOWN_GRACE",
         Some("10s"),
@@ -680,6 +704,15 @@ impl Resolved {
                     .required("resilience.breaker_threshold", |v| parse_count(v, 1))?,
                 breaker_cooldown: self.required("resilience.breaker_cooldown", parse_duration)?,
                 prefetch: self.required("resilience.prefetch", parse_bool)?,
+                max_retry_after: self.required("resilience.max_retry_after", parse_duration)?,
+                stale_after: self.required("resilience.stale_after", parse_duration)?,
+                client_share: self.required("resilience.client_share", |v| {
+                    parse_count(v, 1).and_then(|n| {
+                        (n <= 100)
+                            .then_some(n)
+                            .ok_or_else(|| format!("'{v}' is not a percentage from 1 to 100"))
+                    })
+                })?,
                 shutdown_grace: self.required("resilience.shutdown_grace", parse_duration)?,
             },
             http: HttpSettings {

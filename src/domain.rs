@@ -8,6 +8,17 @@ use crate::error::ApiError;
 /// TMDB serves pages 1..=500 of every list, whatever `total_pages` says.
 pub const MAX_PAGE: u32 = 500;
 
+/// Who a TMDB request is for. The upstream budget gives each client a fair share of TMDB's
+/// slots, and background work one share of its own, by this value (the HTTP layer knows the
+/// address; the services carry it as a plain value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Requester {
+    /// A client's request, by address (`None`: unknown, and all of those share one share).
+    Client(Option<std::net::IpAddr>),
+    /// Prefetch, revalidation, warm: nobody is waiting on it.
+    Background,
+}
+
 /// A page number of a TMDB list, 1..=500.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Page(u32);

@@ -241,6 +241,12 @@ impl From<TmdbError> for ApiError {
                     .to_owned(),
                 retry_after: None,
             },
+            TmdbError::ShareUsed { retry_after } => ApiError::UpstreamUnavailable {
+                message: "This client is using its whole share of the TMDB budget; try again \
+                          shortly"
+                    .to_owned(),
+                retry_after: Some(retry_after),
+            },
             TmdbError::CircuitOpen { retry_after } => ApiError::UpstreamUnavailable {
                 message: "TMDB has been failing; reelcache is giving it a moment before asking \
                           again"

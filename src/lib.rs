@@ -16,6 +16,8 @@ pub mod cli;
 pub mod clock;
 /// The command-line tools: warm, snapshots, demo data.
 pub mod commands;
+/// Components that stopped working, for `/health/`.
+pub mod components;
 /// Settings: defaults, file, environment, flags.
 pub mod config;
 /// Process-wide counters of cache and upstream events.
@@ -48,6 +50,8 @@ pub mod snapshot;
 pub mod startup;
 /// The state shared by request handlers.
 pub mod state;
+/// Locks that a panic cannot poison.
+pub mod sync;
 /// Logging and the blocking-work helper.
 pub mod telemetry;
 /// The TMDB client.

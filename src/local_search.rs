@@ -223,7 +223,7 @@ impl LocalSearch {
     /// The index for `language` (`None`: default), building it if needed.
     pub async fn index(&self, cache: &PageCache, language: Option<&Language>) -> Arc<LocalIndex> {
         let slot = language.map(|l| l.as_str().to_owned());
-        if let Some(index) = self.indexes.lock().expect("not poisoned").get(&slot) {
+        if let Some(index) = crate::sync::lock(&self.indexes).get(&slot) {
             return index.clone();
         }
         let cache = cache.clone();
@@ -233,9 +233,7 @@ impl LocalSearch {
                 .await,
         );
         tracing::info!(movies = index.len(), "offline search index built");
-        self.indexes
-            .lock()
-            .expect("not poisoned")
+        crate::sync::lock(&self.indexes)
             .entry(slot)
             .or_insert(index)
             .clone()

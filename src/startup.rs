@@ -70,6 +70,7 @@ impl Opened {
     pub async fn open(settings: &Settings, clock: Clock) -> Result<Opened, StartupError> {
         let lock = lock_data_dir(&settings.data_dir)?;
         let counters = Arc::new(Counters::default());
+        let components = crate::components::Components::default();
         let store = open_store(settings, &clock).await?;
         // Redis bounds itself (maxmemory and its eviction policy): no size bound of ours, shown
         // as 0.
@@ -102,6 +103,7 @@ impl Opened {
             resilience: settings.resilience.clone(),
             default_language: settings.language.clone(),
             counters: counters.clone(),
+            components: components.clone(),
             offline: settings.is_offline(),
         });
         let data_dir = settings.data_dir.clone();
@@ -153,6 +155,7 @@ impl Opened {
             movies,
             cache,
             counters,
+            components,
             clock,
             etag_salt: settings.public_url.as_deref().map_or(0, |url| {
                 crate::cache::envelope::payload_hash(url.as_bytes())
@@ -247,27 +250,35 @@ impl Application {
         let fold_dir = data_dir.clone();
         let cache = state.cache.clone();
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+        // Each background task runs supervised: a panic in one is caught, noted for `/health/`
+        // (which then reports it), and the server goes on without it.
+        let components = state.components.clone();
         let sweeper = state.sweeper.clone().map(|sweeper| {
             let mut stopping = stopping.clone();
-            tokio::spawn(sweeper.run(async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            }))
+            components.spawn(
+                "sweeper",
+                sweeper.run(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                }),
+            )
         });
         let upkeep = {
             let mut stopping = stopping.clone();
-            tokio::spawn(crate::metrics_export::upkeep(async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            }))
+            components.spawn(
+                "metrics_upkeep",
+                crate::metrics_export::upkeep(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                }),
+            )
         };
         let admin = {
             let mut stopping = stopping.clone();
-            tokio::spawn(crate::admin_socket::serve(
-                data_dir,
-                state.clone(),
-                async move {
+            components.spawn(
+                "admin_socket",
+                crate::admin_socket::serve(data_dir, state.clone(), async move {
                     let _ = stopping.wait_for(|s| *s).await;
-                },
-            ))
+                }),
+            )
         };
         let server = crate::http::server::serve(listener, state, serve, async move {
             shutdown.await;

@@ -44,6 +44,8 @@ pub struct AppStateInner {
     pub started: std::time::Instant,
     pub cache: PageCache,
     pub counters: Arc<Counters>,
+    /// Components that stopped working (a background task that panicked), for `/health/`.
+    pub components: crate::components::Components,
     pub clock: Clock,
     /// Absolute base for pagination links (`https://movies.example.com`), or `None` for
     /// path-and-query links.

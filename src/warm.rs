@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::counters::Counters;
-use crate::domain::{MovieId, Page, TimeWindow};
+use crate::domain::{MovieId, Page, Requester, TimeWindow};
 use crate::error::ApiError;
 use crate::movies::{CacheOutcome, MovieService, Served};
 
@@ -125,10 +125,18 @@ async fn run_job(
     }
     let language = service.default_language().clone();
     let result = match job {
-        Job::Trending(window, page) => service.trending(window, &language, page).await,
+        Job::Trending(window, page) => {
+            service
+                .trending(window, &language, page, Requester::Background)
+                .await
+        }
         Job::Popular(page) => service.warm_popular(&language, page).await,
-        Job::Details(id) => service.details(id, &language).await,
-        Job::Recommendations(id, page) => service.recommendations(id, &language, page).await,
+        Job::Details(id) => service.details(id, &language, Requester::Background).await,
+        Job::Recommendations(id, page) => {
+            service
+                .recommendations(id, &language, page, Requester::Background)
+                .await
+        }
     };
     match result {
         Ok(served) => {

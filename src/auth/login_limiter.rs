@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 use std::time::{Duration, Instant};
 
 /// Failed logins allowed per username; the next attempt is refused. One more every 30 s.
@@ -74,7 +76,7 @@ impl LoginLimiter {
             .chain(address.map(Key::Address))
             .collect();
         let now = Instant::now();
-        let mut table = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut table = lock(&self.keys);
         let mut wait: Option<f64> = None;
         for key in &keys {
             let (burst, refill) = key.policy();
@@ -121,11 +123,7 @@ impl Attempt {
 
     fn finish(&mut self, failed: bool) {
         let now = Instant::now();
-        let mut table = self
-            .limiter
-            .keys
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut table = lock(&self.limiter.keys);
         for key in self.keys.drain(..) {
             let refill = key.policy().1;
             if let Some(allowance) = table.get_mut(&key) {

@@ -81,7 +81,7 @@ fn queue() -> Option<&'static Arc<Queue>> {
 impl Queue {
     /// Queues `job`; `false` (and the job dropped) when too many are waiting.
     fn push(&self, job: Job) -> bool {
-        let mut waiting = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = crate::sync::lock(&self.state);
         if waiting.jobs.len() >= MAX_QUEUED {
             return false;
         }
@@ -98,7 +98,7 @@ impl Queue {
     /// Runs jobs one at a time once no new one came for `QUIET`, or when the oldest is too old
     /// or there are too many.
     fn work(&self) {
-        let mut waiting = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = crate::sync::lock(&self.state);
         loop {
             let Some(oldest) = waiting.jobs.front().map(|job| job.queued) else {
                 waiting = self.wake.wait(waiting).unwrap_or_else(|e| e.into_inner());
@@ -117,7 +117,7 @@ impl Queue {
             let job = waiting.jobs.pop_front().expect("not empty");
             drop(waiting);
             job.run();
-            waiting = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            waiting = crate::sync::lock(&self.state);
         }
     }
 }

@@ -129,7 +129,7 @@ impl HotTier {
         if now_ms >= valid_until_ms {
             return;
         }
-        let _write = self.write.lock().expect("not poisoned");
+        let _write = crate::sync::lock(&self.write);
         if self.generation.load(Ordering::Acquire) != seen.0 {
             return;
         }
@@ -146,7 +146,7 @@ impl HotTier {
     /// The store wrote or removed `key`: call after the change is applied. Returns the
     /// generation that follows it: a body of exactly what was written may be kept under it.
     pub fn invalidate(&self, key: &str) -> Generation {
-        let _write = self.write.lock().expect("not poisoned");
+        let _write = crate::sync::lock(&self.write);
         if let Some(entries) = &self.entries {
             entries.remove(key);
         }
@@ -155,7 +155,7 @@ impl HotTier {
 
     /// Many keys changed (clears, imports).
     pub fn invalidate_all(&self) {
-        let _write = self.write.lock().expect("not poisoned");
+        let _write = crate::sync::lock(&self.write);
         self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(entries) = &self.entries {
             entries.clear();

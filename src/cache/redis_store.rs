@@ -169,7 +169,7 @@ impl RedisStore {
         F: AsyncFnOnce(&mut ConnectionManager) -> redis::RedisResult<T>,
     {
         if !probe
-            && let Some(until) = *self.inner.down_until.lock().expect("not poisoned")
+            && let Some(until) = *crate::sync::lock(&self.inner.down_until)
             && Instant::now() < until
         {
             return Err(CacheError::Unavailable(
@@ -183,7 +183,7 @@ impl RedisStore {
                 if self.inner.was_down.swap(false, Ordering::Relaxed) {
                     tracing::info!("the Redis cache answers again");
                 }
-                *self.inner.down_until.lock().expect("not poisoned") = None;
+                *crate::sync::lock(&self.inner.down_until) = None;
                 return Ok(value);
             }
             Ok(Err(e)) if !is_unreachable(&e) => {
@@ -199,7 +199,7 @@ impl RedisStore {
         // At least two timeouts: a request's later commands then fail at once, so one request
         // pays the timeout once, however many commands it has.
         let down_for = DOWN_FOR.max(self.inner.timeout * 2);
-        *self.inner.down_until.lock().expect("not poisoned") = Some(Instant::now() + down_for);
+        *crate::sync::lock(&self.inner.down_until) = Some(Instant::now() + down_for);
         self.log_failure(op, &error);
         Err(CacheError::Unavailable(error))
     }
@@ -468,7 +468,7 @@ impl RedisStore {
 impl RedisStore {
     /// Entries under the prefix: counted at most every `COUNT_EVERY`, within `COUNT_BUDGET`.
     async fn entries(&self) -> Result<u64, CacheError> {
-        let recent = *self.inner.counted.lock().expect("not poisoned");
+        let recent = *crate::sync::lock(&self.inner.counted);
         if let Some((at, n)) = recent
             && at.elapsed() < COUNT_EVERY
         {
@@ -489,7 +489,7 @@ impl RedisStore {
         let entries = tokio::time::timeout(COUNT_BUDGET, count)
             .await
             .map_err(|_| CacheError::Unavailable("counting the entries took too long".into()))??;
-        *self.inner.counted.lock().expect("not poisoned") = Some((Instant::now(), entries));
+        *crate::sync::lock(&self.inner.counted) = Some((Instant::now(), entries));
         Ok(entries)
     }
 }

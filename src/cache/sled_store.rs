@@ -89,7 +89,7 @@ impl KeyLocks {
         let hash = BuildHasherDefault::<FxHasher>::default().hash_one(key);
         let stripe = &self.stripes[(hash as usize) % KEY_LOCK_STRIPES];
         // Nothing is left half-done under the lock: a panic elsewhere cannot poison the data.
-        stripe.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(stripe)
     }
 }
 

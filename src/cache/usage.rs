@@ -49,15 +49,11 @@ impl Usage {
     }
 
     pub fn last_access(&self, key: &str) -> Option<u64> {
-        self.last_access
-            .lock()
-            .expect("not poisoned")
-            .get(key)
-            .copied()
+        crate::sync::lock(&self.last_access).get(key).copied()
     }
 
     pub fn forget(&self, key: &str) {
-        self.last_access.lock().expect("not poisoned").remove(key);
+        crate::sync::lock(&self.last_access).remove(key);
     }
 
     /// An entry was added (`replaced`: it took the place of one with the same key).

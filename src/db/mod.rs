@@ -97,9 +97,9 @@ impl Database {
     {
         let conn = self.conn.clone();
         crate::telemetry::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| DbError::Task("a previous call panicked".to_owned()))?;
+            // A call that panicked left no transaction open (rusqlite rolls back on drop): the
+            // connection is as good as before, so it is recovered rather than refused for ever.
+            let mut guard = crate::sync::lock(&conn);
             f(&mut guard)
         })
         .await
@@ -110,10 +110,7 @@ impl Database {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let mut guard = self
-            .conn
-            .lock()
-            .map_err(|_| DbError::Task("a previous call panicked".to_owned()))?;
+        let mut guard = crate::sync::lock(&self.conn);
         f(&mut guard)
     }
 

@@ -47,6 +47,9 @@ pub enum Behaviour {
     Hang,
     /// 429 with TMDB's code 25, and `Retry-After` when given.
     RateLimited(Option<u64>),
+    /// 429 with TMDB's code 25 and exactly this `Retry-After` value (an HTTP-date, garbage, a
+    /// number too big for a clock).
+    RateLimitedWith(String),
     /// Start a 200 and drop the connection half-way through the body.
     Reset,
     /// A 200 whose JSON stops half-way.
@@ -147,7 +150,7 @@ impl FakeTmdb {
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
-        self.shared.requests.lock().expect("not poisoned").clone()
+        crate::sync::lock(&self.shared.requests).clone()
     }
 
     /// How many requests had exactly this path.
@@ -172,7 +175,7 @@ impl FakeTmdb {
     }
 
     pub fn total(&self) -> usize {
-        self.shared.requests.lock().expect("not poisoned").len()
+        crate::sync::lock(&self.shared.requests).len()
     }
 
     /// From now on, answer paths starting with `prefix` this way (the latest rule wins).
@@ -186,7 +189,7 @@ impl FakeTmdb {
     }
 
     fn add_rule(&self, prefix: &str, behaviour: Behaviour, remaining: Option<usize>) {
-        self.shared.rules.lock().expect("not poisoned").insert(
+        crate::sync::lock(&self.shared.rules).insert(
             0,
             Rule {
                 prefix: prefix.to_owned(),
@@ -198,7 +201,7 @@ impl FakeTmdb {
 
     /// Back to normal answers everywhere.
     pub fn reset(&self) {
-        self.shared.rules.lock().expect("not poisoned").clear();
+        crate::sync::lock(&self.shared.rules).clear();
     }
 
     pub async fn stop(mut self) {
@@ -266,14 +269,10 @@ async fn answer(
         authorization: header("authorization"),
         accept_encoding: header("accept-encoding"),
     };
-    shared
-        .requests
-        .lock()
-        .expect("not poisoned")
-        .push(recorded.clone());
+    crate::sync::lock(&shared.requests).push(recorded.clone());
 
     let behaviour = {
-        let mut rules = shared.rules.lock().expect("not poisoned");
+        let mut rules = crate::sync::lock(&shared.rules);
         let found = rules
             .iter_mut()
             .find(|rule| path.starts_with(rule.prefix.as_str()) && rule.remaining != Some(0));
@@ -380,6 +379,17 @@ async fn misbehave(behaviour: Behaviour, request: &Recorded) -> Option<warp::rep
                 response
                     .headers_mut()
                     .insert("retry-after", warp::http::HeaderValue::from(seconds));
+            }
+            Some(response)
+        }
+        Behaviour::RateLimitedWith(value) => {
+            let mut response = tmdb_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                25,
+                "Your request count (41) is over the allowed limit of 40.",
+            );
+            if let Ok(value) = warp::http::HeaderValue::from_str(&value) {
+                response.headers_mut().insert("retry-after", value);
             }
             Some(response)
         }

@@ -590,7 +590,7 @@ fn schemas() -> Value {
         "SettingRequest": object(json!({"setting_code": {"type": "string", "maxLength": 100, "description": "fixed at creation: ignored by PUT and PATCH"}, "setting_value": {"description": "any JSON value; required by POST and PUT"}, "description": {"type": "string", "maxLength": 1000}, "is_active": {"type": "boolean"}}), &[]),
         "SettingEnvelope": object(json!({"success": {"const": true}, "message": {"type": "string", "description": "on create, update and delete"}, "data": setting}), &["success", "data"]),
         "SettingList": object(json!({"success": {"const": true}, "count": {"type": "integer"}, "data": {"type": "array", "items": setting_summary}}), &["success", "count", "data"]),
-        "Health": object(json!({"status": {"type": "string", "enum": ["healthy", "unhealthy"]}, "checks": {"type": "object"}}), &["status", "checks"]),
+        "Health": object(json!({"status": {"type": "string", "enum": ["healthy", "degraded", "unhealthy"]}, "checks": {"type": "object"}}), &["status", "checks"]),
     })
 }
 

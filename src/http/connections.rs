@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::ApiError;
+use crate::sync::lock;
 
 /// How many connections may be open.
 #[derive(Debug, Clone)]
@@ -98,10 +99,7 @@ impl ConnectionGate {
         let client = if self.limits.trusted.contains(&peer) {
             None
         } else {
-            let mut per_client = self
-                .per_client
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut per_client = lock(&self.per_client);
             let held = per_client.entry(peer).or_insert(0);
             if *held >= self.limits.per_client {
                 return Err(Shed::Client);
@@ -121,11 +119,7 @@ impl Drop for ConnectionTicket {
     fn drop(&mut self) {
         self.gate.open.fetch_sub(1, Ordering::Relaxed);
         if let Some(client) = self.client {
-            let mut per_client = self
-                .gate
-                .per_client
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut per_client = lock(&self.gate.per_client);
             // Entries go when their last connection does: the map holds open clients only.
             if let Some(held) = per_client.get_mut(&client) {
                 *held -= 1;

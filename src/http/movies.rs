@@ -7,9 +7,11 @@ use warp::http::Method;
 
 use warp::path::FullPath;
 
-use super::filters::{Query, match_path, raw_query, require_get, with_state};
+use super::filters::{Query, match_path, peer_addr, raw_query, require_get, with_state};
 use super::response::{ListLinks, movie_response};
-use crate::domain::{Language, MovieId, MovieIdSegment, Page, Region, SearchQuery, TimeWindow};
+use crate::domain::{
+    Language, MovieId, MovieIdSegment, Page, Region, Requester, SearchQuery, TimeWindow,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -78,21 +80,68 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
         .and(warp::method())
         .and(raw_query())
         .and(warp::header::optional::<String>("if-none-match"))
+        .and(requester(state.clone()))
         .and(with_state(state))
         .then(
-            |route: MovieRoute, method, raw, if_none_match, state| async move {
+            |route: MovieRoute, method, raw, if_none_match, who, state| async move {
+                let call = Call {
+                    method,
+                    raw,
+                    if_none_match,
+                    who,
+                    state,
+                };
                 match route {
-                    MovieRoute::Trending => trending(method, raw, if_none_match, state).await,
-                    MovieRoute::Search => search(method, raw, if_none_match, state).await,
-                    MovieRoute::Popular => popular(method, raw, if_none_match, state).await,
-                    MovieRoute::Recommendations(id) => {
-                        recommendations(id, method, raw, if_none_match, state).await
-                    }
-                    MovieRoute::Details(id) => details(id, method, raw, if_none_match, state).await,
+                    MovieRoute::Trending => trending(call).await,
+                    MovieRoute::Search => search(call).await,
+                    MovieRoute::Popular => popular(call).await,
+                    MovieRoute::Recommendations(id) => recommendations(id, call).await,
+                    MovieRoute::Details(id) => details(id, call).await,
                 }
             },
         )
         .boxed()
+}
+
+/// What every movie handler gets.
+struct Call {
+    method: Method,
+    raw: String,
+    if_none_match: Option<String>,
+    /// Whose share of the upstream budget a miss takes: the client's address as the client
+    /// limiter tells it (the peer, or `X-Forwarded-For` from a trusted proxy).
+    who: Requester,
+    state: AppState,
+}
+
+impl Call {
+    fn parts(self) -> (Method, String, Option<String>, Requester, AppState) {
+        (
+            self.method,
+            self.raw,
+            self.if_none_match,
+            self.who,
+            self.state,
+        )
+    }
+}
+
+fn requester(
+    state: AppState,
+) -> impl Filter<Extract = (Requester,), Error = std::convert::Infallible> + Clone {
+    peer_addr()
+        .and(
+            warp::header::optional::<String>("x-forwarded-for")
+                .or(warp::any().map(|| None))
+                .unify(),
+        )
+        .map(move |peer, forwarded_for: Option<String>| {
+            Requester::Client(
+                state
+                    .client_limiter
+                    .client_ip(peer, forwarded_for.as_deref()),
+            )
+        })
 }
 
 use super::respond;
@@ -148,12 +197,8 @@ fn movie_id(segment: &str) -> Result<MovieId, ApiError> {
     }
 }
 
-async fn trending(
-    method: Method,
-    raw: String,
-    if_none_match: Option<String>,
-    state: AppState,
-) -> Response {
+async fn trending(call: Call) -> Response {
+    let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
             require_get(&method)?;
@@ -161,7 +206,7 @@ async fn trending(
             let window = TimeWindow::parse(query.get("time_window"))?;
             let page = Page::parse(query.get("page"))?;
             let language = language(&query, &state)?;
-            let served = state.movies.trending(window, &language, page).await?;
+            let served = state.movies.trending(window, &language, page, who).await?;
             let mut params = vec![("time_window", window.as_str())];
             params.extend(language_param(&language, &state).map(|l| ("language", l)));
             let links = ListLinks {
@@ -179,13 +224,8 @@ async fn trending(
     )
 }
 
-async fn recommendations(
-    id: String,
-    method: Method,
-    raw: String,
-    if_none_match: Option<String>,
-    state: AppState,
-) -> Response {
+async fn recommendations(id: String, call: Call) -> Response {
+    let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
             let id = movie_id(&id)?;
@@ -193,7 +233,10 @@ async fn recommendations(
             let query = Query::parse(&raw);
             let page = Page::parse(query.get("page"))?;
             let language = language(&query, &state)?;
-            let served = state.movies.recommendations(id, &language, page).await?;
+            let served = state
+                .movies
+                .recommendations(id, &language, page, who)
+                .await?;
             let path = format!("/api/movies/{id}/recommendations/");
             let links = ListLinks {
                 path: &path,
@@ -213,20 +256,15 @@ async fn recommendations(
     )
 }
 
-async fn details(
-    id: String,
-    method: Method,
-    raw: String,
-    if_none_match: Option<String>,
-    state: AppState,
-) -> Response {
+async fn details(id: String, call: Call) -> Response {
+    let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
             let id = movie_id(&id)?;
             require_get(&method)?;
             let query = Query::parse(&raw);
             let language = language(&query, &state)?;
-            let served = state.movies.details(id, &language).await?;
+            let served = state.movies.details(id, &language, who).await?;
             Ok(movie_response(
                 &state,
                 served,
@@ -238,12 +276,8 @@ async fn details(
     )
 }
 
-async fn search(
-    method: Method,
-    raw: String,
-    if_none_match: Option<String>,
-    state: AppState,
-) -> Response {
+async fn search(call: Call) -> Response {
+    let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
             require_get(&method)?;
@@ -254,7 +288,7 @@ async fn search(
             let region = Region::parse_param(query.get("region"))?;
             let served = state
                 .movies
-                .search(&text, &language, region.as_ref(), page)
+                .search(&text, &language, region.as_ref(), page, who)
                 .await?;
             let mut params = vec![("query", text.as_str())];
             params.extend(language_param(&language, &state).map(|l| ("language", l)));
@@ -274,12 +308,8 @@ async fn search(
     )
 }
 
-async fn popular(
-    method: Method,
-    raw: String,
-    if_none_match: Option<String>,
-    state: AppState,
-) -> Response {
+async fn popular(call: Call) -> Response {
+    let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
             require_get(&method)?;
@@ -289,7 +319,7 @@ async fn popular(
             let region = Region::parse_param(query.get("region"))?;
             let served = state
                 .movies
-                .popular(&language, region.as_ref(), page)
+                .popular(&language, region.as_ref(), page, who)
                 .await?;
             let mut params = Vec::new();
             params.extend(language_param(&language, &state).map(|l| ("language", l)));

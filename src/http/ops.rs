@@ -58,8 +58,10 @@ async fn cache_check(state: &AppState) -> (bool, bool, serde_json::Value) {
 }
 
 /// 200 "healthy" when the cache store and the database answer, 200 "degraded" while a shared
-/// cache is away, 503 "unhealthy" when the local store or the database fails. TMDB is reported
-/// but never makes the service unhealthy: the cache still serves.
+/// cache is away or a component has stopped working (a background task that panicked, or a
+/// fetch task that panicked within the last minutes: `crate::components`), 503 "unhealthy" when
+/// the local store or the database fails. TMDB is reported but never makes the service
+/// unhealthy: the cache still serves.
 async fn health(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
     super::respond(async {
         require_method(&req.method, &[Method::GET], "GET, HEAD")?;
@@ -78,9 +80,16 @@ async fn health(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
                 "breaker": breaker,
             })
         };
+        let failing = state.components.failing();
+        let components = if failing.is_empty() {
+            json!({"status": "ok"})
+        } else {
+            json!({"status": "failing", "failing": failing})
+        };
+        let degraded = degraded || !failing.is_empty();
         let healthy = cache_ok && db_ok;
         if !healthy {
-            tracing::warn!(%cache, %database, "health check failing");
+            tracing::warn!(%cache, %database, %components, "health check failing");
         }
         Ok(json_response(
             if healthy {
@@ -94,7 +103,12 @@ async fn health(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
                     (true, true) => "degraded",
                     (true, false) => "healthy",
                 },
-                "checks": {"cache": cache, "database": database, "tmdb": tmdb},
+                "checks": {
+                    "cache": cache,
+                    "database": database,
+                    "tmdb": tmdb,
+                    "components": components,
+                },
                 "version": env!("CARGO_PKG_VERSION"),
                 "uptime_seconds": state.started.elapsed().as_secs(),
             }),

@@ -10,7 +10,7 @@ use crate::cache::fill::FillClaim;
 use crate::cache::redis_control::FillLock;
 use crate::cache::{CacheKey, CachedEntry, Lookup, Shape};
 use crate::counters::Counters;
-use crate::domain::{MAX_PAGE, Page};
+use crate::domain::{MAX_PAGE, Page, Requester};
 use crate::error::ApiError;
 use crate::tmdb::{self, TmdbError};
 
@@ -26,6 +26,8 @@ pub(super) enum Kind {
 /// One cacheable TMDB document: where it lives in the cache and how to fetch it.
 #[derive(Debug, Clone)]
 pub(super) struct Request {
+    /// Whose share of the upstream budget the fetch takes.
+    pub requester: Requester,
     pub key: CacheKey,
     pub ttl: Duration,
     pub kind: Kind,
@@ -95,7 +97,22 @@ impl MovieService {
         Counters::incr(&self.counters.misses);
         record_cache_outcome(ns, CacheOutcome::Miss);
         let key = request.key.clone();
-        match self.coalesced_fetch(request).await {
+        let fetched = match &stale {
+            // With a stale copy at hand, a client waits for TMDB only `stale_after`: then the
+            // copy answers, and the fetch (its own task, single-flight, bounded by the upstream
+            // deadline) goes on and refreshes the entry.
+            Some(_) => {
+                tokio::time::timeout(self.resilience.stale_after, self.coalesced_fetch(request))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ApiError::UpstreamTimeout(
+                            "TMDB is slow; the fetch goes on in the background".to_owned(),
+                        ))
+                    })
+            }
+            None => self.coalesced_fetch(request).await,
+        };
+        match fetched {
             Ok((shape, raw, meta, generation)) => Ok(Served {
                 document: Document::Fetched { shape, raw },
                 outcome: CacheOutcome::Miss,
@@ -177,7 +194,12 @@ impl MovieService {
 
     async fn fetch_here_and_store(&self, request: Request) -> Result<Fetched, ApiError> {
         let (shape, raw) = self
-            .fetch(request.kind, &request.path, &request.params)
+            .fetch(
+                request.kind,
+                &request.path,
+                &request.params,
+                request.requester,
+            )
             .await?;
         let now_ms = self.clock.now_ms();
         let (meta, generation) = self
@@ -188,10 +210,11 @@ impl MovieService {
     }
 
     /// Starts a coalesced fetch nobody waits for (revalidation, prefetch).
-    fn refresh_in_background(&self, request: Request, counter: &std::sync::atomic::AtomicU64) {
+    fn refresh_in_background(&self, mut request: Request, counter: &std::sync::atomic::AtomicU64) {
         if self.flights.is_running(request.key.as_str()) {
             return;
         }
+        request.requester = Requester::Background;
         Counters::incr(counter);
         let service = self.clone();
         tokio::spawn(async move {
@@ -237,20 +260,45 @@ impl MovieService {
     }
 
     /// Search and popular: asked of TMDB every time, never answered from cache while TMDB
-    /// answers. Each good answer is stored as the fallback for when it does not.
+    /// answers. Each good answer is stored as the fallback for when it does not. Identical
+    /// requests (same path and parameters: query, page, language, region) in flight at once
+    /// share one call, whose answer each of them gets.
     pub(super) async fn bypass(&self, request: Request) -> Result<Served, ApiError> {
         Counters::incr(&self.counters.bypasses);
         let ns = crate::metrics_export::namespace_label(request.key.namespace());
         record_cache_outcome(ns, CacheOutcome::Bypass);
-        match self
-            .fetch(request.kind, &request.path, &request.params)
-            .await
-        {
+        let flight_key = {
+            let mut key = request.path.clone();
+            for (name, value) in &request.params {
+                key.push_str(if key.contains('?') { "&" } else { "?" });
+                key.extend(form_urlencoded::byte_serialize(name.as_bytes()));
+                key.push('=');
+                key.extend(form_urlencoded::byte_serialize(value.as_bytes()));
+            }
+            key
+        };
+        let service = self.clone();
+        let fetch = request.clone();
+        let (result, joined) = self
+            .bypasses
+            .run(&flight_key, async move {
+                let (shape, raw) = service
+                    .fetch(fetch.kind, &fetch.path, &fetch.params, fetch.requester)
+                    .await?;
+                let now_ms = service.clock.now_ms();
+                service
+                    .cache
+                    .put(&fetch.key, shape, &raw, now_ms, fetch.ttl)
+                    .await;
+                Ok((shape, raw))
+            })
+            .await;
+        if joined {
+            Counters::incr(&self.counters.coalesced);
+        }
+        match result {
             Ok((shape, raw)) => {
                 let now_ms = self.clock.now_ms();
-                self.cache
-                    .put(&request.key, shape, &raw, now_ms, request.ttl)
-                    .await;
                 Ok(Served {
                     document: Document::Fetched { shape, raw },
                     outcome: CacheOutcome::Bypass,
@@ -291,9 +339,10 @@ impl MovieService {
         kind: Kind,
         path: &str,
         params: &[(&'static str, String)],
+        who: Requester,
     ) -> Result<(Shape, Bytes), ApiError> {
         let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let body = match self.tmdb.get(path, &params).await {
+        let body = match self.tmdb.get(path, &params, who).await {
             Ok(body) => body,
             Err(TmdbError::NotFound) if matches!(kind, Kind::GlobalList) => {
                 return Err(ApiError::Upstream(

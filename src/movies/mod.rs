@@ -17,7 +17,7 @@ use crate::cache::{CacheError, CacheKey, CachedEntry, EntryMeta, PageCache, Shap
 use crate::clock::Clock;
 use crate::config::{ResilienceSettings, TtlSettings};
 use crate::counters::Counters;
-use crate::domain::{Language, MovieId, Page, Region, SearchQuery, TimeWindow};
+use crate::domain::{Language, MovieId, Page, Region, Requester, SearchQuery, TimeWindow};
 use crate::error::ApiError;
 use crate::local_search::LocalSearch;
 use crate::tmdb::TmdbClient;
@@ -122,6 +122,8 @@ pub struct MovieServiceParts {
     pub resilience: ResilienceSettings,
     pub default_language: Language,
     pub counters: Arc<Counters>,
+    /// Where a fetch task's panic is noted, for `/health/`.
+    pub components: crate::components::Components,
     /// Never call TMDB; serve stored entries whatever their age.
     pub offline: bool,
 }
@@ -143,6 +145,9 @@ pub struct MovieService {
     offline: bool,
     local_search: LocalSearch,
     flights: SingleFlight<Fetched>,
+    /// Search and popular: identical requests in flight share one TMDB call (nothing more is
+    /// stored than the last good answer each call stores anyway).
+    bypasses: SingleFlight<(Shape, Bytes)>,
 }
 
 impl MovieService {
@@ -164,7 +169,8 @@ impl MovieService {
             counters: parts.counters,
             offline: parts.offline,
             local_search: LocalSearch::default(),
-            flights: SingleFlight::default(),
+            flights: SingleFlight::new(parts.components.clone()),
+            bypasses: SingleFlight::new(parts.components),
         }
     }
 
@@ -197,8 +203,15 @@ impl MovieService {
         CacheKey::movie(id, self.key_language(language))
     }
 
-    fn trending_request(&self, window: TimeWindow, language: &Language, page: Page) -> Request {
+    fn trending_request(
+        &self,
+        window: TimeWindow,
+        language: &Language,
+        page: Page,
+        who: Requester,
+    ) -> Request {
         Request {
+            requester: who,
             key: self.trending_key(window, language, page),
             ttl: self.ttl.trending,
             kind: Kind::GlobalList,
@@ -211,8 +224,15 @@ impl MovieService {
         }
     }
 
-    fn recommendations_request(&self, id: MovieId, language: &Language, page: Page) -> Request {
+    fn recommendations_request(
+        &self,
+        id: MovieId,
+        language: &Language,
+        page: Page,
+        who: Requester,
+    ) -> Request {
         Request {
+            requester: who,
             key: self.recommendations_key(id, language, page),
             ttl: self.ttl.recommendations,
             kind: Kind::MovieList,
@@ -225,18 +245,20 @@ impl MovieService {
         }
     }
 
+    /// `who` is whose share of the upstream budget a miss takes (see `tmdb::budget`).
     pub async fn trending(
         &self,
         window: TimeWindow,
         language: &Language,
         page: Page,
+        who: Requester,
     ) -> Result<Served, ApiError> {
         let key = self.trending_key(window, language, page);
         let served = self
-            .through_hot(&key, || self.trending_request(window, language, page))
+            .through_hot(&key, || self.trending_request(window, language, page, who))
             .await?;
         self.prefetch_after(&served, page, |next| {
-            self.trending_request(window, language, next)
+            self.trending_request(window, language, next, Requester::Background)
         });
         Ok(served)
     }
@@ -246,20 +268,29 @@ impl MovieService {
         id: MovieId,
         language: &Language,
         page: Page,
+        who: Requester,
     ) -> Result<Served, ApiError> {
         let key = self.recommendations_key(id, language, page);
         let served = self
-            .through_hot(&key, || self.recommendations_request(id, language, page))
+            .through_hot(&key, || {
+                self.recommendations_request(id, language, page, who)
+            })
             .await?;
         self.prefetch_after(&served, page, |next| {
-            self.recommendations_request(id, language, next)
+            self.recommendations_request(id, language, next, Requester::Background)
         });
         Ok(served)
     }
 
-    pub async fn details(&self, id: MovieId, language: &Language) -> Result<Served, ApiError> {
+    pub async fn details(
+        &self,
+        id: MovieId,
+        language: &Language,
+        who: Requester,
+    ) -> Result<Served, ApiError> {
         let key = self.details_key(id, language);
         self.through_hot(&key, || Request {
+            requester: who,
             key: key.clone(),
             ttl: self.ttl.details,
             kind: Kind::Movie,
@@ -270,7 +301,13 @@ impl MovieService {
         .await
     }
 
-    fn popular_request(&self, language: &Language, region: Option<&Region>, page: Page) -> Request {
+    fn popular_request(
+        &self,
+        language: &Language,
+        region: Option<&Region>,
+        page: Page,
+        who: Requester,
+    ) -> Request {
         let mut params = vec![
             ("language", language.as_str().to_owned()),
             ("page", page.to_string()),
@@ -279,6 +316,7 @@ impl MovieService {
             params.push(("region", region.as_str().to_owned()));
         }
         Request {
+            requester: who,
             key: CacheKey::popular(self.key_language(language), region, page),
             ttl: self.ttl.trending,
             kind: Kind::GlobalList,
@@ -295,8 +333,9 @@ impl MovieService {
         language: &Language,
         region: Option<&Region>,
         page: Page,
+        who: Requester,
     ) -> Result<Served, ApiError> {
-        let request = self.popular_request(language, region, page);
+        let request = self.popular_request(language, region, page, who);
         if self.offline {
             return self.offline_lookup(&request.key, &request.what).await;
         }
@@ -305,7 +344,7 @@ impl MovieService {
 
     /// Popular for `warm`: skipped when a fresh copy is stored, fetched and stored otherwise.
     pub async fn warm_popular(&self, language: &Language, page: Page) -> Result<Served, ApiError> {
-        self.through_cache(self.popular_request(language, None, page))
+        self.through_cache(self.popular_request(language, None, page, Requester::Background))
             .await
     }
 
@@ -315,6 +354,7 @@ impl MovieService {
         language: &Language,
         region: Option<&Region>,
         page: Page,
+        who: Requester,
     ) -> Result<Served, ApiError> {
         if self.offline {
             return self.offline_search(query, language, page).await;
@@ -328,6 +368,7 @@ impl MovieService {
             params.push(("region", region.as_str().to_owned()));
         }
         self.bypass(Request {
+            requester: who,
             key: CacheKey::search(query.as_str(), self.key_language(language), region, page),
             ttl: self.ttl.trending,
             kind: Kind::GlobalList,

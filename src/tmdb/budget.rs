@@ -4,19 +4,34 @@
 //! calling TMDB after repeated failures so no client waits for a timeout it could not avoid.
 //! With a shared Redis cache, the rate is also shared: every instance takes its slots from one
 //! bucket in Redis, so N instances together stay under TMDB's limit.
+//!
+//! Fairness is a per-client cap: one client's misses (and background work, as one more
+//! "client") may take at most `client_share` percent of the rate and of the in-flight slots, so
+//! a client asking for random ids or queries as fast as its own limit allows (100/s, above
+//! TMDB's whole 40/s) leaves the rest for everyone else's cold pages. A request coalesced with a
+//! fetch already in flight never comes here, so it costs nothing.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::TmdbError;
 use crate::cache::RedisStore;
+use crate::domain::Requester;
+
+/// The pause a 429 without a usable `Retry-After` imposes.
+const DEFAULT_PAUSE: Duration = Duration::from_secs(2);
+/// Past this many clients tracked for in-flight slots, idle ones are forgotten.
+const TRACKED_CLIENTS: usize = 1024;
 
 /// What the breaker currently does with requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,11 +57,80 @@ pub struct BudgetSettings {
     pub max_concurrency: usize,
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
+    /// Longest pause a 429 may impose, whatever its `Retry-After` says.
+    pub max_retry_after: Duration,
+    /// Percent of the rate and in-flight slots one requester may take (100: no cap).
+    pub client_share: u32,
 }
 
 /// Held while a request is in flight.
 pub struct Admission {
     _permit: OwnedSemaphorePermit,
+    _client: Option<OwnedSemaphorePermit>,
+}
+
+/// Each requester's cap: a rate and a number of in-flight slots of its own.
+struct Shares {
+    rate: DefaultKeyedRateLimiter<Requester>,
+    slots: Mutex<HashMap<Requester, Arc<Semaphore>>>,
+    slots_each: usize,
+    admits: AtomicU64,
+}
+
+impl Shares {
+    fn new(settings: &BudgetSettings) -> Option<Shares> {
+        if settings.client_share >= 100 {
+            return None;
+        }
+        let share = u64::from(settings.client_share);
+        let rate = (u64::from(settings.rps.get()) * share / 100).max(1);
+        let rate =
+            NonZeroU32::new(u32::try_from(rate).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+        Some(Shares {
+            rate: RateLimiter::keyed(Quota::per_second(rate)),
+            slots: Mutex::new(HashMap::new()),
+            slots_each: ((settings.max_concurrency as u64 * share / 100) as usize).max(1),
+            admits: AtomicU64::new(0),
+        })
+    }
+
+    /// Waits (within `deadline`) for one of `who`'s slots and a slot of its rate. A wait for the
+    /// rate that would outlast the deadline fails at once: the client's share is used up.
+    async fn admit(
+        &self,
+        who: Requester,
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, TmdbError> {
+        if self.admits.fetch_add(1, Ordering::Relaxed) % 10_000 == 9_999 {
+            self.rate.retain_recent();
+        }
+        let slots = {
+            let mut slots = crate::sync::lock(&self.slots);
+            if slots.len() >= TRACKED_CLIENTS {
+                slots.retain(|_, s| s.available_permits() < self.slots_each);
+            }
+            slots
+                .entry(who)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.slots_each)))
+                .clone()
+        };
+        let permit = tokio::time::timeout_at(deadline, slots.acquire_owned())
+            .await
+            .map_err(|_| TmdbError::Timeout)?
+            .map_err(|_| TmdbError::Transport("shutting down".to_owned()))?;
+        loop {
+            let Err(not_until) = self.rate.check_key(&who) else {
+                return Ok(permit);
+            };
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let Some(wake) = Instant::now().checked_add(wait).filter(|w| *w < deadline) else {
+                return Err(TmdbError::ShareUsed {
+                    retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+                });
+            };
+            tokio::time::sleep_until(wake).await;
+        }
+    }
 }
 
 /// The TMDB rate shared by every instance on one Redis (a GCRA bucket kept in Redis).
@@ -63,10 +147,10 @@ impl SharedRate {
             match self.store.take_rate("tmdb", self.rps).await {
                 Ok(None) | Err(_) => return Ok(()),
                 Ok(Some(wait)) => {
-                    let wake = Instant::now() + wait;
-                    if wake >= deadline {
+                    let Some(wake) = Instant::now().checked_add(wait).filter(|w| *w < deadline)
+                    else {
                         return Err(TmdbError::Timeout);
-                    }
+                    };
                     tokio::time::sleep_until(wake).await;
                 }
             }
@@ -83,6 +167,8 @@ pub struct UpstreamBudget {
     breaker: Mutex<Breaker>,
     threshold: u32,
     cooldown: Duration,
+    max_pause: Duration,
+    shares: Option<Shares>,
 }
 
 fn seconds_until(t: Instant) -> u64 {
@@ -103,14 +189,22 @@ impl UpstreamBudget {
             breaker: Mutex::new(Breaker::Closed { failures: 0 }),
             threshold: settings.breaker_threshold,
             cooldown: settings.breaker_cooldown,
+            max_pause: settings.max_retry_after,
+            shares: Shares::new(settings),
         }
     }
 
-    /// Waits for the right to send one request: breaker, 429 pause, in-flight cap, rate. Fails
-    /// fast when the breaker is open or the pause outlasts `deadline`.
-    pub async fn admit(&self, deadline: Instant) -> Result<Admission, TmdbError> {
+    /// The longest pause a 429 may impose.
+    pub fn max_pause(&self) -> Duration {
+        self.max_pause
+    }
+
+    /// Waits for the right to send one request for `who`: breaker, 429 pause, `who`'s share,
+    /// in-flight cap, rate. Fails fast when the breaker is open, or the pause or `who`'s share
+    /// outlasts `deadline`.
+    pub async fn admit(&self, deadline: Instant, who: Requester) -> Result<Admission, TmdbError> {
         self.check_breaker()?;
-        let pause = *self.paused_until.lock().expect("not poisoned");
+        let pause = *crate::sync::lock(&self.paused_until);
         if let Some(until) = pause
             && until > Instant::now()
         {
@@ -121,6 +215,10 @@ impl UpstreamBudget {
             }
             tokio::time::sleep_until(until).await;
         }
+        let client = match &self.shares {
+            Some(shares) => Some(shares.admit(who, deadline).await?),
+            None => None,
+        };
         let permit = tokio::time::timeout_at(deadline, self.in_flight.clone().acquire_owned())
             .await
             .map_err(|_| TmdbError::Timeout)?
@@ -131,7 +229,10 @@ impl UpstreamBudget {
         if let Some(shared) = &self.shared {
             shared.until_ready(deadline).await?;
         }
-        Ok(Admission { _permit: permit })
+        Ok(Admission {
+            _permit: permit,
+            _client: client,
+        })
     }
 
     /// Takes every request's slot from `shared` as well as from this process's limiter.
@@ -140,7 +241,7 @@ impl UpstreamBudget {
     }
 
     fn check_breaker(&self) -> Result<(), TmdbError> {
-        let mut breaker = self.breaker.lock().expect("not poisoned");
+        let mut breaker = crate::sync::lock(&self.breaker);
         match *breaker {
             Breaker::Closed { .. } => Ok(()),
             Breaker::Open { until } if Instant::now() >= until => {
@@ -159,10 +260,14 @@ impl UpstreamBudget {
     /// health; any other answer means it is up. A 429 pauses everyone.
     pub fn record(&self, result: &Result<bytes::Bytes, TmdbError>) {
         if let Err(TmdbError::RateLimited { retry_after }) = result {
-            // TMDB no longer promises Retry-After; back off on our own when it is missing.
-            let wait = Duration::from_secs(retry_after.unwrap_or(2));
-            let mut paused = self.paused_until.lock().expect("not poisoned");
-            let until = Instant::now() + wait;
+            // TMDB no longer promises Retry-After; back off on our own when it is missing. Its
+            // value is data: clamped, so no answer can pause us for long (or overflow a clock).
+            let wait = retry_after
+                .map_or(DEFAULT_PAUSE, Duration::from_secs)
+                .min(self.max_pause);
+            let now = Instant::now();
+            let until = now.checked_add(wait).unwrap_or(now);
+            let mut paused = crate::sync::lock(&self.paused_until);
             if paused.is_none_or(|p| p < until) {
                 *paused = Some(until);
             }
@@ -171,7 +276,7 @@ impl UpstreamBudget {
             result,
             Err(TmdbError::Timeout | TmdbError::Transport(_) | TmdbError::Status(500..))
         );
-        let mut breaker = self.breaker.lock().expect("not poisoned");
+        let mut breaker = crate::sync::lock(&self.breaker);
         *breaker = match (&*breaker, failed) {
             (_, false) => Breaker::Closed { failures: 0 },
             (Breaker::Closed { failures }, true) if failures + 1 < self.threshold => {
@@ -193,7 +298,7 @@ impl UpstreamBudget {
     }
 
     pub fn breaker_state(&self) -> BreakerState {
-        match *self.breaker.lock().expect("not poisoned") {
+        match *crate::sync::lock(&self.breaker) {
             Breaker::Closed { .. } => BreakerState::Closed,
             Breaker::Open { until } if Instant::now() >= until => BreakerState::HalfOpen,
             Breaker::Open { .. } => BreakerState::Open,
@@ -204,11 +309,8 @@ impl UpstreamBudget {
     /// Busy: paused, breaker not closed, or more than half the in-flight slots taken. Background
     /// work (prefetch) stays away then.
     pub fn is_busy(&self) -> bool {
-        let paused = self
-            .paused_until
-            .lock()
-            .expect("not poisoned")
-            .is_some_and(|until| until > Instant::now());
+        let paused =
+            crate::sync::lock(&self.paused_until).is_some_and(|until| until > Instant::now());
         paused
             || self.breaker_state() != BreakerState::Closed
             || self.in_flight.available_permits() < self.max_concurrency.div_ceil(2)

@@ -14,6 +14,7 @@ use super::TmdbError;
 use super::budget::{BudgetSettings, UpstreamBudget};
 use crate::config::{Credential, ResilienceSettings, TmdbSettings};
 use crate::counters::Counters;
+use crate::domain::Requester;
 
 /// First retry delay; doubled for each further attempt, plus up to as much again of jitter.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -51,6 +52,8 @@ impl TmdbClient {
                 max_concurrency: resilience.max_concurrency,
                 breaker_threshold: resilience.breaker_threshold,
                 breaker_cooldown: resilience.breaker_cooldown,
+                max_retry_after: resilience.max_retry_after,
+                client_share: resilience.client_share,
             })),
             retries: resilience.retries,
             deadline: resilience.deadline,
@@ -80,12 +83,17 @@ impl TmdbClient {
 
     /// GETs `path` (like `/movie/550`) with `params` and returns the body of a 200, retrying what
     /// may pass (timeouts, connection failures, 5xx, 429 after its pause) with exponential backoff
-    /// and jitter, all within one overall deadline.
-    pub async fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<Bytes, TmdbError> {
+    /// and jitter, all within one overall deadline. `who` is whose share of the budget it takes.
+    pub async fn get(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        who: Requester,
+    ) -> Result<Bytes, TmdbError> {
         let deadline = Instant::now() + self.deadline;
         let mut attempt = 0;
         loop {
-            let result = self.attempt(path, params, deadline).await;
+            let result = self.attempt(path, params, deadline, who).await;
             match result {
                 Err(e) if e.is_retryable() && attempt < self.retries => {
                     let base = BACKOFF_BASE * 2u32.pow(attempt);
@@ -110,6 +118,7 @@ impl TmdbClient {
         path: &str,
         params: &[(&str, &str)],
         deadline: Instant,
+        who: Requester,
     ) -> Result<Bytes, TmdbError> {
         let credential = self.credential.as_ref().ok_or(TmdbError::NoCredential)?;
         let mut url = reqwest::Url::parse(&format!("{}{path}", self.base_url))
@@ -133,7 +142,7 @@ impl TmdbClient {
             request = request.header(AUTHORIZATION, value);
         }
 
-        let admission = match self.budget.admit(deadline).await {
+        let admission = match self.budget.admit(deadline, who).await {
             Ok(admission) => admission,
             Err(e) => {
                 Counters::incr(&self.counters.upstream_errors);
@@ -185,11 +194,29 @@ impl TmdbClient {
                     .headers()
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse().ok()),
+                    .and_then(|v| {
+                        parse_retry_after(v, std::time::SystemTime::now(), self.budget.max_pause())
+                    }),
             },
             other => TmdbError::Status(other.as_u16()),
         })
     }
+}
+
+/// A `Retry-After` value in whole seconds, clamped to `max`: delay-seconds (however many digits)
+/// or an HTTP-date (a past date is 0). `None` for anything else, which gets the default pause.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime, max: Duration) -> Option<u64> {
+    let max_s = max.as_secs_f64().ceil() as u64;
+    let value = value.trim();
+    let seconds = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is still "a long time": the ceiling.
+        value.parse::<u64>().unwrap_or(u64::MAX)
+    } else {
+        let date = httpdate::parse_http_date(value).ok()?;
+        date.duration_since(now)
+            .map_or(0, |wait| wait.as_secs_f64().ceil() as u64)
+    };
+    Some(seconds.min(max_s))
 }
 
 /// reqwest's Display includes the URL, and so the api_key: strip it before anything sees it.
@@ -210,4 +237,30 @@ fn jitter_fraction() -> f64 {
     let mut bytes = [0u8; 2];
     let _ = getrandom::fill(&mut bytes);
     f64::from(u16::from_le_bytes(bytes)) / 65536.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    #[test]
+    fn retry_after_is_clamped_whatever_its_form() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let max = Duration::from_secs(60);
+        let parse = |v: &str| parse_retry_after(v, now, max);
+        assert_eq!(parse("3"), Some(3));
+        assert_eq!(parse(" 7 "), Some(7));
+        assert_eq!(parse("18446744073709551615"), Some(60));
+        assert_eq!(parse("99999999999999999999999999"), Some(60));
+        let in_10s = httpdate::fmt_http_date(now + Duration::from_secs(10));
+        assert_eq!(parse(&in_10s), Some(10));
+        let in_a_year = httpdate::fmt_http_date(now + Duration::from_secs(365 * 86_400));
+        assert_eq!(parse(&in_a_year), Some(60));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(10));
+        assert_eq!(parse(&past), Some(0));
+        for garbage in ["", "soon", "-5", "1.5", "\u{7f}"] {
+            assert_eq!(parse(garbage), None, "{garbage:?}");
+        }
+    }
 }

@@ -19,6 +19,9 @@ pub enum TmdbError {
     RateLimited { retry_after: Option<u64> },
     #[error("no TMDB credential is configured")]
     NoCredential,
+    /// This client's share of the upstream budget is used up for longer than the deadline.
+    #[error("the client's share of the TMDB budget is used up")]
+    ShareUsed { retry_after: u64 },
     #[error("TMDB circuit breaker open")]
     CircuitOpen { retry_after: u64 },
     #[error("TMDB timed out")]

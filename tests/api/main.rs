@@ -20,5 +20,6 @@ mod resilience;
 mod scale_out;
 mod scale_out_cli;
 mod store_conformance;
+mod upstream;
 mod users;
 mod validation;

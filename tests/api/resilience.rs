@@ -535,7 +535,13 @@ async fn upstream_requests_in_flight_are_capped() {
     let env = TestEnv::new().await;
     env.tmdb
         .set(DAY, Behaviour::Delay(Duration::from_millis(100)));
-    let app = env.spawn_with(|s| s.resilience.max_concurrency = 3).await;
+    // One client here: no per-client share, so the cap under test is the global one.
+    let app = env
+        .spawn_with(|s| {
+            s.resilience.max_concurrency = 3;
+            s.resilience.client_share = 100;
+        })
+        .await;
     let requests = (1..=12).map(|page| app.get_owned(format!("/api/movies/trending/?page={page}")));
     let replies = futures_util::future::join_all(requests).await;
     assert!(replies.iter().all(|r| r.status == 200));
