@@ -203,6 +203,8 @@ pub struct CacheSettings {
     pub max_bytes: u64,
     /// How often the sweeper removes entries past expiry + stale grace.
     pub sweep_every: Duration,
+    /// While sled cannot write (a full or read-only disk), how often to try to reopen it.
+    pub reopen_every: Duration,
     /// Memory for finished response bodies of hot entries (0: off).
     pub hot_bytes: u64,
 }
@@ -395,6 +397,11 @@ pub const SPECS: &[Spec] = &[
         "cache.sweep_every",
         "REELCACHE_CACHE_SWEEP_EVERY",
         Some("5m"),
+    ),
+    spec(
+        "cache.reopen_every",
+        "REELCACHE_CACHE_REOPEN_EVERY",
+        Some("5s"),
     ),
     spec(
         "resilience.stale_grace",
@@ -611,6 +618,7 @@ impl Resolved {
                         .map_err(|_| format!("'{v}' is not a size like 1GiB"))
                 })?,
                 sweep_every: self.required("cache.sweep_every", parse_duration)?,
+                reopen_every: self.required("cache.reopen_every", parse_duration)?,
                 hot_bytes: self.required("cache.hot_bytes", |v| {
                     v.parse::<bytesize::ByteSize>()
                         .map(|b| b.as_u64())
