@@ -274,3 +274,70 @@ impl Drop for Unmount {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+#[tokio::test]
+async fn the_data_directory_is_owner_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let tmdb = FakeTmdb::start(Some(crate::helpers::API_KEY)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = crate::binary::command(dir.path());
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TMDB_API_KEY", crate::helpers::API_KEY)
+        .env("TMDB_BASE_URL", tmdb.base_url());
+    // SAFETY: umask is async-signal-safe, and only the child's is changed.
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    let child = command.spawn().unwrap();
+    let (mut child, addr) = crate::binary::listening_addr_async(child).await;
+    let client = reqwest::Client::new();
+    let registered = client
+        .post(format!("http://{addr}/api/users/register/"))
+        .json(&json!({"username": "gina", "password": "password123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let movie = client.get(format!("http://{addr}{}", movie(3))).send().await.unwrap();
+    assert_eq!(movie.status(), 200);
+
+    // While it runs, so that SQLite's -wal and -shm exist.
+    let data = dir.path().join("data");
+    let mode = |name: &str| {
+        let meta = std::fs::metadata(data.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        meta.permissions().mode() & 0o777
+    };
+    let modes: Vec<(&str, u32)> = [
+        "",
+        "reelcache.db",
+        "reelcache.db-wal",
+        "reelcache.db-shm",
+        "cache",
+    ]
+    .into_iter()
+    .map(|name| (name, mode(name)))
+    .collect();
+    crate::binary::signal(&child, "TERM");
+    let status = tokio::task::spawn_blocking(move || {
+        crate::binary::wait_exit(&mut child, Duration::from_secs(10))
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        modes,
+        vec![
+            ("", 0o700),
+            ("reelcache.db", 0o600),
+            ("reelcache.db-wal", 0o600),
+            ("reelcache.db-shm", 0o600),
+            ("cache", 0o700),
+        ]
+    );
+}
