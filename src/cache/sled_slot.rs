@@ -39,7 +39,10 @@ const PROBE_BYTES: usize = 64 * 1024;
 impl SledSlot {
     /// Opens the store in `<data_dir>/cache` (`SledStore::open`). A disk that refuses writes is
     /// not fatal: the slot starts empty, says so loudly, and the supervisor retries. Blocking.
-    pub fn open(data_dir: &std::path::Path, settings: &CacheSettings) -> Result<SledSlot, CacheError> {
+    pub fn open(
+        data_dir: &std::path::Path,
+        settings: &CacheSettings,
+    ) -> Result<SledSlot, CacheError> {
         let slot = SledSlot {
             inner: Arc::new(SlotInner {
                 current: RwLock::new(None),
@@ -85,7 +88,10 @@ impl SledSlot {
     }
 
     fn write_current(&self) -> std::sync::RwLockWriteGuard<'_, Option<SledStore>> {
-        self.inner.current.write().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The open store, if any (a clone, for work that outlives a lock guard).
@@ -187,10 +193,7 @@ impl SledSlot {
         self.with(|s| s.put_batch_blocking(entries), || Err(self.not_open()))
     }
 
-    pub fn scan_index(
-        &self,
-        prefix: &str,
-    ) -> Box<dyn Iterator<Item = Result<(String, Option<IndexRecord>), CacheError>>> {
+    pub fn scan_index(&self, prefix: &str) -> super::IndexScan {
         match self.current() {
             Some(store) => Box::new(store.scan_index(prefix)),
             None => Box::new(std::iter::empty()),
@@ -209,15 +212,21 @@ impl SledSlot {
 
     /// An absent store counts as not empty, so nothing is imported into it blindly.
     pub fn is_empty(&self) -> bool {
-        self.read_current().as_ref().is_some_and(SledStore::is_empty)
+        self.read_current()
+            .as_ref()
+            .is_some_and(SledStore::is_empty)
     }
 
     pub fn log_to_fold(&self) -> Option<FoldToken> {
-        self.read_current().as_ref().and_then(SledStore::log_to_fold)
+        self.read_current()
+            .as_ref()
+            .and_then(SledStore::log_to_fold)
     }
 
     pub fn size_on_disk(&self) -> u64 {
-        self.read_current().as_ref().map_or(0, SledStore::size_on_disk)
+        self.read_current()
+            .as_ref()
+            .map_or(0, SledStore::size_on_disk)
     }
 
     /// The store's probe. A store that cannot write, or none, is `Unavailable`: `/health/` says
@@ -245,7 +254,11 @@ impl SledSlot {
     /// Every `cache.reopen_every` until `stop`: when the store is absent or was seen failing,
     /// checks it and reopens it once the disk takes writes again.
     pub async fn supervise(self, stop: impl std::future::Future<Output = ()>) {
-        let every = self.inner.settings.reopen_every.max(Duration::from_millis(10));
+        let every = self
+            .inner
+            .settings
+            .reopen_every
+            .max(Duration::from_millis(10));
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(stop);

@@ -142,9 +142,8 @@ impl SledStore {
     /// Opens (or creates) the store in `<data_dir>/cache`. Blocking; call at start-up.
     pub fn open(data_dir: &Path, settings: &CacheSettings) -> Result<SledStore, CacheError> {
         let cache_dir = data_dir.join("cache");
-        crate::private_fs::create_dir(&cache_dir).map_err(|e| {
-            io_error(format!("cannot create {}", cache_dir.display()), &e)
-        })?;
+        crate::private_fs::create_dir(&cache_dir)
+            .map_err(|e| io_error(format!("cannot create {}", cache_dir.display()), &e))?;
         match Self::open_waiting_for_lock(&cache_dir, settings) {
             Ok(store) => Ok(store),
             // A full, read-only or unwritable disk is not damage: moving a healthy store aside
@@ -164,9 +163,8 @@ impl SledStore {
                 std::fs::rename(&cache_dir, &aside).map_err(|e| {
                     io_error("could not move the damaged cache aside".to_owned(), &e)
                 })?;
-                crate::private_fs::create_dir(&cache_dir).map_err(|e| {
-                    io_error(format!("cannot create {}", cache_dir.display()), &e)
-                })?;
+                crate::private_fs::create_dir(&cache_dir)
+                    .map_err(|e| io_error(format!("cannot create {}", cache_dir.display()), &e))?;
                 Self::try_open(&cache_dir, settings)
             }
         }
@@ -523,11 +521,19 @@ fn remove_older_copies(data_dir: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with("cache.corrupt-") {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("cache.corrupt-")
+        {
             let path = entry.path();
             match std::fs::remove_dir_all(&path) {
-                Ok(()) => tracing::info!(removed = %path.display(), "removed an older damaged cache"),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove an older damaged cache"),
+                Ok(()) => {
+                    tracing::info!(removed = %path.display(), "removed an older damaged cache")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not remove an older damaged cache")
+                }
             }
         }
     }

@@ -157,7 +157,11 @@ async fn an_unopenable_cache_directory_is_moved_aside() {
                     .starts_with("cache.corrupt-")
             })
             .collect();
-        assert_eq!(aside.len(), 1, "the damaged store was kept for inspection, once");
+        assert_eq!(
+            aside.len(),
+            1,
+            "the damaged store was kept for inspection, once"
+        );
         app.stop().await;
     }
 }

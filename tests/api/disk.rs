@@ -67,7 +67,11 @@ impl Tmpfs {
 
     /// Remounts the file system read-only (`true`) or read-write.
     pub fn remount(&self, read_only: bool) {
-        let options = if read_only { "remount,ro" } else { "remount,rw" };
+        let options = if read_only {
+            "remount,ro"
+        } else {
+            "remount,rw"
+        };
         let status = Command::new("mount")
             .args(["-o", options])
             .arg(self.path())
@@ -80,7 +84,10 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         if self.mounted {
-            let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
         }
     }
 }
@@ -145,7 +152,9 @@ async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers
     let Some(fs) = Tmpfs::mount(test, "16m") else {
         return;
     };
-    let tmdb = FakeTmdb::start(Some(crate::helpers::API_KEY)).await.unwrap();
+    let tmdb = FakeTmdb::start(Some(crate::helpers::API_KEY))
+        .await
+        .unwrap();
     let data_dir = fs.path().join("data");
     let app = start(settings_on(&data_dir, &tmdb)).await;
     let session = app.sign_up("dora").await;
@@ -169,14 +178,26 @@ async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers
         )
         .await;
     let add = app
-        .post("/api/users/favorites/add/", &favorite, Some(&session.access))
+        .post(
+            "/api/users/favorites/add/",
+            &favorite,
+            Some(&session.access),
+        )
         .await;
     for (what, reply) in [("register", &register), ("login", &login), ("add", &add)] {
-        assert_eq!(reply.status, 503, "{what}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            503,
+            "{what}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
         assert_eq!(reply.error_code(), "UPSTREAM_UNAVAILABLE", "{what}");
         assert!(reply.header("retry-after").is_some(), "{what}");
         assert!(
-            reply.json()["error"]["message"].as_str().unwrap().contains("storage is full"),
+            reply.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("storage is full"),
             "{what}: {}",
             reply.json()
         );
@@ -217,7 +238,11 @@ async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers
         "the second request is served from the cache again"
     );
     let add = app
-        .post("/api/users/favorites/add/", &favorite, Some(&session.access))
+        .post(
+            "/api/users/favorites/add/",
+            &favorite,
+            Some(&session.access),
+        )
         .await;
     assert_eq!(add.status, 201);
     app.stop().await;
@@ -242,7 +267,9 @@ async fn a_read_only_cache_directory_serves_from_tmdb_and_reports_degraded() {
         .expect("mount runs");
     assert!(status.success());
     let _bind = Unmount(data_dir.join("cache"));
-    let tmdb = FakeTmdb::start(Some(crate::helpers::API_KEY)).await.unwrap();
+    let tmdb = FakeTmdb::start(Some(crate::helpers::API_KEY))
+        .await
+        .unwrap();
     let app = start(settings_on(&data_dir, &tmdb)).await;
     assert_eq!(app.get("/api/movies/trending/").await.status, 200);
     app.stop().await;
@@ -279,7 +306,9 @@ impl Drop for Unmount {
 async fn the_data_directory_is_owner_only_whatever_the_umask() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
-    let tmdb = FakeTmdb::start(Some(crate::helpers::API_KEY)).await.unwrap();
+    let tmdb = FakeTmdb::start(Some(crate::helpers::API_KEY))
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut command = crate::binary::command(dir.path());
     command
@@ -303,14 +332,17 @@ async fn the_data_directory_is_owner_only_whatever_the_umask() {
         .await
         .unwrap();
     assert_eq!(registered.status(), 201);
-    let movie = client.get(format!("http://{addr}{}", movie(3))).send().await.unwrap();
+    let movie = client
+        .get(format!("http://{addr}{}", movie(3)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(movie.status(), 200);
 
     // While it runs, so that SQLite's -wal and -shm exist.
     let data = dir.path().join("data");
     let mode = |name: &str| {
-        let meta = std::fs::metadata(data.join(name))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let meta = std::fs::metadata(data.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         meta.permissions().mode() & 0o777
     };
     let modes: Vec<(&str, u32)> = [

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reelcache::cache::hot::HotTier;
-use reelcache::cache::{
-    CacheKey, Lookup, PageCache, RedisStore, Shape, SledSlot, Store, envelope,
-};
+use reelcache::cache::{CacheKey, Lookup, PageCache, RedisStore, Shape, SledSlot, Store, envelope};
 use reelcache::clock::Clock;
 use reelcache::config::{RedisUrl, Settings};
 use reelcache::counters::Counters;
