@@ -309,11 +309,18 @@ pub async fn run_import(settings: &Settings, file: &Path) -> Result<(), CommandE
     })
     .await?;
     close_after_bulk_write(opened, settings).await;
-    let (header, summary) = result.map_err(|e| {
-        CommandError::runtime(format!(
+    let (header, summary) = result.map_err(|e| match e {
+        // Verified, then the store failed while loading it (a full disk, say): some batches
+        // may be in. Say so rather than claim nothing changed.
+        snapshot::SnapshotError::Store(_) => CommandError::runtime(format!(
+            "{} was only partly imported (the file checked out, then the cache store failed; \
+             run the import again once it can write): {e}",
+            file.display()
+        )),
+        e => CommandError::runtime(format!(
             "{} was not imported, the cache is unchanged: {e}",
             file.display()
-        ))
+        )),
     })?;
     eprintln!(
         "imported {} entries from {} (written by {}{}): {}",

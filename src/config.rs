@@ -184,6 +184,10 @@ pub struct TtlSettings {
     pub user: Duration,
 }
 
+/// How often a sled store that cannot write is looked at (and reopened once the disk takes
+/// writes again): a few seconds, so `/health/` says so soon after space comes back.
+pub const REOPEN_EVERY: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
     /// `Some`: the page cache lives in this Redis (shared by several instances) instead of sled.
@@ -203,6 +207,9 @@ pub struct CacheSettings {
     pub max_bytes: u64,
     /// How often the sweeper removes entries past expiry + stale grace.
     pub sweep_every: Duration,
+    /// While sled cannot write (a full or read-only disk), how often to look whether it can
+    /// again. Not a setting (`REOPEN_EVERY`): tests shorten it.
+    pub reopen_every: Duration,
     /// Memory for finished response bodies of hot entries (0: off).
     pub hot_bytes: u64,
 }
@@ -674,6 +681,7 @@ impl Resolved {
                         .map_err(|_| format!("'{v}' is not a size like 1GiB"))
                 })?,
                 sweep_every: self.required("cache.sweep_every", parse_duration)?,
+                reopen_every: REOPEN_EVERY,
                 hot_bytes: self.required("cache.hot_bytes", |v| {
                     v.parse::<bytesize::ByteSize>()
                         .map(|b| b.as_u64())

@@ -8,6 +8,9 @@ use warp::http::{HeaderValue, StatusCode, header};
 
 use crate::tmdb::TmdbError;
 
+/// `Retry-After` of a write refused by a full or read-only disk: an operator has to act.
+const STORAGE_RETRY_AFTER_S: u64 = 30;
+
 /// Shown for every 500: the cause goes to the log, never to the client.
 const INTERNAL_MESSAGE: &str = "Internal server error; the cause has been logged";
 
@@ -216,8 +219,18 @@ struct ErrorBody<'a> {
 }
 
 impl From<crate::db::DbError> for ApiError {
-    /// A database failure is never the client's fault.
+    /// A database failure is never the client's fault. A disk that refuses the write (full,
+    /// read-only) is a 503 to retry later, not a 500: nothing is broken, and reads still work.
     fn from(err: crate::db::DbError) -> ApiError {
+        if err.is_storage_refusal() {
+            tracing::error!(error = %err, "the database cannot be written (is the disk full?)");
+            return ApiError::UpstreamUnavailable {
+                message: "The server cannot save changes right now (its storage is full or \
+                          read-only); reading still works, try again later"
+                    .to_owned(),
+                retry_after: Some(STORAGE_RETRY_AFTER_S),
+            };
+        }
         ApiError::Internal(err.to_string())
     }
 }

@@ -44,6 +44,8 @@ pub mod local_search;
 pub mod metrics_export;
 /// The movie service: cache rules and TMDB calls.
 pub mod movies;
+/// Owner-only files and directories in the data directory.
+pub mod private_fs;
 /// Portable snapshot files of the cache.
 pub mod snapshot;
 /// Building and running the application.

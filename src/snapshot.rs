@@ -15,7 +15,7 @@
 //! checksum, the count, the file hash, nothing after the end) before it writes a single entry.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use bincode::{Decode, Encode};
@@ -187,14 +187,12 @@ impl<R: Read> SnapshotReader<R> {
 
 /// Reads a snapshot from start to end, verifying everything, and hands each record to `visit`.
 fn read(
-    path: &Path,
+    source: impl Read,
     visit: &mut dyn FnMut(String, Vec<u8>) -> Result<(), SnapshotError>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
-    let file =
-        File::open(path).map_err(|e| SnapshotError::Io(format!("{}: {e}", path.display())))?;
     let mut r = SnapshotReader {
-        inner: BufReader::new(file),
+        inner: BufReader::new(source),
         hash: Xxh3::new(),
         read: 0,
     };
@@ -281,17 +279,53 @@ pub fn verify(
     path: &Path,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
-    read(path, &mut |_, _| Ok(()), progress)
+    read(open(path)?, &mut |_, _| Ok(()), progress)
 }
+
+fn open(path: &Path) -> Result<File, SnapshotError> {
+    File::open(path).map_err(|e| SnapshotError::Io(format!("{}: {e}", path.display())))
+}
+
+/// Passes reads through, keeping a copy of every byte read.
+struct Tee<'a, R: Read, W: Write> {
+    inner: R,
+    copy: &'a mut W,
+}
+
+impl<R: Read, W: Write> Read for Tee<'_, R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// A private copy of a snapshot is kept in memory up to this, in an unnamed temporary file past
+/// it.
+const COPY_IN_MEMORY: usize = 64 * 1024 * 1024;
 
 /// Verifies the whole file, then loads it: entries in the snapshot replace entries with the same
 /// key; other entries are kept. Blocking.
+///
+/// The file is read once: verified while it is copied to a private, unnamed copy, and the copy
+/// is what is loaded. A file changed (or replaced) by someone else meanwhile can therefore not
+/// be loaded half: what is loaded is exactly what was verified.
 pub fn import(
     cache: &PageCache,
     path: &Path,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
-    verify(path, &mut |_| {})?;
+    let copy_error = |e: std::io::Error| SnapshotError::Io(format!("a private copy: {e}"));
+    let mut copy = tempfile::spooled_tempfile(COPY_IN_MEMORY);
+    read(
+        Tee {
+            inner: open(path)?,
+            copy: &mut copy,
+        },
+        &mut |_, _| Ok(()),
+        &mut |_| {},
+    )?;
+    copy.seek(SeekFrom::Start(0)).map_err(copy_error)?;
     let mut batch = Vec::with_capacity(BATCH);
     let flush = |batch: &mut Vec<(CacheKey, Vec<u8>)>| {
         cache
@@ -299,7 +333,7 @@ pub fn import(
             .map_err(|e| SnapshotError::Store(e.to_string()))
     };
     let result = read(
-        path,
+        &mut copy,
         &mut |key, value| {
             batch.push((CacheKey::from_stored(key), value));
             if batch.len() >= BATCH {
@@ -318,4 +352,73 @@ const BATCH: usize = 512;
 /// Size of a file, for progress bars.
 pub fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cache::{EntryMeta, Shape, SledSlot, Store, hot::HotTier};
+
+    fn cache_in(dir: &Path) -> PageCache {
+        let settings = crate::config::Settings::defaults_in(dir);
+        let slot = SledSlot::open(dir, &settings.cache).unwrap();
+        PageCache::new(
+            Store::Sled(slot),
+            Arc::new(crate::counters::Counters::default()),
+            0,
+            HotTier::new(0, None),
+        )
+    }
+
+    fn entry(id: u32) -> Vec<u8> {
+        let meta = EntryMeta {
+            stored_at_ms: 5,
+            expires_at_ms: 10,
+            etag: 0,
+            shape: Shape::Object,
+            raw_len: 0,
+        };
+        envelope::encode(meta, format!(r#"{{"id":{id}}}"#).as_bytes())
+    }
+
+    #[test]
+    fn a_file_changed_during_an_import_never_leaves_half_of_it_imported() {
+        let source = tempfile::tempdir().unwrap();
+        let cache = cache_in(source.path());
+        // More entries than one batch, so a load that fails late would have written some.
+        let entries: Vec<(CacheKey, Vec<u8>)> = (1..=3 * BATCH as u32)
+            .map(|id| (CacheKey::from_stored(format!("movie:{id}")), entry(id)))
+            .collect();
+        cache.put_batch_blocking(entries).unwrap();
+        let file = source.path().join("snap.rcsnap");
+        let header = SnapshotHeader {
+            created_at_ms: 1,
+            producer: "test".into(),
+            description: String::new(),
+        };
+        export(&cache, &file, &[], &header, &mut |_| {}).unwrap();
+
+        let target = tempfile::tempdir().unwrap();
+        let cache = cache_in(target.path());
+        // Someone rewrites the file as soon as the import has read its first record: its end no
+        // longer matches what came before.
+        let mut changed = false;
+        let result = import(&cache, &file, &mut |_| {
+            if !changed {
+                changed = true;
+                let mut bytes = std::fs::read(&file).unwrap();
+                let near_end = bytes.len() - 40;
+                bytes[near_end] ^= 0xFF;
+                std::fs::write(&file, bytes).unwrap();
+            }
+        });
+        let stored = cache.scan_blocking("").count();
+        match result {
+            Ok((_, summary)) => assert_eq!(stored as u64, summary.entries),
+            Err(e) => assert_eq!(stored, 0, "failed ({e}) after writing {stored} entries"),
+        }
+        assert!(changed, "the file was changed during the import");
+    }
 }

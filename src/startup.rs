@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cache::hot::HotTier;
-use crate::cache::{PageCache, RedisStore, SledStore, Store};
+use crate::cache::{PageCache, RedisStore, SledSlot, SledStore, Store};
 use crate::clock::Clock;
 use crate::config::{CacheSettings, Settings};
 use crate::counters::Counters;
@@ -262,6 +262,13 @@ impl Application {
                 }),
             )
         });
+        // A disk that refused the store's writes: reopened once it takes them again.
+        let supervisor = cache.sled().cloned().map(|slot| {
+            let mut stopping = stopping.clone();
+            tokio::spawn(slot.supervise(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            }))
+        });
         let upkeep = {
             let mut stopping = stopping.clone();
             components.spawn(
@@ -299,6 +306,9 @@ impl Application {
         }
         if let Some(sweeper) = sweeper {
             let _ = sweeper.await;
+        }
+        if let Some(supervisor) = supervisor {
+            let _ = supervisor.await;
         }
         let _ = admin.await;
         let _ = upkeep.await;
@@ -440,7 +450,7 @@ async fn open_store(settings: &Settings, clock: &Clock) -> Result<Store, Startup
     }
     let data_dir = settings.data_dir.clone();
     let cache_settings = settings.cache.clone();
-    let sled = tokio::task::spawn_blocking(move || SledStore::open(&data_dir, &cache_settings))
+    let sled = tokio::task::spawn_blocking(move || SledSlot::open(&data_dir, &cache_settings))
         .await
         .map_err(|e| StartupError::Cache(e.to_string()))?
         .map_err(|e| StartupError::Cache(e.to_string()))?;
@@ -455,7 +465,7 @@ fn lock_data_dir(dir: &Path) -> Result<File, StartupError> {
         path: dir.to_owned(),
         reason: e.to_string(),
     };
-    std::fs::create_dir_all(dir).map_err(data_dir_error)?;
+    crate::private_fs::create_dir(dir).map_err(data_dir_error)?;
     let file = File::options()
         .create(true)
         .truncate(false)

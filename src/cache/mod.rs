@@ -10,6 +10,7 @@ pub mod hot;
 pub mod key;
 pub mod redis_control;
 pub mod redis_store;
+pub mod sled_slot;
 pub mod sled_store;
 mod stats;
 pub mod sweeper;
@@ -28,6 +29,7 @@ use crate::telemetry::spawn_blocking;
 pub use envelope::{EntryMeta, ListMeta, Shape};
 pub use key::CacheKey;
 pub use redis_store::RedisStore;
+pub use sled_slot::SledSlot;
 pub use sled_store::SledStore;
 pub use stats::RedisStats;
 
@@ -39,13 +41,18 @@ pub enum CacheError {
     /// with a rate limit, by the store; the service goes on without it (degraded).
     #[error("shared cache unavailable: {0}")]
     Unavailable(String),
+    /// The disk refused a write of the local store: full, read-only, or not permitted. Not
+    /// damage: the store is kept as it is and reopened once it can write (`SledSlot`).
+    #[error("the disk refused a cache write: {0}")]
+    Disk(String),
 }
 
 /// The backends. An enum rather than a trait object: native async fns are not object-safe, and
 /// the set is closed (sled embedded, Redis shared).
 #[derive(Clone)]
 pub enum Store {
-    Sled(SledStore),
+    /// Supervised: reopened once a disk that refused writes takes them again.
+    Sled(SledSlot),
     Redis(RedisStore),
 }
 
@@ -406,7 +413,7 @@ impl PageCache {
         prefix: &str,
     ) -> Box<dyn Iterator<Item = Result<(String, sled::IVec), CacheError>>> {
         match &self.store {
-            Store::Sled(sled) => Box::new(sled.scan_prefix(prefix)),
+            Store::Sled(sled) => sled.scan_prefix(prefix),
             Store::Redis(redis) => {
                 let mut found = Vec::new();
                 let scanned = block_on(redis.scan_each(prefix, |key, value| {
@@ -425,7 +432,7 @@ impl PageCache {
     /// Blocking.
     pub fn scan_index_blocking(&self, prefix: &str) -> IndexScan {
         match &self.store {
-            Store::Sled(sled) => Box::new(sled.scan_index(prefix)),
+            Store::Sled(sled) => sled.scan_index(prefix),
             Store::Redis(_) => Box::new(std::iter::empty()),
         }
     }
@@ -453,6 +460,14 @@ impl PageCache {
         match &self.store {
             Store::Sled(_) => "sled",
             Store::Redis(_) => "redis",
+        }
+    }
+
+    /// The local store's slot, when the store is sled (its supervisor runs with the server).
+    pub fn sled(&self) -> Option<&SledSlot> {
+        match &self.store {
+            Store::Sled(sled) => Some(sled),
+            Store::Redis(_) => None,
         }
     }
 

@@ -142,9 +142,13 @@ impl SledStore {
     /// Opens (or creates) the store in `<data_dir>/cache`. Blocking; call at start-up.
     pub fn open(data_dir: &Path, settings: &CacheSettings) -> Result<SledStore, CacheError> {
         let cache_dir = data_dir.join("cache");
+        crate::private_fs::create_dir(&cache_dir)
+            .map_err(|e| io_error(format!("cannot create {}", cache_dir.display()), &e))?;
         match Self::open_waiting_for_lock(&cache_dir, settings) {
             Ok(store) => Ok(store),
-            Err(e) if is_lock_error(&e) => Err(e),
+            // A full, read-only or unwritable disk is not damage: moving a healthy store aside
+            // for it would lose it (and fill the disk with copies, one per start).
+            Err(e) if is_lock_error(&e) || matches!(e, CacheError::Disk(_)) => Err(e),
             Err(first) => {
                 let aside = aside_path(data_dir);
                 tracing::error!(
@@ -153,9 +157,14 @@ impl SledStore {
                     "the cache store could not be opened; moving it aside and starting an empty \
                      one (cached pages will be fetched again; users and favorites are not affected)"
                 );
+                // One copy is enough to look at: older ones go, so repeated failures cannot
+                // fill the disk.
+                remove_older_copies(data_dir);
                 std::fs::rename(&cache_dir, &aside).map_err(|e| {
-                    CacheError::Store(format!("could not move the damaged cache aside: {e}"))
+                    io_error("could not move the damaged cache aside".to_owned(), &e)
                 })?;
+                crate::private_fs::create_dir(&cache_dir)
+                    .map_err(|e| io_error(format!("cannot create {}", cache_dir.display()), &e))?;
                 Self::try_open(&cache_dir, settings)
             }
         }
@@ -217,7 +226,7 @@ impl SledStore {
         ));
         match opened {
             Ok(Ok(store)) => Ok(store),
-            Ok(Err(e)) => Err(CacheError::Store(e.to_string())),
+            Ok(Err(e)) => Err(store_error(e)),
             Err(_) => Err(CacheError::Store("sled panicked while opening".to_owned())),
         }
     }
@@ -423,25 +432,29 @@ impl SledStore {
     /// is still on disk (sled would go on in memory and lose everything at the next start).
     pub async fn health(&self) -> Result<(), CacheError> {
         let store = self.clone();
-        spawn_blocking(move || {
-            if !store.path.is_dir() {
-                return Err(CacheError::Store(format!(
-                    "the cache directory {} is gone",
-                    store.path.display()
-                )));
-            }
-            let tree = store.db.open_tree("health").map_err(store_error)?;
-            tree.insert("probe", &b"ok"[..]).map_err(store_error)?;
-            let back = tree.get("probe").map_err(store_error)?;
-            tree.remove("probe").map_err(store_error)?;
-            match back.as_deref() {
-                Some(b"ok") => Ok(()),
-                _ => Err(CacheError::Store(
-                    "a probe written was not read back".to_owned(),
-                )),
-            }
-        })
-        .await
+        spawn_blocking(move || store.health_blocking()).await
+    }
+
+    /// `health`, blocking.
+    pub fn health_blocking(&self) -> Result<(), CacheError> {
+        if !self.path.is_dir() {
+            return Err(CacheError::Store(format!(
+                "the cache directory {} is gone",
+                self.path.display()
+            )));
+        }
+        let tree = self.db.open_tree("health").map_err(store_error)?;
+        tree.insert("probe", &b"ok"[..]).map_err(store_error)?;
+        let back = tree.get("probe").map_err(store_error)?;
+        tree.remove("probe").map_err(store_error)?;
+        // The probe is in sled's buffer until this: a full disk shows only when it is written.
+        self.db.flush().map_err(store_error)?;
+        match back.as_deref() {
+            Some(b"ok") => Ok(()),
+            _ => Err(CacheError::Store(
+                "a probe written was not read back".to_owned(),
+            )),
+        }
     }
 
     /// Bytes sled uses on disk.
@@ -469,8 +482,61 @@ fn index_record_of(bytes: &[u8]) -> Result<[u8; INDEX_LEN], CacheError> {
         .ok_or_else(|| CacheError::Store("refusing to store an entry that does not decode".into()))
 }
 
+/// sled's error as ours: a refused write (`Disk`) is told apart from everything else.
 fn store_error(e: sled::Error) -> CacheError {
-    CacheError::Store(e.to_string())
+    match &e {
+        sled::Error::Io(io) if refuses_writes(io) => CacheError::Disk(e.to_string()),
+        _ => CacheError::Store(e.to_string()),
+    }
+}
+
+/// An I/O error of ours (creating or moving the directory) as a `CacheError`.
+fn io_error(what: String, e: &std::io::Error) -> CacheError {
+    if refuses_writes(e) {
+        CacheError::Disk(format!("{what}: {e}"))
+    } else {
+        CacheError::Store(format!("{what}: {e}"))
+    }
+}
+
+/// Full, read-only or not permitted: the disk, not the store, is the trouble. sled hands back a
+/// copy of the error it first met that keeps the kind and loses the OS code, so the kind decides.
+pub(crate) fn refuses_writes(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::StorageFull
+            | ErrorKind::QuotaExceeded
+            | ErrorKind::ReadOnlyFilesystem
+            | ErrorKind::PermissionDenied
+    ) || matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS | libc::EACCES | libc::EPERM)
+    )
+}
+
+/// Removes the `cache.corrupt-*` copies left by earlier starts, before a new one is made.
+fn remove_older_copies(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("cache.corrupt-")
+        {
+            let path = entry.path();
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::info!(removed = %path.display(), "removed an older damaged cache")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not remove an older damaged cache")
+                }
+            }
+        }
+    }
 }
 
 fn aside_path(data_dir: &Path) -> PathBuf {

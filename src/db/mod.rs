@@ -35,6 +35,23 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The disk refused the write (SQLITE_FULL, SQLITE_IOERR, a read-only file or directory):
+    /// the operator's trouble, and a passing one. Reads go on working meanwhile.
+    pub fn is_storage_refusal(&self) -> bool {
+        use rusqlite::ErrorCode;
+        matches!(
+            self,
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    ErrorCode::DiskFull
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::ReadOnly
+                        | ErrorCode::CannotOpen
+                )
+        )
+    }
+
     /// A UNIQUE constraint failed (a duplicate the caller should report as a conflict).
     pub fn is_unique_violation(&self) -> bool {
         matches!(
@@ -61,10 +78,19 @@ impl Database {
             path: path.clone(),
             reason: e.to_string(),
         };
-        std::fs::create_dir_all(data_dir).map_err(|e| DbError::Open {
+        let io_error = |e: std::io::Error| DbError::Open {
             path: path.clone(),
             reason: e.to_string(),
-        })?;
+        };
+        crate::private_fs::create_dir(data_dir).map_err(io_error)?;
+        // SQLite creates the database 0644 less the umask, and gives `-wal` and `-shm` the mode
+        // of the database: created (or tightened) as 0600 first, all three are owner-only.
+        crate::private_fs::ensure_file(&path).map_err(io_error)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            crate::private_fs::restrict(Path::new(&side)).map_err(io_error)?;
+        }
         let mut conn = Connection::open(&path).map_err(open_error)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(open_error)?;

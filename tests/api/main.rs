@@ -5,6 +5,7 @@ mod admin;
 mod binary;
 mod cache;
 mod cli;
+mod disk;
 mod docs;
 mod fast_path;
 mod favorites;

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reelcache::cache::hot::HotTier;
-use reelcache::cache::{
-    CacheKey, Lookup, PageCache, RedisStore, Shape, SledStore, Store, envelope,
-};
+use reelcache::cache::{CacheKey, Lookup, PageCache, RedisStore, Shape, SledSlot, Store, envelope};
 use reelcache::clock::Clock;
 use reelcache::config::{RedisUrl, Settings};
 use reelcache::counters::Counters;
@@ -32,7 +30,7 @@ fn settings(dir: &std::path::Path) -> Settings {
 pub fn sled_backend() -> Backend {
     let dir = tempfile::tempdir().unwrap();
     let s = settings(dir.path());
-    let sled = SledStore::open(dir.path(), &s.cache).expect("sled opens");
+    let sled = SledSlot::open(dir.path(), &s.cache).expect("sled opens");
     Backend {
         cache: PageCache::new(
             Store::Sled(sled),
