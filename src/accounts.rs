@@ -77,7 +77,7 @@ impl Hashing {
             .and_then(Result::ok)
             .ok_or_else(|| {
                 crate::metrics_export::hash_shed();
-                ApiError::Overloaded {
+                ApiError::Unavailable {
                     message: "Too many logins and registrations at once; try again shortly"
                         .to_owned(),
                     retry_after: 1,

@@ -54,9 +54,10 @@ pub enum ApiError {
     },
     #[error("{0}")]
     UpstreamTimeout(String),
-    /// reelcache itself is at a bound it keeps (connections, password hashing): try again soon.
+    /// reelcache itself cannot do this now (at a bound it keeps: connections, password
+    /// hashing; or its disk refuses writes): try again soon. Not TMDB's doing.
     #[error("{message}")]
-    Overloaded { message: String, retry_after: u64 },
+    Unavailable { message: String, retry_after: u64 },
     /// The client did not send its request body in time.
     #[error("The request body did not arrive within {}", humantime::format_duration(*.limit))]
     RequestTimeout { limit: std::time::Duration },
@@ -89,7 +90,7 @@ impl ApiError {
             ApiError::Upstream(_) | ApiError::CredentialRefused => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -111,7 +112,7 @@ impl ApiError {
             ApiError::Upstream(_) | ApiError::CredentialRefused => "UPSTREAM_ERROR",
             ApiError::UpstreamUnavailable { .. } => "UPSTREAM_UNAVAILABLE",
             ApiError::UpstreamTimeout(_) => "UPSTREAM_TIMEOUT",
-            ApiError::Overloaded { .. } => "SERVICE_UNAVAILABLE",
+            ApiError::Unavailable { .. } => "SERVICE_UNAVAILABLE",
             ApiError::RequestTimeout { .. } => "REQUEST_TIMEOUT",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
@@ -128,7 +129,7 @@ impl ApiError {
         match self {
             ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
             ApiError::UpstreamUnavailable { retry_after, .. } => *retry_after,
-            ApiError::Overloaded { retry_after, .. } => Some(*retry_after),
+            ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -224,11 +225,11 @@ impl From<crate::db::DbError> for ApiError {
     fn from(err: crate::db::DbError) -> ApiError {
         if err.is_storage_refusal() {
             tracing::error!(error = %err, "the database cannot be written (is the disk full?)");
-            return ApiError::UpstreamUnavailable {
+            return ApiError::Unavailable {
                 message: "The server cannot save changes right now (its storage is full or \
                           read-only); reading still works, try again later"
                     .to_owned(),
-                retry_after: Some(STORAGE_RETRY_AFTER_S),
+                retry_after: STORAGE_RETRY_AFTER_S,
             };
         }
         ApiError::Internal(err.to_string())

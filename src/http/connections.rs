@@ -55,7 +55,7 @@ impl Shed {
     /// What the refused client is told before the connection closes.
     pub fn error(self) -> ApiError {
         match self {
-            Shed::Total => ApiError::Overloaded {
+            Shed::Total => ApiError::Unavailable {
                 message: "The server has as many connections open as it accepts; try again \
                           shortly"
                     .to_owned(),

@@ -191,7 +191,7 @@ async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers
             "{what}: {}",
             String::from_utf8_lossy(&reply.body)
         );
-        assert_eq!(reply.error_code(), "UPSTREAM_UNAVAILABLE", "{what}");
+        assert_eq!(reply.error_code(), "SERVICE_UNAVAILABLE", "{what}");
         assert!(reply.header("retry-after").is_some(), "{what}");
         assert!(
             reply.json()["error"]["message"]
