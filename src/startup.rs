@@ -156,6 +156,7 @@ impl Opened {
             cache,
             counters,
             components,
+            health: Arc::new(crate::sync::Recent::new(std::time::Duration::from_secs(1))),
             clock,
             etag_salt: settings.public_url.as_deref().map_or(0, |url| {
                 crate::cache::envelope::payload_hash(url.as_bytes())

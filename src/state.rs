@@ -46,6 +46,9 @@ pub struct AppStateInner {
     pub counters: Arc<Counters>,
     /// Components that stopped working (a background task that panicked), for `/health/`.
     pub components: crate::components::Components,
+    /// The last `/health/` answer (status, body), reused for a second: its store probe writes
+    /// and flushes, and anyone may ask for it as often as the client limit allows.
+    pub health: Arc<crate::sync::Recent<(warp::http::StatusCode, serde_json::Value)>>,
     pub clock: Clock,
     /// Absolute base for pagination links (`https://movies.example.com`), or `None` for
     /// path-and-query links.

@@ -11,6 +11,39 @@ pub fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A value computed at most once per `fresh` period: callers in that period (and callers that
+/// arrive while it is being computed) get the same copy. For answers that cost the server real
+/// work (a health probe that writes to the store and flushes it) on requests anyone can send.
+pub struct Recent<T> {
+    fresh: std::time::Duration,
+    last: tokio::sync::Mutex<Option<(std::time::Instant, T)>>,
+}
+
+impl<T: Clone> Recent<T> {
+    pub fn new(fresh: std::time::Duration) -> Recent<T> {
+        Recent {
+            fresh,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The copy made within the period, or a new one from `compute`.
+    pub async fn get_or<F: std::future::Future<Output = T>>(
+        &self,
+        compute: impl FnOnce() -> F,
+    ) -> T {
+        let mut last = self.last.lock().await;
+        if let Some((at, value)) = last.as_ref()
+            && at.elapsed() < self.fresh
+        {
+            return value.clone();
+        }
+        let value = compute().await;
+        *last = Some((std::time::Instant::now(), value.clone()));
+        value
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,5 +60,17 @@ mod tests {
         assert!(mutex.is_poisoned());
         *lock(&mutex) += 1;
         assert_eq!(*lock(&mutex), 2);
+    }
+
+    #[tokio::test]
+    async fn a_recent_value_is_computed_once_per_period() {
+        let recent = Recent::new(std::time::Duration::from_secs(60));
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let compute = || async { calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 };
+        assert_eq!(recent.get_or(compute).await, 1);
+        assert_eq!(recent.get_or(compute).await, 1);
+        let stale = Recent::new(std::time::Duration::ZERO);
+        assert_eq!(stale.get_or(compute).await, 2);
+        assert_eq!(stale.get_or(compute).await, 3);
     }
 }

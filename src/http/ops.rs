@@ -63,58 +63,67 @@ async fn cache_check(state: &AppState) -> (bool, bool, serde_json::Value) {
 /// the local store or the database fails. TMDB is reported but never makes the service
 /// unhealthy: the cache still serves.
 async fn health(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
-    super::respond(async {
-        require_method(&req.method, &[Method::GET], "GET, HEAD")?;
-        let (cache_ok, degraded, cache) = cache_check(&state).await;
-        let started = Instant::now();
-        let (db_ok, database) = check(
-            state.accounts.db().ping().await.map_err(|e| e.to_string()),
-            started,
-        );
-        let tmdb = if state.movies.is_offline() {
-            json!({"status": "offline"})
-        } else {
-            let breaker = state.movies.tmdb().budget().breaker_state();
-            json!({
-                "status": if breaker == crate::tmdb::budget::BreakerState::Closed { "ok" } else { "degraded" },
-                "breaker": breaker,
-            })
-        };
-        let failing = state.components.failing();
-        let components = if failing.is_empty() {
-            json!({"status": "ok"})
-        } else {
-            json!({"status": "failing", "failing": failing})
-        };
-        let degraded = degraded || !failing.is_empty();
-        let healthy = cache_ok && db_ok;
-        if !healthy {
-            tracing::warn!(%cache, %database, %components, "health check failing");
+    super::respond(
+        async {
+            require_method(&req.method, &[Method::GET], "GET, HEAD")?;
+            let (status, body) = state.health.get_or(|| check_health(&state)).await;
+            Ok(json_response(status, &body))
         }
-        Ok(json_response(
-            if healthy {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            },
-            &json!({
-                "status": match (healthy, degraded) {
-                    (false, _) => "unhealthy",
-                    (true, true) => "degraded",
-                    (true, false) => "healthy",
-                },
-                "checks": {
-                    "cache": cache,
-                    "database": database,
-                    "tmdb": tmdb,
-                    "components": components,
-                },
-                "version": env!("CARGO_PKG_VERSION"),
-                "uptime_seconds": state.started.elapsed().as_secs(),
-            }),
-        ))
+        .await,
+    )
+}
+
+/// Runs every check once: the status and the body `/health/` answers.
+async fn check_health(state: &AppState) -> (StatusCode, serde_json::Value) {
+    let (cache_ok, degraded, cache) = cache_check(state).await;
+    let started = Instant::now();
+    let (db_ok, database) = check(
+        state.accounts.db().ping().await.map_err(|e| e.to_string()),
+        started,
+    );
+    let tmdb = if state.movies.is_offline() {
+        json!({"status": "offline"})
+    } else {
+        let breaker = state.movies.tmdb().budget().breaker_state();
+        json!({
+            "status": if breaker == crate::tmdb::budget::BreakerState::Closed { "ok" } else { "degraded" },
+            "breaker": breaker,
+        })
+    };
+    let failing = state.components.failing();
+    let components = if failing.is_empty() {
+        json!({"status": "ok"})
+    } else {
+        json!({"status": "failing", "failing": failing})
+    };
+    let degraded = degraded || !failing.is_empty();
+    let healthy = cache_ok && db_ok;
+    if !healthy {
+        tracing::warn!(%cache, %database, %components, "health check failing");
     }
-    .await)
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        json!({
+            "status": match (healthy, degraded) {
+                (false, _) => "unhealthy",
+                (true, true) => "degraded",
+                (true, false) => "healthy",
+            },
+            "checks": {
+                "cache": cache,
+                "database": database,
+                "tmdb": tmdb,
+                "components": components,
+            },
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_seconds": state.started.elapsed().as_secs(),
+        }),
+    )
 }
 
 async fn metrics(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {

@@ -188,6 +188,24 @@ impl TestApp {
         }
     }
 
+    /// `/health/` once it satisfies `wanted` (bounded): the server reuses one answer for a
+    /// second, so a change shows in the next one, not at once.
+    pub async fn health_when(&self, what: &str, wanted: impl Fn(&Reply) -> bool) -> Reply {
+        let started = std::time::Instant::now();
+        loop {
+            let reply = self.get("/health/").await;
+            if wanted(&reply) {
+                return reply;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(15),
+                "timed out waiting for /health/ to show {what}: {}",
+                reply.json()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Stops the server gracefully and waits until every handle on the data directory is gone.
     pub async fn stop(mut self) {
         self.state.take();

@@ -248,7 +248,9 @@ async fn a_full_redis_refuses_writes_but_still_serves_what_it_holds() {
         "HIT"
     );
     // Degraded (the cache cannot take writes), not down.
-    let health = app.get("/health/").await;
+    let health = app
+        .health_when("the refused writes", |r| r.json()["status"] != "healthy")
+        .await;
     assert_eq!(
         (health.status, health.json()["status"].as_str()),
         (200, Some("degraded")),

@@ -81,7 +81,9 @@ async fn a_component_that_stopped_working_shows_in_health() {
         .await
         .expect("the supervisor itself does not panic");
     assert_eq!(ended, None::<()>);
-    let health = app.get("/health/").await;
+    let health = app
+        .health_when("the stopped task", |r| r.json()["status"] != "healthy")
+        .await;
     assert_eq!(health.status, 200, "the service still answers");
     let v = health.json();
     assert_eq!(v["status"], "degraded", "{v}");
