@@ -16,6 +16,17 @@ use reqwest::Url;
 
 use crate::domain::Language;
 
+/// What an offline server with an empty cache starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeedSnapshot {
+    /// The synthetic demo data compiled into the binary (`data/demo.rcsnap` when it was built).
+    Builtin,
+    /// A snapshot file (relative paths are in the data directory).
+    File(PathBuf),
+    /// Nothing: the cache starts empty.
+    None,
+}
+
 /// A value that must never be printed: Debug and Display redact it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -152,8 +163,8 @@ pub struct Settings {
     /// Asked for with `--offline` / `REELCACHE_OFFLINE`. The server is also offline whenever no
     /// TMDB credential is configured: see [`Settings::is_offline`].
     pub offline: bool,
-    /// Snapshot imported at start-up into an empty cache when offline (the demo data).
-    pub seed_snapshot: PathBuf,
+    /// Snapshot imported at start-up into an empty cache when offline.
+    pub seed_snapshot: SeedSnapshot,
     pub tmdb: TmdbSettings,
     pub ttl: TtlSettings,
     pub cache: CacheSettings,
@@ -383,11 +394,7 @@ pub const SPECS: &[Spec] = &[
     spec("language", "REELCACHE_LANGUAGE", Some("en-US")),
     spec("public_url", "REELCACHE_PUBLIC_URL", None),
     spec("offline", "REELCACHE_OFFLINE", Some("false")),
-    spec(
-        "seed_snapshot",
-        "REELCACHE_SEED_SNAPSHOT",
-        Some("demo.rcsnap"),
-    ),
+    spec("seed_snapshot", "REELCACHE_SEED_SNAPSHOT", Some("builtin")),
     spec(
         "tmdb.base_url",
         "TMDB_BASE_URL",
@@ -642,7 +649,13 @@ impl Resolved {
         let data_dir: PathBuf = self.required("data_dir", |v| Ok(PathBuf::from(v)))?;
         let settings = Settings {
             offline: self.required("offline", parse_bool)?,
-            seed_snapshot: data_dir.join(self.required("seed_snapshot", |v| Ok(PathBuf::from(v)))?),
+            seed_snapshot: self.required("seed_snapshot", |v| {
+                Ok(match v.trim() {
+                    "builtin" => SeedSnapshot::Builtin,
+                    "none" => SeedSnapshot::None,
+                    path => SeedSnapshot::File(data_dir.join(path)),
+                })
+            })?,
             listen: self.required("listen", |v| {
                 v.parse::<SocketAddr>()
                     .map_err(|_| format!("'{v}' is not an address like 127.0.0.1:8000"))

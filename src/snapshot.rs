@@ -315,11 +315,25 @@ pub fn import(
     path: &Path,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
+    import_from(cache, open(path)?, progress)
+}
+
+/// The synthetic demo data, compiled in: a binary started anywhere, with no data directory
+/// prepared, serves the demo offline. `data/demo.rcsnap` is what `dev make-demo` writes; this is
+/// that file as it was when the binary was built.
+pub static DEMO: &[u8] = include_bytes!("../data/demo.rcsnap");
+
+/// `import` from any reader, read once in the same way.
+pub fn import_from(
+    cache: &PageCache,
+    source: impl Read,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
     let copy_error = |e: std::io::Error| SnapshotError::Io(format!("a private copy: {e}"));
     let mut copy = tempfile::spooled_tempfile(COPY_IN_MEMORY);
     read(
         Tee {
-            inner: open(path)?,
+            inner: source,
             copy: &mut copy,
         },
         &mut |_, _| Ok(()),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::cache::hot::HotTier;
 use crate::cache::{PageCache, RedisStore, SledSlot, SledStore, Store};
 use crate::clock::Clock;
-use crate::config::{CacheSettings, Settings};
+use crate::config::{CacheSettings, SeedSnapshot, Settings};
 use crate::counters::Counters;
 use crate::movies::{MovieService, MovieServiceParts};
 use crate::state::{AppState, AppStateInner};
@@ -362,8 +362,6 @@ pub(crate) async fn fold_sled_log(
     }
 }
 
-/// Offline with an empty cache: load the seed snapshot (the bundled demo data) once. A missing or
-/// bad seed is logged, never fatal: the server still serves what it can.
 /// File descriptors kept out of the connection limit: the stores, SQLite, the TMDB and Redis
 /// pools, the admin socket and whatever the runtime opens.
 const RESERVED_FDS: u64 = 256;
@@ -407,27 +405,47 @@ fn open_files_limit() -> Option<u64> {
     (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
-async fn seed_if_empty(state: &AppState, seed: &Path) {
-    if !seed.exists() || !state.cache.is_empty().await {
+/// Offline with an empty cache: load the seed snapshot once (by default the demo data compiled
+/// into the binary). A missing or bad seed is logged loudly, never fatal: the server still
+/// serves what it can.
+async fn seed_if_empty(state: &AppState, seed: &SeedSnapshot) {
+    let source: (String, Box<dyn std::io::Read + Send>) = match seed {
+        SeedSnapshot::None => return,
+        SeedSnapshot::Builtin => (
+            "the built-in demo data".to_owned(),
+            Box::new(crate::snapshot::DEMO),
+        ),
+        SeedSnapshot::File(path) => match File::open(path) {
+            Ok(file) => (path.display().to_string(), Box::new(file)),
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    "the seed snapshot {} (REELCACHE_SEED_SNAPSHOT) cannot be read: serving \
+                     offline with only what the cache holds",
+                    path.display()
+                );
+                return;
+            }
+        },
+    };
+    if !state.cache.is_empty().await {
         return;
     }
+    let (name, reader) = source;
     let cache = state.cache.clone();
-    let path = seed.to_owned();
     let started = std::time::Instant::now();
-    let result =
-        tokio::task::spawn_blocking(move || crate::snapshot::import(&cache, &path, &mut |_| {}))
-            .await;
+    let result = tokio::task::spawn_blocking(move || {
+        crate::snapshot::import_from(&cache, reader, &mut |_| {})
+    })
+    .await;
     match result {
         Ok(Ok((header, summary))) => tracing::info!(
             entries = summary.entries,
             elapsed_ms = started.elapsed().as_millis() as u64,
             description = %header.description,
-            "imported the seed snapshot {} into the empty cache",
-            seed.display()
+            "imported {name} into the empty cache"
         ),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "the seed snapshot {} was not imported", seed.display())
-        }
+        Ok(Err(e)) => tracing::error!(error = %e, "the seed snapshot {name} was not imported"),
         Err(e) => tracing::error!(error = %e, "importing the seed snapshot failed"),
     }
 }

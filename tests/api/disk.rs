@@ -105,7 +105,7 @@ fn settings_on(data_dir: &Path, tmdb: &FakeTmdb) -> Settings {
     settings.cache.reopen_every = Duration::from_millis(100);
     settings.cache.flush_every = Duration::from_millis(10);
     // The demo seed is for offline servers; keep these stores small and predictable.
-    settings.seed_snapshot = data_dir.join("no-seed");
+    settings.seed_snapshot = reelcache::config::SeedSnapshot::None;
     settings
 }
 

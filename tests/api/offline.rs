@@ -356,7 +356,7 @@ fn shipped_snapshot() -> PathBuf {
 async fn demo_app(dir: &Path) -> TestApp {
     let mut settings = test_settings(dir, "http://127.0.0.1:9/3");
     settings.tmdb.credential = None;
-    settings.seed_snapshot = shipped_snapshot();
+    settings.seed_snapshot = reelcache::config::SeedSnapshot::File(shipped_snapshot());
     start(settings).await
 }
 
@@ -428,6 +428,10 @@ async fn the_shipped_demo_data_is_what_the_generator_makes() {
         made == shipped,
         "data/demo.rcsnap is stale: run `cargo run --release -- dev make-demo data/demo.rcsnap`"
     );
+    assert!(
+        reelcache::snapshot::DEMO == shipped.as_slice(),
+        "the demo data compiled into the binary is data/demo.rcsnap"
+    );
     let text = String::from_utf8_lossy(&shipped[..400]);
     assert!(text.contains("SYNTHETIC"), "the file says it is synthetic");
 }
@@ -488,13 +492,11 @@ async fn offline_search_ranks_and_paginates_local_titles() {
     app.stop().await;
 }
 
+/// The binary is the whole product: started from any directory with no environment, no
+/// arguments and no data directory prepared, it serves the demo data compiled into it.
 #[tokio::test]
-async fn a_fresh_clone_runs_offline_on_the_demo_data_with_no_configuration() {
-    // What `cargo run --release` does in a fresh clone: no environment, no arguments, `./data`
-    // holding only the shipped snapshot.
+async fn the_binary_started_anywhere_serves_the_built_in_demo_offline() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("data")).unwrap();
-    std::fs::copy(shipped_snapshot(), dir.path().join("data/demo.rcsnap")).unwrap();
     let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
     let mut child = Command::new(BIN)
         .env_clear()
@@ -538,5 +540,29 @@ async fn a_fresh_clone_runs_offline_on_the_demo_data_with_no_configuration() {
     assert!(status.success());
     let logs = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
     assert!(logs.contains("OFFLINE"), "{logs}");
-    assert!(logs.contains("imported the seed snapshot"), "{logs}");
+    assert!(logs.contains("imported the built-in demo data"), "{logs}");
+}
+
+/// A seed snapshot that is configured but missing is said loudly at start; the server still
+/// starts (and serves what its cache holds: here nothing, so 503).
+#[tokio::test]
+async fn a_configured_seed_that_is_missing_is_reported_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = crate::binary::command(dir.path())
+        .env("REELCACHE_SEED_SNAPSHOT", "/nonexistent/seed.rcsnap")
+        .env("REELCACHE_LISTEN", "127.0.0.1:0")
+        .spawn()
+        .unwrap();
+    let (mut child, addr) = crate::binary::listening_addr_async(child).await;
+    let trending = reqwest::get(format!("http://{addr}/api/movies/trending/"))
+        .await
+        .unwrap();
+    assert_eq!(trending.status(), 503);
+    crate::binary::signal(&child, "TERM");
+    crate::binary::wait_exit(&mut child, std::time::Duration::from_secs(10));
+    let logs = crate::binary::stderr_of(dir.path());
+    assert!(
+        logs.contains("ERROR") && logs.contains("/nonexistent/seed.rcsnap"),
+        "{logs}"
+    );
 }

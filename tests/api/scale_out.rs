@@ -499,8 +499,7 @@ async fn offline_on_redis_seeds_an_empty_prefix_and_serves_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path(), "http://127.0.0.1:9/3");
     settings.tmdb.credential = None;
-    settings.seed_snapshot =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo.rcsnap");
+    settings.seed_snapshot = reelcache::config::SeedSnapshot::Builtin;
     use_redis(&mut settings, &redis);
     let app = start(settings).await;
     let reply = app.get("/api/movies/trending/?page=2").await;
