@@ -165,6 +165,13 @@ impl AccountService {
         password_text: String,
         address: Option<IpAddr>,
     ) -> Result<(User, TokenPair), ApiError> {
+        // Names and passwords longer than registration allows match no account: refused before
+        // they are counted or hashed, so they cost neither memory in the limiter nor a hash.
+        if username.chars().count() > crate::domain::account::USERNAME_MAX
+            || password_text.chars().count() > crate::domain::account::PASSWORD_MAX
+        {
+            return Err(unauthenticated(BAD_CREDENTIALS));
+        }
         let attempt = self
             .limiter
             .begin(username, address)

@@ -325,11 +325,13 @@ pub struct AuthSettings {
 }
 
 impl AuthSettings {
-    /// Hashes at once: as configured, or half the cores (at least one), so a burst of logins
-    /// leaves a core to the requests that need none.
+    /// Hashes at once: as configured, or half the cores (at least one, at most
+    /// `HASH_SLOTS_AUTO_MAX`), so a burst of logins leaves cores to the requests that need none
+    /// and holds at most a few hashes' memory however large the machine.
     pub fn hash_slots(&self) -> usize {
         self.hash_concurrency.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+            std::thread::available_parallelism()
+                .map_or(1, |cores| (cores.get() / 2).clamp(1, HASH_SLOTS_AUTO_MAX))
         })
     }
 }
@@ -928,6 +930,9 @@ fn parse_auto_count(raw: &str) -> Result<Option<usize>, String> {
             .map_err(|e| format!("{e}, or 'auto'")),
     }
 }
+
+/// `auth.hash_concurrency = "auto"` never takes more slots than this (~19 MiB each).
+pub const HASH_SLOTS_AUTO_MAX: usize = 4;
 
 /// `clients.burst = "auto"`: this many seconds of `clients.rps`.
 pub const BURST_SECONDS: u32 = 5;

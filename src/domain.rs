@@ -319,11 +319,15 @@ pub mod account {
     use crate::error::ApiError;
 
     /// 3..=150 characters of letters, digits and `@ . + - _`.
+    /// The longest username and password registration accepts.
+    pub const USERNAME_MAX: usize = 150;
+    pub const PASSWORD_MAX: usize = 1024;
+
     pub fn username(raw: Option<&str>) -> Result<String, ApiError> {
         let value = raw.ok_or_else(|| ApiError::validation("username", "username is required"))?;
         let count = value.chars().count();
         let allowed = |c: char| c.is_alphanumeric() || "@.+-_".contains(c);
-        if !(3..=150).contains(&count) || !value.chars().all(allowed) {
+        if !(3..=USERNAME_MAX).contains(&count) || !value.chars().all(allowed) {
             return Err(ApiError::validation(
                 "username",
                 "username must be 3 to 150 characters of letters, digits and @ . + - _",
@@ -342,7 +346,7 @@ pub mod account {
                 "password must be at least 8 characters",
             ));
         }
-        if count > 1024 {
+        if count > PASSWORD_MAX {
             return Err(ApiError::validation(
                 "password",
                 "password must be at most 1024 characters",

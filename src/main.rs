@@ -155,10 +155,24 @@ fn raise_open_files_limit() {
     };
     // SAFETY: getrlimit and setrlimit only read and write the struct passed.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max
         {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            return;
+        }
+        let wanted = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if limit.rlim_max == libc::RLIM_INFINITY {
+            // An unlimited hard limit cannot be the soft one: the kernel's own ceiling is.
+            limit.rlim_cur = std::fs::read_to_string("/proc/sys/fs/nr_open")
+                .ok()
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(65_536);
+        }
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            eprintln!(
+                "reelcache: cannot raise the open-files limit above {wanted}; connections are \
+                 bounded by it"
+            );
         }
     }
 }

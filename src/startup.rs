@@ -266,9 +266,12 @@ impl Application {
         // A disk that refused the store's writes: reopened once it takes them again.
         let supervisor = cache.sled().cloned().map(|slot| {
             let mut stopping = stopping.clone();
-            tokio::spawn(slot.supervise(async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            }))
+            components.spawn(
+                "cache_store_supervisor",
+                slot.supervise(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                }),
+            )
         });
         let upkeep = {
             let mut stopping = stopping.clone();
@@ -372,7 +375,11 @@ fn serve_settings(settings: &Settings) -> crate::http::server::ServeSettings {
     let http = &settings.http;
     let mut total = http.max_connections;
     if let Some(open_files) = open_files_limit() {
-        let room = open_files.saturating_sub(RESERVED_FDS).max(1);
+        // Whatever the limit, connections get at least half of it.
+        let room = open_files
+            .saturating_sub(RESERVED_FDS)
+            .max(open_files / 2)
+            .max(1);
         if (total as u64) > room {
             tracing::warn!(
                 configured = total,

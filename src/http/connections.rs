@@ -70,6 +70,18 @@ impl Shed {
     }
 }
 
+/// The address a connection counts against: IPv4 (IPv4-mapped IPv6 included) as it is, IPv6
+/// by its /64, since one host commonly holds a whole /64 and could otherwise open as many
+/// connections as it has addresses.
+fn client_key(peer: IpAddr) -> IpAddr {
+    match peer.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
+        v4 => v4,
+    }
+}
+
 /// One admitted connection; dropping it frees its place.
 pub struct ConnectionTicket {
     gate: Arc<ConnectionGate>,
@@ -92,6 +104,7 @@ impl ConnectionGate {
 
     /// Takes a place for a connection from `peer`, or says why there is none.
     pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<ConnectionTicket, Shed> {
+        let peer = client_key(peer);
         // Only the accept loop adds, so a load then an add cannot overshoot.
         if self.open.load(Ordering::Relaxed) >= self.limits.total {
             return Err(Shed::Total);
@@ -191,6 +204,98 @@ impl Body for DeadlineBody {
     }
 }
 
+/// A connection whose writes must make progress: a write (or flush) that stays blocked for
+/// `limit`, because the client stopped reading what it asked for, fails, and the connection
+/// with it. hyper has no write timeout of its own, and without one a client that never reads
+/// its answers holds its connection (and a descriptor) for ever.
+pub struct WriteDeadline<S> {
+    inner: S,
+    limit: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    pub fn new(inner: S, limit: Duration) -> WriteDeadline<S> {
+        WriteDeadline {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// `poll` went through (the client is reading): forget any stall. Still blocked: start the
+    /// stall clock if it is not running, and fail once it has run out.
+    fn progress<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading its answer",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.progress(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.progress(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.progress(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.progress(cx, poll)
+    }
+}
+
 /// The `BodyTimedOut` behind a body error, if that is what it was.
 pub fn timed_out<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e BodyTimedOut> {
     let mut cause = Some(error);
@@ -242,5 +347,22 @@ mod tests {
             1,
             "clients with no connection are forgotten, proxies are never counted"
         );
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let gate = gate(10, 2, &["10.0.0.9"]);
+        let _one = gate.admit("2001:db8::1".parse().unwrap()).unwrap();
+        let _two = gate.admit("2001:db8::2:3".parse().unwrap()).unwrap();
+        assert_eq!(
+            gate.admit("2001:db8::ffff:1".parse().unwrap()).err(),
+            Some(Shed::Client),
+            "one /64, one client"
+        );
+        assert!(gate.admit("2001:db8:0:1::1".parse().unwrap()).is_ok());
+        let mapped_proxy: IpAddr = "::ffff:10.0.0.9".parse().unwrap();
+        for _ in 0..3 {
+            std::mem::forget(gate.admit(mapped_proxy).expect("the trusted proxy, mapped"));
+        }
     }
 }

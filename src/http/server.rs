@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tower_service::Service as _;
 
-use super::connections::{ConnectionGate, ConnectionLimits, DeadlineBody, Shed};
+use super::connections::{ConnectionGate, ConnectionLimits, DeadlineBody, Shed, WriteDeadline};
 use super::fast_path;
 use crate::state::AppState;
 
@@ -25,7 +25,8 @@ pub struct ServeSettings {
     /// How long a client may take to send a request's headers; also how long an idle keep-alive
     /// connection is kept.
     pub header_timeout: Duration,
-    /// How long a client may take to send a request's body once its headers are in.
+    /// How long a client may take to send a request's body once its headers are in; also how
+    /// long an answer may wait for the client to read it.
     pub body_timeout: Duration,
     pub limits: ConnectionLimits,
 }
@@ -88,7 +89,10 @@ pub async fn serve(
                 }
             }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection = graceful.watch(http.serve_connection(
+            TokioIo::new(WriteDeadline::new(stream, body_timeout)),
+            service,
+        ));
         let gate = gate.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {

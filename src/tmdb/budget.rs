@@ -47,9 +47,18 @@ pub enum BreakerState {
 
 #[derive(Debug)]
 enum Breaker {
-    Closed { failures: u32 },
-    Open { until: Instant },
-    HalfOpen,
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// A probe went out at `since`. A probe that never comes back to `record` (it was refused
+    /// by the budget after the breaker let it through, or its task was dropped) must not keep
+    /// the breaker half-open for ever: after a cool-down, another probe may go.
+    HalfOpen {
+        since: Instant,
+    },
 }
 
 pub struct BudgetSettings {
@@ -246,13 +255,22 @@ impl UpstreamBudget {
             Breaker::Closed { .. } => Ok(()),
             Breaker::Open { until } if Instant::now() >= until => {
                 // Cool-down over: let exactly one probe through.
-                *breaker = Breaker::HalfOpen;
+                *breaker = Breaker::HalfOpen {
+                    since: Instant::now(),
+                };
+                Ok(())
+            }
+            Breaker::HalfOpen { since } if since.elapsed() >= self.cooldown => {
+                // The last probe never reported: let another one through.
+                *breaker = Breaker::HalfOpen {
+                    since: Instant::now(),
+                };
                 Ok(())
             }
             Breaker::Open { until } => Err(TmdbError::CircuitOpen {
                 retry_after: seconds_until(until),
             }),
-            Breaker::HalfOpen => Err(TmdbError::CircuitOpen { retry_after: 1 }),
+            Breaker::HalfOpen { .. } => Err(TmdbError::CircuitOpen { retry_after: 1 }),
         }
     }
 
@@ -284,7 +302,7 @@ impl UpstreamBudget {
                     failures: failures + 1,
                 }
             }
-            (Breaker::Closed { .. } | Breaker::HalfOpen, true) => {
+            (Breaker::Closed { .. } | Breaker::HalfOpen { .. }, true) => {
                 tracing::warn!(
                     cooldown_s = self.cooldown.as_secs_f64(),
                     "TMDB keeps failing: circuit breaker open"
@@ -302,7 +320,7 @@ impl UpstreamBudget {
             Breaker::Closed { .. } => BreakerState::Closed,
             Breaker::Open { until } if Instant::now() >= until => BreakerState::HalfOpen,
             Breaker::Open { .. } => BreakerState::Open,
-            Breaker::HalfOpen => BreakerState::HalfOpen,
+            Breaker::HalfOpen { .. } => BreakerState::HalfOpen,
         }
     }
 
@@ -314,5 +332,43 @@ impl UpstreamBudget {
         paused
             || self.breaker_state() != BreakerState::Closed
             || self.in_flight.available_permits() < self.max_concurrency.div_ceil(2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget() -> UpstreamBudget {
+        UpstreamBudget::new(&BudgetSettings {
+            rps: NonZeroU32::new(100).unwrap(),
+            max_concurrency: 4,
+            breaker_threshold: 1,
+            breaker_cooldown: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+            client_share: 100,
+        })
+    }
+
+    /// A probe the breaker let through but that never reported back (refused later in
+    /// admission, or its task dropped) does not hold the breaker half-open for ever.
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_never_reports_does_not_wedge_the_breaker() {
+        let budget = budget();
+        budget.record(&Err(TmdbError::Timeout));
+        assert_eq!(budget.breaker_state(), BreakerState::Open);
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(budget.check_breaker().is_ok(), "the probe goes");
+        assert!(
+            budget.check_breaker().is_err(),
+            "one probe at a time while it is out"
+        );
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(
+            budget.check_breaker().is_ok(),
+            "a probe that never came back is replaced after a cool-down"
+        );
+        budget.record(&Ok(bytes::Bytes::new()));
+        assert_eq!(budget.breaker_state(), BreakerState::Closed);
     }
 }

@@ -197,7 +197,7 @@ async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers
             reply.json()["error"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("storage is full"),
+                .contains("storage refuses writes"),
             "{what}: {}",
             reply.json()
         );
@@ -305,24 +305,31 @@ impl Drop for Unmount {
 #[tokio::test]
 async fn the_data_directory_is_owner_only_whatever_the_umask() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let tmdb = FakeTmdb::start(Some(crate::helpers::API_KEY))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut command = crate::binary::command(dir.path());
-    command
-        .args(["serve", "--listen", "127.0.0.1:0"])
+    // The umask is set by sh, not by a pre_exec hook: that would fork this whole test process,
+    // whose child briefly holds every descriptor of it (other tests' data-directory locks).
+    let child = std::process::Command::new("sh")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("TMDB_API_KEY", crate::helpers::API_KEY)
-        .env("TMDB_BASE_URL", tmdb.base_url());
-    // SAFETY: umask is async-signal-safe, and only the child's is changed.
-    unsafe {
-        command.pre_exec(|| {
-            libc::umask(0o022);
-            Ok(())
-        });
-    }
-    let child = command.spawn().unwrap();
+        .env("TMDB_BASE_URL", tmdb.base_url())
+        .args([
+            "-c",
+            "umask 022 && exec \"$0\" \"$@\"",
+            env!("CARGO_BIN_EXE_reelcache"),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let (mut child, addr) = crate::binary::listening_addr_async(child).await;
     let client = reqwest::Client::new();
     let registered = client

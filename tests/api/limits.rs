@@ -168,15 +168,62 @@ async fn connections_over_the_total_limit_are_refused_with_503() {
         answer.contains("\"code\":\"SERVICE_UNAVAILABLE\""),
         "{answer}"
     );
-    let metrics = {
-        drop(held.pop());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        String::from_utf8_lossy(&app.get("/metrics").await.body).into_owned()
-    };
+    drop(held.pop());
+    crate::helpers::eventually("a place to read the metrics", || async {
+        let metrics = app.client.get(format!("{}/metrics", app.base)).send().await;
+        match metrics {
+            Ok(reply) if reply.status() == 200 => reply
+                .text()
+                .await
+                .unwrap_or_default()
+                .contains("reelcache_connections_shed_total{limit=\"total\"}"),
+            _ => false,
+        }
+    })
+    .await;
+    app.stop().await;
+}
+
+/// A client that asks and never reads its answers cannot hold its connection: once a write has
+/// been blocked for the body time, the server gives the connection up.
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_disconnected() {
+    let env = TestEnv::new().await;
+    let app = env
+        .spawn_with(|s| s.http.body_timeout = Duration::from_millis(800))
+        .await;
+    assert_eq!(app.get(TRENDING).await.status, 200);
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket
+        .connect(addr(&app.base).parse().unwrap())
+        .await
+        .unwrap();
+    // ~2,000 pipelined hits of ~14 KB: far more than the socket buffers hold.
+    let request = format!("GET {TRENDING} HTTP/1.1\r\nhost: x\r\n\r\n");
+    stream
+        .write_all(request.repeat(2000).as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Reading now: a server that gave up ends the stream before the 2,000th answer; one that
+    // waited would send them all and then keep the connection open.
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received += n,
+            }
+        }
+    })
+    .await;
     assert!(
-        metrics.contains("reelcache_connections_shed_total{limit=\"total\"}"),
-        "{metrics}"
+        ended.is_ok(),
+        "the connection was still open after {received} bytes"
     );
+    assert!(received < 2000 * 10_000, "{received} bytes arrived");
     app.stop().await;
 }
 
@@ -276,13 +323,24 @@ fn the_binary_raises_its_open_files_limit_to_the_hard_limit() {
     // Started through sh's ulimit rather than a pre_exec hook: that would make the standard
     // library fork this whole test process, and a forked child briefly holds every descriptor
     // of it, data-directory locks of other tests included.
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct passed.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut current) },
+        0
+    );
+    let hard = current.rlim_max.min(4096);
     let mut command = std::process::Command::new("sh");
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HARD", hard.to_string())
         .args([
             "-c",
-            "ulimit -Sn 512 && ulimit -Hn 4096 && exec \"$0\" \"$@\"",
+            "ulimit -Sn \"$((HARD / 8))\" && ulimit -Hn \"$HARD\" && exec \"$0\" \"$@\"",
             env!("CARGO_BIN_EXE_reelcache"),
             "--listen",
             "127.0.0.1:0",
@@ -301,5 +359,6 @@ fn the_binary_raises_its_open_files_limit_to_the_hard_limit() {
         .find(|l| l.starts_with("Max open files"))
         .expect("a Max open files line");
     let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
-    assert_eq!(numbers, ["4096", "4096"], "{line}");
+    let hard = hard.to_string();
+    assert_eq!(numbers, [hard.as_str(), hard.as_str()], "{line}");
 }

@@ -130,6 +130,7 @@ async fn a_login_burst_keeps_memory_near_idle_and_hits_answered() {
         .env("REELCACHE_TRUSTED_PROXIES", "127.0.0.1")
         .env("REELCACHE_CLIENT_RPS", "0")
         .env("REELCACHE_HASH_WAIT", "1s")
+        .env("REELCACHE_HASH_CONCURRENCY", "2")
         .spawn()
         .unwrap();
     let (mut child, addr) = listening_addr_async(child).await;

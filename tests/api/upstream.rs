@@ -100,11 +100,11 @@ async fn a_component_that_stopped_working_shows_in_health() {
 async fn identical_concurrent_searches_and_populars_share_one_tmdb_call() {
     let env = TestEnv::new().await;
     env.tmdb
-        .set("/search/", Behaviour::Delay(Duration::from_millis(400)));
-    env.tmdb.set(
-        "/movie/popular",
-        Behaviour::Delay(Duration::from_millis(400)),
-    );
+        .set("/search/", Behaviour::Delay(Duration::from_secs(2)));
+    // Long enough that all 100 requests are in flight before the first answer, even on a
+    // loaded machine.
+    env.tmdb
+        .set("/movie/popular", Behaviour::Delay(Duration::from_secs(2)));
     let app = env.spawn().await;
     let searches = (0..50).map(|_| app.get("/api/movies/search/?query=river&page=2"));
     let populars = (0..50).map(|_| app.get("/api/movies/popular/?page=3&region=FR"));
