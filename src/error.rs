@@ -54,6 +54,11 @@ pub enum ApiError {
     },
     #[error("{0}")]
     UpstreamTimeout(String),
+    /// The client that started this fetch has used its share of the TMDB budget. Shown as
+    /// `UPSTREAM_UNAVAILABLE`; kept apart so that a request that only joined another client's
+    /// fetch can try again on its own share.
+    #[error("This client is using its whole share of the TMDB budget; try again shortly")]
+    ClientShareUsed { retry_after: u64 },
     /// reelcache itself cannot do this now (at a bound it keeps: connections, password
     /// hashing; or its disk refuses writes): try again soon. Not TMDB's doing.
     #[error("{message}")]
@@ -88,7 +93,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream(_) | ApiError::CredentialRefused => StatusCode::BAD_GATEWAY,
-            ApiError::UpstreamUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UpstreamUnavailable { .. } | ApiError::ClientShareUsed { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -110,7 +117,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::Upstream(_) | ApiError::CredentialRefused => "UPSTREAM_ERROR",
-            ApiError::UpstreamUnavailable { .. } => "UPSTREAM_UNAVAILABLE",
+            ApiError::UpstreamUnavailable { .. } | ApiError::ClientShareUsed { .. } => {
+                "UPSTREAM_UNAVAILABLE"
+            }
             ApiError::UpstreamTimeout(_) => "UPSTREAM_TIMEOUT",
             ApiError::Unavailable { .. } => "SERVICE_UNAVAILABLE",
             ApiError::RequestTimeout { .. } => "REQUEST_TIMEOUT",
@@ -125,11 +134,12 @@ impl ApiError {
         }
     }
 
-    fn retry_after(&self) -> Option<u64> {
+    pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
             ApiError::UpstreamUnavailable { retry_after, .. } => *retry_after,
             ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
+            ApiError::ClientShareUsed { retry_after } => Some(*retry_after),
             _ => None,
         }
     }
@@ -153,27 +163,6 @@ impl ApiError {
             detail: &message,
         };
         serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
-    }
-
-    /// The whole answer as HTTP/1.1 bytes ending the connection, for the accept loop, which
-    /// sheds a connection before any HTTP machinery is spent on it.
-    pub fn raw_http_close(&self) -> Vec<u8> {
-        let status = self.status();
-        let body = self.envelope();
-        let mut raw = format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-             connection: close\r\n",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or(""),
-            body.len()
-        );
-        if let Some(seconds) = self.retry_after() {
-            raw.push_str(&format!("retry-after: {seconds}\r\n"));
-        }
-        raw.push_str("\r\n");
-        let mut raw = raw.into_bytes();
-        raw.extend_from_slice(&body);
-        raw
     }
 
     /// The error envelope as a response. Internal errors are logged here, once.
@@ -263,12 +252,7 @@ impl From<TmdbError> for ApiError {
                     .to_owned(),
                 retry_after: None,
             },
-            TmdbError::ShareUsed { retry_after } => ApiError::UpstreamUnavailable {
-                message: "This client is using its whole share of the TMDB budget; try again \
-                          shortly"
-                    .to_owned(),
-                retry_after: Some(retry_after),
-            },
+            TmdbError::ShareUsed { retry_after } => ApiError::ClientShareUsed { retry_after },
             TmdbError::CircuitOpen { retry_after } => ApiError::UpstreamUnavailable {
                 message: "TMDB has been failing; reelcache is giving it a moment before asking \
                           again"

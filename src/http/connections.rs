@@ -82,6 +82,27 @@ fn client_key(peer: IpAddr) -> IpAddr {
     }
 }
 
+/// `error` as a whole HTTP/1.1 answer that ends the connection, for the accept loop, which
+/// sheds a connection before any HTTP machinery is spent on it.
+pub fn raw_http_close(error: &ApiError) -> Vec<u8> {
+    let status = error.status();
+    let body = error.envelope();
+    let mut raw = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    );
+    if let Some(seconds) = error.retry_after() {
+        raw.push_str(&format!("retry-after: {seconds}\r\n"));
+    }
+    raw.push_str("\r\n");
+    let mut raw = raw.into_bytes();
+    raw.extend_from_slice(&body);
+    raw
+}
+
 /// One admitted connection; dropping it frees its place.
 pub struct ConnectionTicket {
     gate: Arc<ConnectionGate>,

@@ -140,7 +140,7 @@ fn refuse(stream: tokio::net::TcpStream, shed: Shed) {
     let Ok(stream) = stream.into_std() else {
         return;
     };
-    let _ = (&stream).write(&shed.error().raw_http_close());
+    let _ = (&stream).write(&super::connections::raw_http_close(&shed.error()));
     if LINGERING.fetch_add(1, Relaxed) >= LINGERING_MAX {
         LINGERING.fetch_sub(1, Relaxed);
         // Closing with unread bytes resets the connection, and a reset can overtake the

@@ -131,18 +131,26 @@ impl MovieService {
         }
     }
 
-    /// The fetch for `request`, shared with every concurrent request for the same key.
+    /// The fetch for `request`, shared with every concurrent request for the same key. A
+    /// request that joined another client's fetch, refused for *that* client's share, tries once
+    /// more on its own: one client's flood must not refuse everyone asking for the same page.
     async fn coalesced_fetch(&self, request: Request) -> Result<Fetched, ApiError> {
-        let service = self.clone();
         let key = request.key.as_str().to_owned();
-        let (result, joined) = self
-            .flights
-            .run(&key, async move { service.fetch_and_store(request).await })
-            .await;
+        let (result, joined) = self.flight(&key, request.clone()).await;
         if joined {
             Counters::incr(&self.counters.coalesced);
+            if let Err(ApiError::ClientShareUsed { .. }) = result {
+                return self.flight(&key, request).await.0;
+            }
         }
         result
+    }
+
+    async fn flight(&self, key: &str, request: Request) -> (Result<Fetched, ApiError>, bool) {
+        let service = self.clone();
+        self.flights
+            .run(key, async move { service.fetch_and_store(request).await })
+            .await
     }
 
     /// Fetches, validates and stores one document. Runs in its own task (see `SingleFlight`).
@@ -277,11 +285,9 @@ impl MovieService {
             }
             key
         };
-        let service = self.clone();
-        let fetch = request.clone();
-        let (result, joined) = self
-            .bypasses
-            .run(&flight_key, async move {
+        let call = |fetch: Request| {
+            let service = self.clone();
+            self.bypasses.run(&flight_key, async move {
                 let (shape, raw) = service
                     .fetch(fetch.kind, &fetch.path, &fetch.params, fetch.requester)
                     .await?;
@@ -292,9 +298,14 @@ impl MovieService {
                     .await;
                 Ok((shape, raw))
             })
-            .await;
+        };
+        let (mut result, joined) = call(request.clone()).await;
         if joined {
             Counters::incr(&self.counters.coalesced);
+            // Joined a call refused for another client's share: once more, on this one's.
+            if let Err(ApiError::ClientShareUsed { .. }) = result {
+                result = call(request.clone()).await.0;
+            }
         }
         match result {
             Ok((shape, raw)) => {
