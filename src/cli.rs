@@ -58,6 +58,9 @@ pub enum Command {
     /// Manage accounts (works while the server runs)
     #[command(subcommand)]
     User(UserCommand),
+    /// Back up and restore the account database
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Tools for reelcache's own development
     #[command(subcommand, hide = true)]
     Dev(DevCommand),
@@ -80,6 +83,22 @@ pub enum CacheCommand {
 pub enum ConfigCommand {
     /// Print the effective configuration, where each value came from, secrets redacted
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Write a consistent copy of the account database (users, tokens, favorites, settings) to
+    /// FILE; safe while the server runs
+    Backup {
+        /// Where to write the copy (must not exist yet)
+        file: std::path::PathBuf,
+    },
+    /// Put a backup back as the account database; the server must be stopped. The database it
+    /// replaces is kept as reelcache.db.before-restore
+    Restore {
+        /// A file written by `reelcache db backup`
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

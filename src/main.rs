@@ -81,6 +81,7 @@ fn main() -> ExitCode {
                 reelcache::dev_fill::run(&settings, &args).await
             }
             Command::User(command) => commands::run_user(&settings, &command),
+            Command::Db(command) => commands::run_db(&settings, &command),
             Command::Cache(command) => commands::run_cache(&settings, &command).await,
             Command::Config(ConfigCommand::Check) => Ok(()),
         }

@@ -486,7 +486,7 @@ async fn open_store(settings: &Settings, clock: &Clock) -> Result<Store, Startup
 /// Creates the data directory and takes an exclusive lock on `<dir>/reelcache.lock`, so a second
 /// process on the same directory is refused clearly instead of finding sled's lock and mistaking
 /// it for damage.
-fn lock_data_dir(dir: &Path) -> Result<File, StartupError> {
+pub fn lock_data_dir(dir: &Path) -> Result<File, StartupError> {
     let data_dir_error = |e: std::io::Error| StartupError::DataDir {
         path: dir.to_owned(),
         reason: e.to_string(),

@@ -132,6 +132,59 @@ impl Database {
     }
 
     /// Runs `f` on the current thread (command-line tools).
+    /// A consistent copy of the whole database written to `target` (`VACUUM INTO`: one read
+    /// transaction, so it is safe while the server writes, and the copy is compact and has no
+    /// WAL of its own). `target` must not exist.
+    pub fn backup_to(&self, target: &Path) -> Result<(), DbError> {
+        let target = target.to_str().ok_or_else(|| DbError::Open {
+            path: target.to_owned(),
+            reason: "the path is not valid UTF-8".to_owned(),
+        })?;
+        self.call_blocking(|conn| {
+            conn.execute("VACUUM INTO ?1", [target])?;
+            Ok(())
+        })
+    }
+
+    /// Checks that `file` is a reelcache account database this version can open (its schema no
+    /// newer than this version's), without changing it.
+    pub fn check_backup(file: &Path) -> Result<(), DbError> {
+        let open_error = |e: rusqlite::Error| DbError::Open {
+            path: file.to_owned(),
+            reason: e.to_string(),
+        };
+        let conn = Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(open_error)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(open_error)?;
+        let _identity: String = conn
+            .query_row("SELECT id FROM instance", [], |row| row.get(0))
+            .map_err(|_| DbError::Open {
+                path: file.to_owned(),
+                reason: "not a reelcache account database".to_owned(),
+            })?;
+        if version > migrations::LATEST {
+            return Err(DbError::Open {
+                path: file.to_owned(),
+                reason: format!(
+                    "written by a newer reelcache (schema {version}, this one knows {})",
+                    migrations::LATEST
+                ),
+            });
+        }
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .map_err(open_error)?;
+        if ok != "ok" {
+            return Err(DbError::Open {
+                path: file.to_owned(),
+                reason: format!("the integrity check failed: {ok}"),
+            });
+        }
+        Ok(())
+    }
+
     pub fn call_blocking<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, DbError>,

@@ -231,3 +231,90 @@ async fn dev_fill_stores_entries_the_server_answers_as_hits() {
     );
     app.stop().await;
 }
+
+/// `db backup` takes a consistent copy while the server runs; `db restore` refuses while it
+/// runs, refuses a file that is not an account database, and otherwise puts the backup back,
+/// keeping the database it replaces.
+#[tokio::test]
+async fn the_account_database_is_backed_up_online_and_restored_offline() {
+    let env = TestEnv::new().await;
+    let dir = env.dir.path();
+    let app = env.spawn().await;
+    let ivan = app.sign_up("ivan").await;
+    let add = app
+        .post(
+            "/api/users/favorites/add/",
+            &serde_json::json!({"tmdb_id": 550, "title": "Fight Club"}),
+            Some(&ivan.access),
+        )
+        .await;
+    assert_eq!(add.status, 201);
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("accounts.db");
+    let made = cli(dir, &["db", "backup", backup.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the backup holds password hashes");
+    }
+    let again = cli(dir, &["db", "backup", backup.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "an existing file is never overwritten"
+    );
+
+    app.sign_up("judy").await;
+    let while_running = cli(dir, &["db", "restore", backup.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(while_running.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&while_running.stderr).contains("stop the server"),
+        "{}",
+        String::from_utf8_lossy(&while_running.stderr)
+    );
+    app.stop().await;
+
+    let not_a_backup = backups.path().join("notes.txt");
+    std::fs::write(&not_a_backup, "not a database").unwrap();
+    let refused = cli(dir, &["db", "restore", not_a_backup.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let restored = cli(dir, &["db", "restore", backup.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert!(dir.join("reelcache.db.before-restore").exists());
+
+    let app = env.spawn().await;
+    let ivan = app.log_in("ivan", "password123").await;
+    let favorites = app
+        .authed(reqwest::Method::GET, "/api/users/favorites/", &ivan.access)
+        .await;
+    assert_eq!(favorites.json()["data"][0]["title"], "Fight Club");
+    let judy = app
+        .post(
+            "/api/users/login/",
+            &serde_json::json!({"username": "judy", "password": "password123"}),
+            None,
+        )
+        .await;
+    assert_eq!(judy.status, 401, "judy registered after the backup");
+    app.stop().await;
+}
