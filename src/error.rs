@@ -214,13 +214,13 @@ impl From<crate::db::DbError> for ApiError {
     fn from(err: crate::db::DbError) -> ApiError {
         if err.is_storage_refusal() {
             // Every refused write lands here: said once per 10 s, not once per request.
-            static LAST_LOGGED_S: std::sync::atomic::AtomicU64 =
-                std::sync::atomic::AtomicU64::new(0);
-            let now_s = crate::clock::Clock::system().now_ms() / 1000;
-            let last = LAST_LOGGED_S.load(std::sync::atomic::Ordering::Relaxed);
-            if now_s >= last + 10 {
-                LAST_LOGGED_S.store(now_s, std::sync::atomic::Ordering::Relaxed);
-                tracing::error!(error = %err, "the database cannot be written (is the disk full?)");
+            static LOGGED: crate::telemetry::LogEvery = crate::telemetry::LogEvery::ten_seconds();
+            if let Some(suppressed) = LOGGED.ready() {
+                tracing::error!(
+                    error = %err,
+                    suppressed,
+                    "the database cannot be written (is the disk full?)"
+                );
             }
             return ApiError::Unavailable {
                 message: "The server cannot save changes right now (its storage refuses writes: \

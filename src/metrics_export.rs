@@ -91,10 +91,16 @@ pub fn upstream_call(outcome: &'static str, seconds: f64) {
         .record(seconds);
 }
 
-/// How many client connections are open (set by the accept loop as they open and close).
+/// How many client connections are open (set by the accept loop as they open and close, so
+/// the handle is made once rather than looked up per connection).
 pub fn connections_open(open: usize) {
-    handle();
-    metrics::gauge!("reelcache_connections_open").set(open as f64);
+    static GAUGE: OnceLock<metrics::Gauge> = OnceLock::new();
+    GAUGE
+        .get_or_init(|| {
+            handle();
+            metrics::gauge!("reelcache_connections_open")
+        })
+        .set(open as f64);
 }
 
 /// Counts one connection refused over a limit (`total` or `per_client`).

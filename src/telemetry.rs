@@ -11,6 +11,40 @@ use crate::config::LogFormat;
 /// The default filter: our own request lines replace warp's per-request chatter.
 const DEFAULT_FILTER: &str = "info,warp::filters::trace=off";
 
+/// At most one log line per ten seconds for a condition that can repeat on every request (a
+/// full disk, a connection flood), with how many were left out: governor's limiter, as the
+/// Redis store's outage log uses, made once on first use so it can live in a `static`.
+pub struct LogEvery {
+    limiter: std::sync::LazyLock<governor::DefaultDirectRateLimiter>,
+    suppressed: std::sync::atomic::AtomicU64,
+}
+
+fn ten_seconds() -> governor::DefaultDirectRateLimiter {
+    governor::RateLimiter::direct(
+        governor::Quota::with_period(std::time::Duration::from_secs(10)).expect("non-zero"),
+    )
+}
+
+impl LogEvery {
+    pub const fn ten_seconds() -> LogEvery {
+        LogEvery {
+            limiter: std::sync::LazyLock::new(ten_seconds),
+            suppressed: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines left out since the last one)` when a line may be logged now.
+    pub fn ready(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.limiter.check().is_ok() {
+            Some(self.suppressed.swap(0, Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Relaxed);
+            None
+        }
+    }
+}
+
 /// Installs the global subscriber. `RUST_LOG` sets the level (default `info`). Text has colours
 /// only when stderr is a terminal; JSON is one object per line.
 pub fn init(format: LogFormat) {

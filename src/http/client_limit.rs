@@ -98,18 +98,10 @@ impl ClientLimiter {
     /// Passes requests under the client's limit; rejects the others with `ClientRateLimited`.
     pub fn filter(&self) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone + use<> {
         let this = self.clone();
-        super::filters::peer_addr()
-            .and(
-                warp::header::optional::<String>("x-forwarded-for")
-                    .or(warp::any().map(|| None))
-                    .unify(),
-            )
-            .and_then(move |peer: Option<SocketAddr>, xff: Option<String>| {
+        super::filters::client_addr()
+            .and_then(move |client: Option<IpAddr>| {
                 let this = this.clone();
-                async move {
-                    this.check(this.client_ip(peer, xff.as_deref()))
-                        .map_err(warp::reject::custom)
-                }
+                async move { this.check(client).map_err(warp::reject::custom) }
             })
             .untuple_one()
     }

@@ -3,14 +3,14 @@
 
 use std::borrow::Cow;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use warp::Filter;
 use warp::http::Method;
 use warp::path::FullPath;
 
-use super::server::PeerAddr;
+use super::server::ClientAddr;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -49,10 +49,11 @@ pub fn match_path(parts: &[&str], path: &str) -> Option<Vec<String>> {
     segments.next().is_none().then_some(captured)
 }
 
-/// The connection's peer address (`None` when the request did not come through `server`, as in
+/// The client's address (`None` when the request did not come through `server`, as in
 /// `warp::test`).
-pub fn peer_addr() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Copy {
-    warp::ext::optional::<PeerAddr>().map(|peer: Option<PeerAddr>| peer.map(|PeerAddr(addr)| addr))
+pub fn client_addr() -> impl Filter<Extract = (Option<IpAddr>,), Error = Infallible> + Copy {
+    warp::ext::optional::<ClientAddr>()
+        .map(|client: Option<ClientAddr>| client.and_then(|ClientAddr(ip)| ip))
 }
 
 /// The raw query string, empty when there is none.

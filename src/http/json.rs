@@ -136,9 +136,8 @@ pub struct ApiRequest {
     pub content_type: Option<String>,
     pub body: bytes::Bytes,
     pub query: Query<'static>,
-    pub remote: Option<std::net::SocketAddr>,
-    /// Only meaningful when `remote` is a trusted proxy (see `ClientLimiter::client_ip`).
-    pub forwarded_for: Option<String>,
+    /// The client's address (see `server::ClientAddr`).
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl ApiRequest {
@@ -157,23 +156,15 @@ pub fn api_request() -> impl Filter<Extract = (ApiRequest,), Error = warp::Rejec
         )
         .and(body())
         .and(raw_query())
-        .and(super::filters::peer_addr())
-        .and(
-            warp::header::optional::<String>("x-forwarded-for")
-                .or(warp::any().map(|| None))
-                .unify(),
-        )
+        .and(super::filters::client_addr())
         .map(
-            |method, authorization, content_type, body, query: String, remote, forwarded_for| {
-                ApiRequest {
-                    method,
-                    authorization,
-                    content_type,
-                    body,
-                    query: Query::parse_owned(&query),
-                    remote,
-                    forwarded_for,
-                }
+            |method, authorization, content_type, body, query: String, client| ApiRequest {
+                method,
+                authorization,
+                content_type,
+                body,
+                query: Query::parse_owned(&query),
+                client,
             },
         )
 }

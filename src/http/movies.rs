@@ -7,7 +7,7 @@ use warp::http::Method;
 
 use warp::path::FullPath;
 
-use super::filters::{Query, match_path, peer_addr, raw_query, require_get, with_state};
+use super::filters::{Query, client_addr, match_path, raw_query, require_get, with_state};
 use super::response::{ListLinks, movie_response};
 use crate::domain::{
     Language, MovieId, MovieIdSegment, Page, Region, Requester, SearchQuery, TimeWindow,
@@ -80,7 +80,7 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
         .and(warp::method())
         .and(raw_query())
         .and(warp::header::optional::<String>("if-none-match"))
-        .and(requester(state.clone()))
+        .and(requester())
         .and(with_state(state))
         .then(
             |route: MovieRoute, method, raw, if_none_match, who, state| async move {
@@ -126,22 +126,8 @@ impl Call {
     }
 }
 
-fn requester(
-    state: AppState,
-) -> impl Filter<Extract = (Requester,), Error = std::convert::Infallible> + Clone {
-    peer_addr()
-        .and(
-            warp::header::optional::<String>("x-forwarded-for")
-                .or(warp::any().map(|| None))
-                .unify(),
-        )
-        .map(move |peer, forwarded_for: Option<String>| {
-            Requester::Client(
-                state
-                    .client_limiter
-                    .client_ip(peer, forwarded_for.as_deref()),
-            )
-        })
+fn requester() -> impl Filter<Extract = (Requester,), Error = std::convert::Infallible> + Clone {
+    client_addr().map(Requester::Client)
 }
 
 use super::respond;

@@ -6,7 +6,6 @@
 //! the request before warp takes it apart.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::future::Either;
@@ -31,10 +30,11 @@ pub struct ServeSettings {
     pub limits: ConnectionLimits,
 }
 
-/// The peer of a connection, in each request's extensions for the filters that need it (the
-/// client limiter, login throttling).
+/// The client a request is from (the peer, or the hop before trusted proxies: see
+/// `ClientLimiter::client_ip`), worked out once per request and kept in its extensions for
+/// every filter that needs it (the client limiter, login throttling, the TMDB share).
 #[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting and waits for the open
 /// connections to finish their requests (idle keep-alive connections are closed at once). Slow
@@ -83,8 +83,13 @@ pub async fn serve(
                 // Only a request the fast path leaves needs its own handle on the filter chain,
                 // and only such a request may read a body.
                 None => {
+                    let forwarded_for = request
+                        .headers()
+                        .get("x-forwarded-for")
+                        .and_then(|v| v.to_str().ok());
+                    let client = state.client_limiter.client_ip(Some(peer), forwarded_for);
                     let mut request = request.map(|body| DeadlineBody::new(body, body_timeout));
-                    request.extensions_mut().insert(PeerAddr(peer));
+                    request.extensions_mut().insert(ClientAddr(client));
                     Either::Right(routes.clone().call(request))
                 }
             }
@@ -118,20 +123,15 @@ const LINGER: Duration = Duration::from_millis(500);
 /// before the client has read the answer. Nothing here waits on the accept loop.
 fn refuse(stream: tokio::net::TcpStream, shed: Shed) {
     use std::io::Write as _;
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     static LINGERING: AtomicUsize = AtomicUsize::new(0);
-    static LAST_WARNING_S: AtomicU64 = AtomicU64::new(0);
+    static WARNING: crate::telemetry::LogEvery = crate::telemetry::LogEvery::ten_seconds();
 
     crate::metrics_export::connection_shed(shed.label());
-    let now_s = crate::clock::Clock::system().now_ms() / 1000;
-    let last = LAST_WARNING_S.load(Relaxed);
-    if now_s >= last + 10
-        && LAST_WARNING_S
-            .compare_exchange(last, now_s, Relaxed, Relaxed)
-            .is_ok()
-    {
+    if let Some(suppressed) = WARNING.ready() {
         tracing::warn!(
             limit = shed.label(),
+            suppressed,
             "refusing connections over a limit (reelcache_connections_shed_total counts them)"
         );
     }

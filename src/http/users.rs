@@ -87,9 +87,7 @@ async fn login(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
                 .password
                 .filter(|p| !p.is_empty())
                 .ok_or_else(|| ApiError::validation("password", "password is required"))?;
-            let address = state
-                .client_limiter
-                .client_ip(req.remote, req.forwarded_for.as_deref());
+            let address = req.client;
             let (user, tokens) = state.accounts.login(&username, password, address).await?;
             Ok(json_response(
                 StatusCode::OK,
