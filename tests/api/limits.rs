@@ -350,10 +350,10 @@ fn the_binary_raises_its_open_files_limit_to_the_hard_limit() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     let mut child = command.spawn().unwrap();
-    crate::binary::listening_addr(&mut child);
+    crate::process::listening_addr(&mut child);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
-    crate::binary::signal(&child, "TERM");
-    crate::binary::wait_exit(&mut child, Duration::from_secs(10));
+    crate::process::signal(&child, "TERM");
+    crate::process::wait_exit(&mut child, Duration::from_secs(10));
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::binary::{command, listening_addr_async, signal, wait_exit};
 use crate::helpers::{TestEnv, make_staff};
+use crate::process::{command, listening_addr_async, signal, wait_exit};
 use reelcache::auth::login_limiter::USERNAME_BURST;
 
 const BURST: usize = USERNAME_BURST as usize;

@@ -548,19 +548,19 @@ async fn the_binary_started_anywhere_serves_the_built_in_demo_offline() {
 #[tokio::test]
 async fn a_configured_seed_that_is_missing_is_reported_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let child = crate::binary::command(dir.path())
+    let child = crate::process::command(dir.path())
         .env("REELCACHE_SEED_SNAPSHOT", "/nonexistent/seed.rcsnap")
         .env("REELCACHE_LISTEN", "127.0.0.1:0")
         .spawn()
         .unwrap();
-    let (mut child, addr) = crate::binary::listening_addr_async(child).await;
+    let (mut child, addr) = crate::process::listening_addr_async(child).await;
     let trending = reqwest::get(format!("http://{addr}/api/movies/trending/"))
         .await
         .unwrap();
     assert_eq!(trending.status(), 503);
-    crate::binary::signal(&child, "TERM");
-    crate::binary::wait_exit(&mut child, std::time::Duration::from_secs(10));
-    let logs = crate::binary::stderr_of(dir.path());
+    crate::process::signal(&child, "TERM");
+    crate::process::wait_exit(&mut child, std::time::Duration::from_secs(10));
+    let logs = crate::process::stderr_of(dir.path());
     assert!(
         logs.contains("ERROR") && logs.contains("/nonexistent/seed.rcsnap"),
         "{logs}"

@@ -1,6 +1,6 @@
 //! The disk under the data directory: full, read-only, and what a local user may read. The
-//! full and read-only cases mount a small tmpfs (root only); without root, or where the mount
-//! fails, they print "skipped", except under `CI=true`, where they fail.
+//! full and read-only cases mount a small tmpfs, so they need root (`Need::Root`: the harness
+//! reports them as ignored without it, except under `CI=true`, where they fail).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,18 +20,33 @@ pub struct Tmpfs {
 }
 
 impl Tmpfs {
-    /// `size` like "8m". `None` (after saying so) when it cannot be mounted outside CI.
-    pub fn mount(test: &str, size: &str) -> Option<Tmpfs> {
+    /// `size` like "8m". Panics where it cannot be mounted (the harness checked first).
+    pub fn mount(size: &str) -> Tmpfs {
         let dir = tempfile::tempdir().expect("temp dir");
         let status = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(dir.path())
             .status();
-        if !status.is_ok_and(|s| s.success()) {
-            skip_or_fail(test, "cannot mount a tmpfs (needs root)");
-            return None;
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "cannot mount a tmpfs (needs root)"
+        );
+        Tmpfs { dir, mounted: true }
+    }
+
+    /// Whether this machine lets the tests mount one: root, and a kernel that agrees.
+    pub fn mountable() -> bool {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if mounted {
+            let _ = Command::new("umount").arg(dir.path()).status();
         }
-        Some(Tmpfs { dir, mounted: true })
+        mounted
     }
 
     pub fn path(&self) -> &Path {
@@ -92,14 +107,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn skip_or_fail(test: &str, why: &str) {
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{test}: {why}, and under CI=true this test must run (as root)"
-    );
-    eprintln!("{test}: skipped: {why}");
-}
-
 fn settings_on(data_dir: &Path, tmdb: &FakeTmdb) -> Settings {
     let mut settings = test_settings(data_dir, &tmdb.base_url());
     settings.cache.reopen_every = Duration::from_millis(100);
@@ -146,12 +153,8 @@ async fn wait_cache_status(app: &TestApp, status: &str, within: Duration) -> ser
     }
 }
 
-#[tokio::test]
-async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers() {
-    let test = "a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers";
-    let Some(fs) = Tmpfs::mount(test, "16m") else {
-        return;
-    };
+pub async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers() {
+    let fs = Tmpfs::mount("16m");
     let tmdb = FakeTmdb::start(Some(crate::helpers::API_KEY))
         .await
         .unwrap();
@@ -249,16 +252,12 @@ async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers
     assert_eq!(corrupt_copies(&data_dir), Vec::<String>::new());
 }
 
-#[tokio::test]
-async fn a_read_only_cache_directory_serves_from_tmdb_and_reports_degraded() {
-    let test = "a_read_only_cache_directory_serves_from_tmdb_and_reports_degraded";
+pub async fn a_read_only_cache_directory_serves_from_tmdb_and_reports_degraded() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().join("data");
     std::fs::create_dir_all(data_dir.join("cache")).unwrap();
     // The cache directory is a mount of its own, so it alone can be made read-only.
-    let Some(fs) = Tmpfs::mount(test, "8m") else {
-        return;
-    };
+    let fs = Tmpfs::mount("8m");
     let status = Command::new("mount")
         .arg("--bind")
         .arg(fs.path())
@@ -302,8 +301,7 @@ impl Drop for Unmount {
     }
 }
 
-#[tokio::test]
-async fn the_data_directory_is_owner_only_whatever_the_umask() {
+pub async fn the_data_directory_is_owner_only_whatever_the_umask() {
     use std::os::unix::fs::PermissionsExt;
     let tmdb = FakeTmdb::start(Some(crate::helpers::API_KEY))
         .await
@@ -330,7 +328,7 @@ async fn the_data_directory_is_owner_only_whatever_the_umask() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let (mut child, addr) = crate::binary::listening_addr_async(child).await;
+    let (mut child, addr) = crate::process::listening_addr_async(child).await;
     let client = reqwest::Client::new();
     let registered = client
         .post(format!("http://{addr}/api/users/register/"))
@@ -362,9 +360,9 @@ async fn the_data_directory_is_owner_only_whatever_the_umask() {
     .into_iter()
     .map(|name| (name, mode(name)))
     .collect();
-    crate::binary::signal(&child, "TERM");
+    crate::process::signal(&child, "TERM");
     let status = tokio::task::spawn_blocking(move || {
-        crate::binary::wait_exit(&mut child, Duration::from_secs(10))
+        crate::process::wait_exit(&mut child, Duration::from_secs(10))
     })
     .await
     .unwrap();

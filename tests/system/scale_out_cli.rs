@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reelcache::fake_tmdb::FakeTmdb;
 
-use crate::binary::{command, listening_addr_async, signal, stderr_of, wait_exit};
+use crate::process::{command, listening_addr_async, signal, stderr_of, wait_exit};
 use crate::redis_server::{PASSWORD, RedisServer};
 
 const KEY: &str = "scale-out-test-key-0123456789abcdef";
@@ -39,8 +39,7 @@ async fn x_cache(addr: &str, path: &str) -> String {
 }
 
 /// What "Scaling out" in the README shows, with port 0 instead of 8001 and 8002.
-#[tokio::test]
-async fn the_readme_two_instance_example() {
+pub async fn the_readme_two_instance_example() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     for line in [
@@ -51,9 +50,7 @@ async fn the_readme_two_instance_example() {
     ] {
         assert!(readme.contains(line), "the README's example shows {line}");
     }
-    let Some(redis) = RedisServer::start("the_readme_two_instance_example") else {
-        return;
-    };
+    let redis = RedisServer::start();
     let tmdb = FakeTmdb::start(Some(KEY)).await.unwrap();
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (a, a_addr) = serve(a_dir.path(), &tmdb, &redis.url()).await;
@@ -70,8 +67,7 @@ async fn the_readme_two_instance_example() {
     }
 }
 
-#[tokio::test]
-async fn without_redis_the_service_answers_and_logs_the_outage_with_a_rate_limit() {
+pub async fn without_redis_the_service_answers_and_logs_the_outage_with_a_rate_limit() {
     let tmdb = FakeTmdb::start(Some(KEY)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let port = crate::helpers::free_port();
@@ -106,11 +102,8 @@ async fn without_redis_the_service_answers_and_logs_the_outage_with_a_rate_limit
     );
 }
 
-#[test]
-fn snapshot_and_cache_commands_work_on_redis() {
-    let Some(redis) = RedisServer::start("snapshot_and_cache_commands_work_on_redis") else {
-        return;
-    };
+pub fn snapshot_and_cache_commands_work_on_redis() {
+    let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         let output = crate::helpers::cli(dir.path(), args)

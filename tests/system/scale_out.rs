@@ -60,11 +60,8 @@ async fn pair(redis: &RedisServer, customize: impl Fn(&mut Settings)) -> Pair {
     }
 }
 
-#[tokio::test]
-async fn entries_are_the_same_envelopes_under_the_prefix_with_a_ttl_of_expiry_plus_grace() {
-    let Some(redis) = RedisServer::start("entries_are_the_same_envelopes") else {
-        return;
-    };
+pub async fn entries_are_the_same_envelopes_under_the_prefix_with_a_ttl_of_expiry_plus_grace() {
+    let redis = RedisServer::start();
     let (env, app) = instance(&redis, |_| {}).await;
     let first = app.get("/api/movies/trending/?page=2").await;
     assert_eq!((first.status, first.x_cache()), (200, "MISS"));
@@ -101,11 +98,8 @@ async fn entries_are_the_same_envelopes_under_the_prefix_with_a_ttl_of_expiry_pl
 
 /// Whatever another program (or a bad write) leaves under a cache key is a miss, replaced by
 /// the next fetch; never a 500.
-#[tokio::test]
-async fn a_damaged_value_in_redis_is_a_miss_and_is_replaced() {
-    let Some(redis) = RedisServer::start("a_damaged_value_in_redis") else {
-        return;
-    };
+pub async fn a_damaged_value_in_redis_is_a_miss_and_is_replaced() {
+    let redis = RedisServer::start();
     let (env, app) = instance(&redis, |_| {}).await;
     let id = reelcache::fake_tmdb::catalog::id_of(8);
     let key = format!("{PREFIX}movie:{id}");
@@ -123,11 +117,8 @@ async fn a_damaged_value_in_redis_is_a_miss_and_is_replaced() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn clears_use_the_prefix_and_leave_foreign_keys_alone() {
-    let Some(redis) = RedisServer::start("clears_leave_foreign_keys") else {
-        return;
-    };
+pub async fn clears_use_the_prefix_and_leave_foreign_keys_alone() {
+    let redis = RedisServer::start();
     let foreign = [
         "sessions:42",
         "reelcache:v2:movie:550",
@@ -182,11 +173,8 @@ async fn clears_use_the_prefix_and_leave_foreign_keys_alone() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_page_fetched_by_one_instance_is_a_hit_on_the_other() {
-    let Some(redis) = RedisServer::start("a_page_fetched_by_one_instance") else {
-        return;
-    };
+pub async fn a_page_fetched_by_one_instance_is_a_hit_on_the_other() {
+    let redis = RedisServer::start();
     let p = pair(&redis, |_| {}).await;
     let id = reelcache::fake_tmdb::catalog::id_of(5);
     let via_a = p.a.get(&format!("/api/movies/{id}/")).await;
@@ -228,11 +216,8 @@ fn refuse_writes(redis: &RedisServer) {
     let () = redis.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1"));
 }
 
-#[tokio::test]
-async fn a_full_redis_refuses_writes_but_still_serves_what_it_holds() {
-    let Some(redis) = RedisServer::start("a_full_redis_refuses_writes") else {
-        return;
-    };
+pub async fn a_full_redis_refuses_writes_but_still_serves_what_it_holds() {
+    let redis = RedisServer::start();
     let (env, app) = instance(&redis, |s| s.cache.hot_bytes = 0).await;
     app.get("/api/movies/trending/?page=1").await;
     assert_eq!(
@@ -265,11 +250,8 @@ async fn a_full_redis_refuses_writes_but_still_serves_what_it_holds() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_page_redis_refused_to_store_is_not_kept_in_memory_either() {
-    let Some(redis) = RedisServer::start("a_page_redis_refused") else {
-        return;
-    };
+pub async fn a_page_redis_refused_to_store_is_not_kept_in_memory_either() {
+    let redis = RedisServer::start();
     let (env, app) = instance(&redis, |_| {}).await;
     refuse_writes(&redis);
     assert_eq!(
@@ -285,11 +267,8 @@ async fn a_page_redis_refused_to_store_is_not_kept_in_memory_either() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_hot_copy_outlives_a_clear_elsewhere_by_at_most_a_second() {
-    let Some(redis) = RedisServer::start("a_hot_copy_outlives_a_clear") else {
-        return;
-    };
+pub async fn a_hot_copy_outlives_a_clear_elsewhere_by_at_most_a_second() {
+    let redis = RedisServer::start();
     let p = pair(&redis, |_| {}).await;
     assert_eq!(
         p.a.get("/api/movies/trending/?page=1").await.x_cache(),
@@ -312,11 +291,8 @@ async fn a_hot_copy_outlives_a_clear_elsewhere_by_at_most_a_second() {
     p.b.stop().await;
 }
 
-#[tokio::test]
-async fn a_hundred_concurrent_misses_over_two_instances_make_one_tmdb_request() {
-    let Some(redis) = RedisServer::start("a_hundred_concurrent_misses") else {
-        return;
-    };
+pub async fn a_hundred_concurrent_misses_over_two_instances_make_one_tmdb_request() {
+    let redis = RedisServer::start();
     // A lock that outlives the fetch even on a starved machine: this is about coalescing, the
     // lock's expiry has a test of its own.
     let p = pair(&redis, |s| s.cache.redis_lock_ttl = Duration::from_secs(60)).await;
@@ -342,11 +318,8 @@ async fn a_hundred_concurrent_misses_over_two_instances_make_one_tmdb_request() 
     p.b.stop().await;
 }
 
-#[tokio::test]
-async fn an_instance_fetches_itself_when_the_lock_holder_dies() {
-    let Some(redis) = RedisServer::start("lock_holder_dies") else {
-        return;
-    };
+pub async fn an_instance_fetches_itself_when_the_lock_holder_dies() {
+    let redis = RedisServer::start();
     let (env, app) = instance(&redis, |s| {
         s.cache.redis_lock_ttl = Duration::from_millis(600);
     })
@@ -386,11 +359,8 @@ async fn an_instance_fetches_itself_when_the_lock_holder_dies() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_tmdb_rate_is_shared_by_the_instances() {
-    let Some(redis) = RedisServer::start("the_tmdb_rate_is_shared") else {
-        return;
-    };
+pub async fn the_tmdb_rate_is_shared_by_the_instances() {
+    let redis = RedisServer::start();
     // 5 requests a second, for both together: 20 cold pages take at least 3 s (a burst of 5,
     // then 15 at 200 ms), where two separate limits would let them through in about 1 s.
     let p = pair(&redis, |s| {
@@ -428,11 +398,8 @@ async fn the_tmdb_rate_is_shared_by_the_instances() {
 
 /// With the cache in Redis, `warm` can run from a data directory of its own while a server runs:
 /// what it fetches is a hit on the server.
-#[tokio::test]
-async fn warm_from_another_data_directory_fills_the_shared_cache() {
-    let Some(redis) = RedisServer::start("warm_from_another_data_directory") else {
-        return;
-    };
+pub async fn warm_from_another_data_directory_fills_the_shared_cache() {
+    let redis = RedisServer::start();
     let (env, app) = instance(&redis, |_| {}).await;
     let warm_dir = tempfile::tempdir().unwrap();
     let mut warm = crate::helpers::cli(warm_dir.path(), &["warm"]);
@@ -458,8 +425,7 @@ async fn warm_from_another_data_directory_fills_the_shared_cache() {
 
 /// `rediss://` builds its TLS configuration (rustls, bundled roots) without panicking, and a peer
 /// that is not a TLS Redis is only an unavailable cache.
-#[tokio::test]
-async fn a_tls_url_that_cannot_connect_is_an_unavailable_cache() {
+pub async fn a_tls_url_that_cannot_connect_is_an_unavailable_cache() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -491,11 +457,8 @@ async fn a_tls_url_that_cannot_connect_is_an_unavailable_cache() {
 
 /// Offline, the configured store is the data: the seed goes into an empty prefix, without TTLs
 /// (nothing expires offline), and is served from there.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_on_redis_seeds_an_empty_prefix_and_serves_it() {
-    let Some(redis) = RedisServer::start("offline_on_redis") else {
-        return;
-    };
+pub async fn offline_on_redis_seeds_an_empty_prefix_and_serves_it() {
+    let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path(), "http://127.0.0.1:9/3");
     settings.tmdb.credential = None;
@@ -515,11 +478,8 @@ async fn offline_on_redis_seeds_an_empty_prefix_and_serves_it() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_killed_and_restarted_under_traffic_fails_no_request() {
-    let Some(mut redis) = RedisServer::start("redis_killed_and_restarted") else {
-        return;
-    };
+pub async fn redis_killed_and_restarted_under_traffic_fails_no_request() {
+    let mut redis = RedisServer::start();
     let (_env, app) = instance(&redis, |s| {
         s.cache.redis_timeout = Duration::from_millis(300);
     })
