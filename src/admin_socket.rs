@@ -31,6 +31,10 @@ pub struct Answer {
     pub data: Value,
     #[serde(default)]
     pub error: Option<String>,
+    /// The error was the request's (a bad namespace or key), not the server's: the command
+    /// exits 2, not 1.
+    #[serde(default)]
+    pub client_error: bool,
 }
 
 pub fn path(data_dir: &Path) -> PathBuf {
@@ -51,10 +55,12 @@ async fn answer(state: &AppState, request: Request) -> Answer {
             ok: true,
             data,
             error: None,
+            client_error: false,
         },
         Err(e) => Answer {
             ok: false,
             data: Value::Null,
+            client_error: e.status().is_client_error(),
             error: Some(e.to_string()),
         },
     }
@@ -70,6 +76,7 @@ async fn serve_one(state: &AppState, stream: UnixStream) -> std::io::Result<()> 
             ok: false,
             data: Value::Null,
             error: Some(format!("bad request: {e}")),
+            client_error: true,
         },
     };
     let mut bytes = serde_json::to_vec(&reply).expect("serialises");

@@ -89,13 +89,24 @@ pub async fn clear(
             (removed, format!("namespace {ns}"))
         }
         (None, Some(k)) => {
-            if k.is_empty() {
-                return Err(ApiError::validation("key", "key must not be empty"));
+            // A key no namespace can hold is a typo, not an entry that happened to be absent.
+            let shaped = k
+                .split_once(':')
+                .is_some_and(|(ns, rest)| key::NAMESPACES.contains(&ns) && !rest.is_empty());
+            if !shaped {
+                return Err(ApiError::validation(
+                    "key",
+                    format!(
+                        "key must be <namespace>:<rest> with a namespace of: {}",
+                        key::NAMESPACES.join(", ")
+                    ),
+                ));
             }
             let removed = state
                 .cache
-                .remove(&CacheKey::from_stored(k.to_owned()))
-                .await;
+                .try_remove(&CacheKey::from_stored(k.to_owned()))
+                .await
+                .map_err(internal)?;
             (u64::from(removed), format!("key {k}"))
         }
         (None, None) => {

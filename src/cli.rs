@@ -170,6 +170,11 @@ pub struct WarmArgs {
     /// Requests in flight at once (all still pass the TMDB rate limiter)
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
+    /// Exit 1 when more requests than this fail: a count (10) or a share of the requests made
+    /// (5%). Default: any, so long as something was fetched (fetching nothing and failing
+    /// anything always exits 1)
+    #[arg(long, value_name = "COUNT|PERCENT%", default_value = "100%")]
+    pub max_failures: crate::warm::FailureBudget,
 }
 
 #[derive(Debug, Subcommand)]

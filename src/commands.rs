@@ -192,7 +192,9 @@ pub async fn run_warm(settings: &Settings, args: &WarmArgs) -> Result<(), Comman
             message: "interrupted".to_owned(),
         });
     }
-    Ok(())
+    report
+        .judge(args.max_failures)
+        .map_err(CommandError::runtime)
 }
 
 async fn warm_with(
@@ -364,15 +366,14 @@ pub async fn run_make_demo(file: &Path) -> Result<(), CommandError> {
         recommendation_pages: 2,
         no_details: false,
         concurrency: 8,
+        max_failures: crate::warm::FailureBudget::Count(0),
     };
     let report = warm_with(&opened, &args, &AtomicBool::new(false)).await?;
     close(opened).await;
-    if report.failed > 0 {
-        return Err(CommandError::runtime(format!(
-            "{} demo pages failed",
-            report.failed
-        )));
-    }
+    // The demo is complete or not written.
+    report
+        .judge(args.max_failures)
+        .map_err(CommandError::runtime)?;
     eprintln!("{}", report.summary());
     let header = SnapshotHeader {
         created_at_ms: DEMO_EPOCH_MS,
@@ -588,7 +589,12 @@ pub async fn run_cache(
                 .await
                 .map_err(CommandError::runtime)?;
             if !answer.ok {
-                return Err(CommandError::usage(answer.error.unwrap_or_default()));
+                let message = answer.error.unwrap_or_default();
+                return Err(if answer.client_error {
+                    CommandError::usage(message)
+                } else {
+                    CommandError::runtime(message)
+                });
             }
             answer.data
         }

@@ -35,9 +35,68 @@ pub struct WarmReport {
     pub interrupted: bool,
 }
 
+/// How many failed requests a warm may have and still succeed (`--max-failures`): a count
+/// (`10`) or a share of the pages and movies it covered (`5%`). Whatever the budget, a warm that
+/// neither fetched nor found fresh anything, and failed anything, has failed: a script must not
+/// take an empty cache for a warm one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureBudget {
+    Count(u64),
+    Percent(u8),
+}
+
+impl Default for FailureBudget {
+    /// Any number of failures, so long as something was fetched: TMDB's odd 404 for a movie it
+    /// lists is not a failed warm.
+    fn default() -> Self {
+        FailureBudget::Percent(100)
+    }
+}
+
+impl std::str::FromStr for FailureBudget {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("'{s}' is not a count (10) or a percentage from 0% to 100% (5%)");
+        match s.strip_suffix('%') {
+            Some(p) => match p.parse::<u8>() {
+                Ok(p) if p <= 100 => Ok(FailureBudget::Percent(p)),
+                _ => Err(bad()),
+            },
+            None => s.parse().map(FailureBudget::Count).map_err(|_| bad()),
+        }
+    }
+}
+
 impl WarmReport {
     pub fn done(&self) -> u64 {
         self.fetched + self.skipped + self.failed
+    }
+
+    /// `Err` with the reason when this warm failed by `budget`'s measure.
+    pub fn judge(&self, budget: FailureBudget) -> Result<(), String> {
+        if self.failed == 0 {
+            return Ok(());
+        }
+        if self.fetched + self.skipped == 0 {
+            return Err(format!(
+                "warm failed: nothing fetched or fresh, {} requests failed (is TMDB reachable?)",
+                self.failed
+            ));
+        }
+        let done = self.done();
+        let over = match budget {
+            FailureBudget::Count(n) => self.failed > n,
+            // failed / done > p / 100, in integers.
+            FailureBudget::Percent(p) => self.failed * 100 > u64::from(p) * done,
+        };
+        if over {
+            return Err(format!(
+                "warm failed: {} of {done} failed, more than --max-failures allows",
+                self.failed
+            ));
+        }
+        Ok(())
     }
 
     pub fn summary(&self) -> String {
@@ -242,4 +301,49 @@ pub async fn warm(
     report.stored_bytes = after.bytes_stored - before.bytes_stored;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(fetched: u64, skipped: u64, failed: u64) -> WarmReport {
+        WarmReport {
+            fetched,
+            skipped,
+            failed,
+            ..WarmReport::default()
+        }
+    }
+
+    #[test]
+    fn budgets_parse_as_counts_or_percentages() {
+        assert_eq!("10".parse(), Ok(FailureBudget::Count(10)));
+        assert_eq!("0".parse(), Ok(FailureBudget::Count(0)));
+        assert_eq!("5%".parse(), Ok(FailureBudget::Percent(5)));
+        assert_eq!("100%".parse(), Ok(FailureBudget::Percent(100)));
+        for bad in ["101%", "-1", "five", "%", "1.5%", ""] {
+            assert!(bad.parse::<FailureBudget>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_warm_that_got_nothing_and_failed_something_fails_whatever_the_budget() {
+        let all = FailureBudget::default();
+        assert!(report(0, 0, 1).judge(all).is_err());
+        assert!(report(0, 0, 0).judge(FailureBudget::Count(0)).is_ok());
+        // Fresh entries are a warm cache: a rerun that only retried failures is judged by budget.
+        assert!(report(0, 9, 1).judge(all).is_ok());
+        assert!(report(1, 0, 99).judge(all).is_ok());
+    }
+
+    #[test]
+    fn failures_over_the_budget_fail_the_warm() {
+        assert!(report(9, 0, 1).judge(FailureBudget::Count(1)).is_ok());
+        assert!(report(8, 0, 2).judge(FailureBudget::Count(1)).is_err());
+        // 1 of 10 is 10 %.
+        assert!(report(9, 0, 1).judge(FailureBudget::Percent(10)).is_ok());
+        assert!(report(9, 0, 1).judge(FailureBudget::Percent(9)).is_err());
+        assert!(report(5, 4, 1).judge(FailureBudget::Percent(9)).is_err());
+    }
 }

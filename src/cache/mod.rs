@@ -495,8 +495,20 @@ impl PageCache {
         }
     }
 
-    /// Removes one entry; `true` when it existed.
+    /// Removes one entry; `true` when it existed. A store failure is logged and is `false`:
+    /// for invalidations, where the entry's expiry bounds the harm.
     pub async fn remove(&self, key: &CacheKey) -> bool {
+        match self.try_remove(key).await {
+            Ok(existed) => existed,
+            Err(e) => {
+                self.failed(key.as_str(), &e, "cache remove failed");
+                false
+            }
+        }
+    }
+
+    /// Removes one entry; `Ok(true)` when it existed, the store's error when it could not.
+    pub async fn try_remove(&self, key: &CacheKey) -> Result<bool, CacheError> {
         let pending = self.hot.pending(Some(key.as_str()));
         let result = match &self.store {
             Store::Sled(sled) => sled.remove(key.as_str().to_owned()).await,
@@ -504,18 +516,12 @@ impl PageCache {
         };
         pending.finish();
         self.usage.forget(key.as_str());
-        match result {
-            Ok(Some(size)) => {
-                self.usage.removed(size as u64);
-                self.usage.entry_removed();
-                true
-            }
-            Ok(None) => false,
-            Err(e) => {
-                self.failed(key.as_str(), &e, "cache remove failed");
-                false
-            }
+        let removed = result?;
+        if let Some(size) = removed {
+            self.usage.removed(size as u64);
+            self.usage.entry_removed();
         }
+        Ok(removed.is_some())
     }
 
     /// Removes every entry whose key starts with `prefix` (all entries for ""); returns how many.

@@ -77,6 +77,15 @@ async fn staff_see_cache_stats_and_clear_by_namespace_key_or_all() {
         )
         .await;
     assert_eq!(by_key.json()["removed"], 1);
+    let typo = app
+        .authed(
+            Method::DELETE,
+            "/api/utils/cache/?key=trending:day",
+            &staff.access,
+        )
+        .await;
+    assert_eq!(typo.status, 400, "{}", typo.json());
+    assert_eq!(typo.json()["error"]["code"], "VALIDATION_ERROR");
     assert_eq!(
         app.get("/api/movies/trending/?page=2").await.x_cache(),
         "MISS"

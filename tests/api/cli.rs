@@ -111,6 +111,14 @@ async fn cache_commands_work_with_and_without_a_running_server() {
     .unwrap();
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("2 removed"), "{out}");
+    // A key no namespace holds is the caller's mistake, through the server as directly: 2.
+    let dir = env.dir.path().to_owned();
+    let (code, _, err) =
+        tokio::task::spawn_blocking(move || run(&dir, &["cache", "clear", "--key", "moive:550"]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("namespace"), "{err}");
     assert_eq!(
         app.get("/api/movies/trending/?page=1").await.x_cache(),
         "MISS"
@@ -133,6 +141,10 @@ async fn cache_commands_work_with_and_without_a_running_server() {
     let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(stats["namespaces"]["movie"]["entries"], 0);
     assert_eq!(stats["namespaces"]["trending_movies"]["entries"], 1);
+    for bad in ["moive:550", "movie:", "movie", ""] {
+        let (code, _, err) = run(env.dir.path(), &["cache", "clear", "--key", bad]);
+        assert_eq!(code, Some(2), "{bad:?}: {err}");
+    }
     let (code, out, _) = run(env.dir.path(), &["cache", "clear"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("1 removed"), "{out}");

@@ -348,6 +348,54 @@ async fn warm_stops_at_once_when_the_credential_is_refused() {
     );
 }
 
+/// A script can tell a warm that left the cache empty, or too full of holes, from one that worked.
+#[tokio::test]
+async fn warm_exits_1_when_it_got_nothing_or_failed_more_than_allowed() {
+    let fake = FakeTmdb::start(Some(API_KEY)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let warm = |data: &str, extra: &[&str]| {
+        let mut cmd = reelcache(&dir.path().join(data), Some(&fake));
+        cmd.args(["warm", "--trending-pages", "1", "--popular-pages", "1"])
+            .args(["--recommendation-pages", "0", "--no-details"])
+            .args(extra);
+        cmd
+    };
+
+    // TMDB answers nothing: the three pages fail, and so does the warm.
+    fake.set("/", Behaviour::Status(404));
+    let output = run(warm("empty", &[])).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("3 failed"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("nothing fetched or fresh"),
+        "{}",
+        stderr(&output)
+    );
+    fake.reset();
+
+    // Popular fails, trending (day and week) is fetched: 1 of 3 failed.
+    fake.set("/movie/popular", Behaviour::Status(404));
+    let output = run(warm("holes", &[])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("2 fetched"), "{}", stderr(&output));
+    let output = run(warm("over-count", &["--max-failures", "0"])).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("1 of 3 failed"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(warm("within-share", &["--max-failures", "34%"])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run(warm("over-share", &["--max-failures", "33%"])).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    // A budget that is not one is a usage error, before any request.
+    let before = fake.total();
+    let output = run(warm("bad-budget", &["--max-failures", "lots"])).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(fake.total(), before);
+}
+
 fn shipped_snapshot() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo.rcsnap")
 }

@@ -523,6 +523,33 @@ async fn staff_accounts_from_the_command_line() {
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
+    // The caller's mistakes exit 2 and create nothing.
+    for (name, password) in [("root", "another-password"), ("ivy", "short")] {
+        let mut child = cli(
+            env.dir.path(),
+            &["user", "create", name, "--password-stdin"],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            writeln!(stdin, "{password}").unwrap();
+        }
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let list = cli(env.dir.path(), &["user", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(!list.contains("ivy"), "{list}");
+    assert_eq!(list.matches("root").count(), 1, "{list}");
     app.stop().await;
 }
 
