@@ -148,6 +148,8 @@ pub struct MovieService {
     /// Search and popular: identical requests in flight share one TMDB call (nothing more is
     /// stored than the last good answer each call stores anyway).
     bypasses: SingleFlight<(Shape, Bytes)>,
+    /// Offline: how many pages of each list the data directory holds.
+    held: offline::HeldPages,
 }
 
 impl MovieService {
@@ -171,6 +173,7 @@ impl MovieService {
             local_search: LocalSearch::default(),
             flights: SingleFlight::new(parts.components.clone()),
             bypasses: SingleFlight::new(parts.components),
+            held: offline::HeldPages::default(),
         }
     }
 

@@ -408,6 +408,57 @@ async fn demo_app(dir: &Path) -> TestApp {
     start(settings).await
 }
 
+/// Offline, following `next` from page 1 visits every page the data holds and ends at its last:
+/// no link points at a page that would be a 503, and `count` is what those pages hold.
+#[tokio::test]
+async fn offline_pagination_describes_the_pages_the_data_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = demo_app(dir.path()).await;
+    let id = catalog::id_of(3);
+    assert!(
+        catalog::trending("week", 1, "en-US")["total_pages"]
+            .as_u64()
+            .unwrap()
+            > 5,
+        "TMDB's own lists are longer than the demo holds"
+    );
+    for (first, pages) in [
+        (
+            "/api/movies/trending/?time_window=week&page=1".to_owned(),
+            5,
+        ),
+        ("/api/movies/popular/?page=1".to_owned(), 5),
+        (format!("/api/movies/{id}/recommendations/?page=1"), 2),
+    ] {
+        let mut url = first.clone();
+        let mut visited = 0;
+        let mut items = 0;
+        loop {
+            let r = app.get(&url).await;
+            assert_eq!(r.status, 200, "{url}: {}", r.json());
+            let v = r.json();
+            visited += 1;
+            items += v["data"].as_array().unwrap().len() as u64;
+            assert_eq!(v["pagination"]["total_pages"], pages, "{url}");
+            match v["pagination"]["next"].as_str() {
+                Some(next) => url = next.to_owned(),
+                None => {
+                    assert_eq!(v["pagination"]["count"], items, "{first}");
+                    break;
+                }
+            }
+            assert!(visited <= pages, "{first}: next goes past the last page");
+        }
+        assert_eq!(visited, pages, "{first}");
+    }
+    // A page the data does not hold is the offline 503, and no page links to it.
+    let past = app
+        .get("/api/movies/trending/?time_window=week&page=6")
+        .await;
+    assert_eq!(past.status, 503);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_shipped_demo_data_imports_and_serves_every_endpoint() {
     let dir = tempfile::tempdir().unwrap();
