@@ -60,27 +60,38 @@ pub struct Cleared {
     pub message: String,
 }
 
-/// Clears everything, one namespace, or one key.
+/// Clears everything, one namespace, or one key (given with a namespace: only if it is in it).
 pub async fn clear(
     state: &AppState,
     namespace: Option<&str>,
     key: Option<&str>,
 ) -> Result<Cleared, ApiError> {
     let internal = |e: crate::cache::CacheError| ApiError::Internal(e.to_string());
+    if let Some(ns) = namespace
+        && !key::NAMESPACES.contains(&ns)
+    {
+        return Err(ApiError::validation(
+            "namespace",
+            format!("namespace must be one of: {}", key::NAMESPACES.join(", ")),
+        ));
+    }
     let (removed, what) = match (namespace, key) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::validation(
-                "namespace",
-                "give either namespace or key, not both",
-            ));
+        (_, Some("")) => return Err(ApiError::validation("key", "key must not be empty")),
+        // Both: the entries that are that key *and* in that namespace (the two narrow the
+        // clear together, as any two filters do), so a key outside it clears nothing.
+        (Some(ns), Some(k)) => {
+            let removed = match k.strip_prefix(ns).and_then(|rest| rest.strip_prefix(':')) {
+                Some(_) => {
+                    state
+                        .cache
+                        .remove(&CacheKey::from_stored(k.to_owned()))
+                        .await
+                }
+                None => false,
+            };
+            (u64::from(removed), format!("key {k} in namespace {ns}"))
         }
         (Some(ns), None) => {
-            if !key::NAMESPACES.contains(&ns) {
-                return Err(ApiError::validation(
-                    "namespace",
-                    format!("namespace must be one of: {}", key::NAMESPACES.join(", ")),
-                ));
-            }
             let removed = state
                 .cache
                 .clear_prefix(&format!("{ns}:"))
@@ -89,9 +100,6 @@ pub async fn clear(
             (removed, format!("namespace {ns}"))
         }
         (None, Some(k)) => {
-            if k.is_empty() {
-                return Err(ApiError::validation("key", "key must not be empty"));
-            }
             let removed = state
                 .cache
                 .remove(&CacheKey::from_stored(k.to_owned()))
