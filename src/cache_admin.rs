@@ -60,27 +60,48 @@ pub struct Cleared {
     pub message: String,
 }
 
-/// Clears everything, one namespace, or one key.
+/// Clears everything, one namespace, or one key (given with a namespace: only if it is in it).
 pub async fn clear(
     state: &AppState,
     namespace: Option<&str>,
     key: Option<&str>,
 ) -> Result<Cleared, ApiError> {
     let internal = |e: crate::cache::CacheError| ApiError::Internal(e.to_string());
+    if let Some(ns) = namespace
+        && !key::NAMESPACES.contains(&ns)
+    {
+        return Err(ApiError::validation(
+            "namespace",
+            format!("namespace must be one of: {}", key::NAMESPACES.join(", ")),
+        ));
+    }
+    // A key no namespace can hold is a typo, not an entry that happened to be absent.
+    if let Some(k) = key
+        && !key::is_shaped(k)
+    {
+        return Err(ApiError::validation(
+            "key",
+            format!(
+                "key must be <namespace>:<rest> with a namespace of: {}",
+                key::NAMESPACES.join(", ")
+            ),
+        ));
+    }
     let (removed, what) = match (namespace, key) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::validation(
-                "namespace",
-                "give either namespace or key, not both",
-            ));
+        // Both: the entries that are that key *and* in that namespace (the two narrow the
+        // clear together, as any two filters do), so a key outside it clears nothing.
+        (Some(ns), Some(k)) => {
+            let removed = match k.strip_prefix(ns).and_then(|rest| rest.strip_prefix(':')) {
+                Some(_) => state
+                    .cache
+                    .try_remove(&CacheKey::from_stored(k.to_owned()))
+                    .await
+                    .map_err(internal)?,
+                None => false,
+            };
+            (u64::from(removed), format!("key {k} in namespace {ns}"))
         }
         (Some(ns), None) => {
-            if !key::NAMESPACES.contains(&ns) {
-                return Err(ApiError::validation(
-                    "namespace",
-                    format!("namespace must be one of: {}", key::NAMESPACES.join(", ")),
-                ));
-            }
             let removed = state
                 .cache
                 .clear_prefix(&format!("{ns}:"))
@@ -89,19 +110,6 @@ pub async fn clear(
             (removed, format!("namespace {ns}"))
         }
         (None, Some(k)) => {
-            // A key no namespace can hold is a typo, not an entry that happened to be absent.
-            let shaped = k
-                .split_once(':')
-                .is_some_and(|(ns, rest)| key::NAMESPACES.contains(&ns) && !rest.is_empty());
-            if !shaped {
-                return Err(ApiError::validation(
-                    "key",
-                    format!(
-                        "key must be <namespace>:<rest> with a namespace of: {}",
-                        key::NAMESPACES.join(", ")
-                    ),
-                ));
-            }
             let removed = state
                 .cache
                 .try_remove(&CacheKey::from_stored(k.to_owned()))

@@ -5,6 +5,10 @@ use std::fmt;
 
 use crate::error::ApiError;
 
+pub mod favorite;
+pub mod pattern;
+pub mod setting;
+
 /// TMDB serves pages 1..=500 of every list, whatever `total_pages` says.
 pub const MAX_PAGE: u32 = 500;
 
@@ -119,6 +123,8 @@ pub enum TimeWindow {
 
 impl TimeWindow {
     pub const ALL: [TimeWindow; 2] = [TimeWindow::Day, TimeWindow::Week];
+    /// The accepted spellings, in `ALL`'s order (the OpenAPI document's `enum`).
+    pub const NAMES: [&'static str; 2] = ["day", "week"];
 
     pub fn parse(raw: Option<&str>) -> Result<TimeWindow, ApiError> {
         match raw {
@@ -145,6 +151,16 @@ pub struct SearchQuery(String);
 
 impl SearchQuery {
     pub const MAX_CHARS: usize = 200;
+
+    /// What `parse` accepts, as an ECMA-262 pattern: any whitespace around 1..=200 characters
+    /// that start and end with a non-space and hold no control character. The document states
+    /// this rather than `maxLength`, which would count the spaces `parse` trims.
+    pub fn pattern() -> String {
+        use pattern::{CONTROL, SPACE};
+        let edge = format!("[^{SPACE}{CONTROL}]");
+        let inner = Self::MAX_CHARS - 2;
+        format!("^[{SPACE}]*{edge}(?:[^{CONTROL}]{{0,{inner}}}{edge})?[{SPACE}]*$")
+    }
 
     pub fn parse(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
         let trimmed = raw.unwrap_or("").trim();
@@ -178,6 +194,9 @@ impl SearchQuery {
 pub struct Language(String);
 
 impl Language {
+    /// What `parse` accepts, for the OpenAPI document (any letter case, as `parse`).
+    pub const PATTERN: &'static str = "^[A-Za-z]{2}(-[A-Za-z]{2})?$";
+
     pub fn parse(raw: &str) -> Option<Language> {
         let bytes = raw.as_bytes();
         let letters = |s: &[u8]| s.iter().all(u8::is_ascii_alphabetic);
@@ -223,6 +242,9 @@ impl fmt::Display for Language {
 pub struct Region(String);
 
 impl Region {
+    /// What `parse_param` accepts, for the OpenAPI document.
+    pub const PATTERN: &'static str = "^[A-Za-z]{2}$";
+
     pub fn parse_param(raw: Option<&str>) -> Result<Option<Region>, ApiError> {
         match raw {
             None => Ok(None),
@@ -318,16 +340,39 @@ mod tests {
 pub mod account {
     use crate::error::ApiError;
 
-    /// 3..=150 characters of letters, digits and `@ . + - _`.
-    /// The longest username and password registration accepts.
+    /// The shortest and longest username and password registration accepts.
+    pub const USERNAME_MIN: usize = 3;
     pub const USERNAME_MAX: usize = 150;
+    pub const PASSWORD_MIN: usize = 8;
     pub const PASSWORD_MAX: usize = 1024;
+    /// The longest email address, in characters (RFC 5321's 254, counted as characters so that
+    /// the OpenAPI document's `maxLength` states it exactly).
+    pub const EMAIL_MAX: usize = 254;
 
+    /// What `username` accepts, as far as a pattern portable to every schema tool can say: the
+    /// ASCII letters and digits. `username` also takes letters and digits of any script (Rust's
+    /// `char::is_alphanumeric`, as Django's Unicode `\w` did), which only `\p{...}` escapes
+    /// could state and which schema fuzzers cannot generate from; the document says so in words.
+    pub fn username_pattern() -> String {
+        format!("^[A-Za-z0-9@.+_-]{{{USERNAME_MIN},{USERNAME_MAX}}}$")
+    }
+
+    /// What `email` accepts besides `null`: blank, or one `@` between a non-empty local part
+    /// and a domain with a dot inside it (not at either end), no whitespace or control
+    /// character, any whitespace around (trimmed).
+    pub fn email_pattern() -> String {
+        use super::pattern::{CONTROL, SPACE};
+        let part = format!("[^@{SPACE}{CONTROL}]");
+        let edge = format!("[^@.{SPACE}{CONTROL}]");
+        format!("^[{SPACE}]*(?:{part}+@{edge}{part}*[.]{part}*{edge})?[{SPACE}]*$")
+    }
+
+    /// 3..=150 characters of letters, digits and `@ . + - _`.
     pub fn username(raw: Option<&str>) -> Result<String, ApiError> {
         let value = raw.ok_or_else(|| ApiError::validation("username", "username is required"))?;
         let count = value.chars().count();
         let allowed = |c: char| c.is_alphanumeric() || "@.+-_".contains(c);
-        if !(3..=USERNAME_MAX).contains(&count) || !value.chars().all(allowed) {
+        if !(USERNAME_MIN..=USERNAME_MAX).contains(&count) || !value.chars().all(allowed) {
             return Err(ApiError::validation(
                 "username",
                 "username must be 3 to 150 characters of letters, digits and @ . + - _",
@@ -340,7 +385,7 @@ pub mod account {
     pub fn password(raw: Option<&str>) -> Result<String, ApiError> {
         let value = raw.ok_or_else(|| ApiError::validation("password", "password is required"))?;
         let count = value.chars().count();
-        if count < 8 {
+        if count < PASSWORD_MIN {
             return Err(ApiError::validation(
                 "password",
                 "password must be at least 8 characters",
@@ -355,13 +400,19 @@ pub mod account {
         Ok(value.to_owned())
     }
 
-    /// Optional; when given, something@domain.tld without spaces, at most 254 characters.
+    /// Optional (absent, `null` or blank: none); when given, something@domain.tld without
+    /// spaces, at most 254 characters including any spaces around it.
     pub fn email(raw: Option<&str>) -> Result<String, ApiError> {
+        if raw.is_some_and(|v| v.chars().count() > EMAIL_MAX) {
+            return Err(ApiError::validation(
+                "email",
+                format!("email must be at most {EMAIL_MAX} characters"),
+            ));
+        }
         let Some(value) = raw.map(str::trim).filter(|v| !v.is_empty()) else {
             return Ok(String::new());
         };
-        let valid = value.len() <= 254
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+        let valid = !value.chars().any(|c| c.is_whitespace() || c.is_control())
             && value.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && !domain.contains('@')

@@ -81,6 +81,43 @@ impl ApiError {
         }
     }
 
+    /// One error of every kind, for what is generated from the enum (the OpenAPI document's
+    /// codes and the codes of each status). A test keeps it complete.
+    pub fn examples() -> Vec<ApiError> {
+        let text = String::new;
+        vec![
+            ApiError::validation("field", "example"),
+            ApiError::Authentication(text()),
+            ApiError::PermissionDenied(text()),
+            ApiError::Conflict(text()),
+            ApiError::NotFound(text()),
+            ApiError::MovieNotFound(text()),
+            ApiError::MethodNotAllowed { allow: "GET" },
+            ApiError::PayloadTooLarge { limit: 0 },
+            ApiError::UnsupportedMediaType,
+            ApiError::RateLimited {
+                message: text(),
+                retry_after: 1,
+            },
+            ApiError::Upstream(text()),
+            ApiError::CredentialRefused,
+            ApiError::UpstreamUnavailable {
+                message: text(),
+                retry_after: None,
+            },
+            ApiError::UpstreamTimeout(text()),
+            ApiError::ClientShareUsed { retry_after: 1 },
+            ApiError::Unavailable {
+                message: text(),
+                retry_after: 1,
+            },
+            ApiError::RequestTimeout {
+                limit: std::time::Duration::ZERO,
+            },
+            ApiError::Internal(text()),
+        ]
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
@@ -270,5 +307,41 @@ impl From<TmdbError> for ApiError {
                 ApiError::Upstream("TMDB answered with an unreadable body".to_owned())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiError;
+
+    /// The variant's position in `examples`: a new variant does not compile until it is listed
+    /// here, and the test fails until `examples` has it.
+    fn rank(error: &ApiError) -> usize {
+        match error {
+            ApiError::Validation { .. } => 0,
+            ApiError::Authentication(_) => 1,
+            ApiError::PermissionDenied(_) => 2,
+            ApiError::Conflict(_) => 3,
+            ApiError::NotFound(_) => 4,
+            ApiError::MovieNotFound(_) => 5,
+            ApiError::MethodNotAllowed { .. } => 6,
+            ApiError::PayloadTooLarge { .. } => 7,
+            ApiError::UnsupportedMediaType => 8,
+            ApiError::RateLimited { .. } => 9,
+            ApiError::Upstream(_) => 10,
+            ApiError::CredentialRefused => 11,
+            ApiError::UpstreamUnavailable { .. } => 12,
+            ApiError::UpstreamTimeout(_) => 13,
+            ApiError::ClientShareUsed { .. } => 14,
+            ApiError::Unavailable { .. } => 15,
+            ApiError::RequestTimeout { .. } => 16,
+            ApiError::Internal(_) => 17,
+        }
+    }
+
+    #[test]
+    fn examples_hold_every_variant_once() {
+        let ranks: Vec<usize> = ApiError::examples().iter().map(rank).collect();
+        assert_eq!(ranks, (0..=17).collect::<Vec<_>>());
     }
 }

@@ -122,6 +122,17 @@ impl CacheKey {
     }
 }
 
+/// A key some namespace can hold: `<namespace>:<something>`.
+pub fn is_shaped(key: &str) -> bool {
+    key.split_once(':')
+        .is_some_and(|(ns, rest)| NAMESPACES.contains(&ns) && !rest.is_empty())
+}
+
+/// The same rule as a pattern, for the API document.
+pub fn shape_pattern() -> String {
+    format!("^({}):.+$", NAMESPACES.join("|"))
+}
+
 pub fn namespace_of(key: &str) -> &str {
     key.split_once(':').map_or(key, |(ns, _)| ns)
 }

@@ -10,6 +10,7 @@ use super::filters::{route, with_state};
 use super::json::{ApiRequest, api_request, id_segment, json_response, require_method};
 use crate::db::settings::{self, Setting, SettingFields};
 use crate::db::{now_ms, rfc3339};
+use crate::domain::setting;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -111,21 +112,6 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
-fn setting_code(raw: &str) -> Result<String, ApiError> {
-    let count = raw.chars().count();
-    if !(1..=100).contains(&count)
-        || !raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(ApiError::validation(
-            "setting_code",
-            "setting_code must be 1 to 100 characters of letters, digits, _ and -",
-        ));
-    }
-    Ok(raw.to_owned())
-}
-
 /// How a body is read: a new setting (POST), a replacement (PUT) or a partial change (PATCH)
 /// of `current`.
 enum Write<'a> {
@@ -145,7 +131,7 @@ impl SettingBody {
         };
         let setting_code = match (existing, self.setting_code) {
             (Some(current), _) => current.setting_code.clone(),
-            (None, Some(code)) => setting_code(&code)?,
+            (None, Some(code)) => setting::code(&code)?,
             (None, None) => {
                 return Err(ApiError::validation(
                     "setting_code",
@@ -168,12 +154,7 @@ impl SettingBody {
             .description
             .or_else(|| kept.map(|c| c.description.clone()))
             .unwrap_or_default();
-        if description.chars().count() > 1000 {
-            return Err(ApiError::validation(
-                "description",
-                "description must be at most 1000 characters",
-            ));
-        }
+        setting::description(&description)?;
         Ok(SettingFields {
             setting_code,
             value,
@@ -228,18 +209,20 @@ async fn settings_collection(_: Vec<String>, req: ApiRequest, state: AppState) -
 async fn setting_item(segments: Vec<String>, req: ApiRequest, state: AppState) -> Response {
     super::respond(
         async {
-            let id = id_segment(&segments[0], "Setting")?;
             require_method(
                 &req.method,
                 &[Method::GET, Method::PUT, Method::PATCH, Method::DELETE],
                 "GET, HEAD, PUT, PATCH, DELETE",
             )?;
+            // Who asks before what they ask for: a caller without a valid token learns nothing
+            // about the id (401 whatever the path), as on every protected endpoint.
             let auth = req.authorization.as_deref();
             if req.method == Method::GET {
                 state.accounts.authenticate(auth).await?;
             } else {
                 state.accounts.authenticate_staff(auth).await?;
             }
+            let id = id_segment(&segments[0], "Setting")?;
             let db = state.accounts.db().clone();
             let not_found = || ApiError::NotFound("Setting not found".to_owned());
             let current = db
@@ -297,7 +280,7 @@ async fn setting_by_code(segments: Vec<String>, req: ApiRequest, state: AppState
                 .accounts
                 .authenticate(req.authorization.as_deref())
                 .await?;
-            let code = setting_code(&segments[0])?;
+            let code = setting::code(&segments[0])?;
             let found = state
                 .accounts
                 .db()

@@ -1,8 +1,17 @@
 //! The API described once: every endpoint with its methods, who may call it, its parameters and
 //! its answers. The OpenAPI document (`/api/docs.json`) and the route labels of logs and metrics
 //! are generated from this table, and a test holds the router to it in both directions.
+//!
+//! Every constraint the document states (bounds, patterns, enums, lengths) is read from the
+//! constants the validators use (`crate::domain`, the error enum, the cache's namespaces), so
+//! the document cannot promise what the server refuses, nor the reverse; the tests check the
+//! patterns against the validators, and a schema fuzzer (`.ci/fuzz-api`) the whole document.
 
 use serde_json::{Map, Value, json};
+
+use crate::domain::{Language, MAX_PAGE, MovieId, Region, SearchQuery, TimeWindow};
+use crate::domain::{account, favorite, setting};
+use crate::error::ApiError;
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,12 +27,23 @@ pub enum In {
     Query,
 }
 
+/// What values a parameter takes, as its validator accepts them.
+#[derive(Debug, Clone, Copy)]
+pub enum Shape {
+    /// A decimal integer in `min..=max`.
+    Integer { min: u64, max: u64 },
+    /// A string matching the pattern the function builds.
+    Pattern(fn() -> String),
+    /// One of these strings.
+    OneOf(&'static [&'static str]),
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Param {
     pub name: &'static str,
     pub location: In,
     pub required: bool,
-    pub schema: &'static str,
+    pub shape: Shape,
     pub description: &'static str,
 }
 
@@ -38,6 +58,8 @@ pub struct Operation {
     pub body: Option<&'static str>,
     /// Success status and its schema (a component name).
     pub success: (u16, &'static str),
+    /// Other answers that are not the error envelope, with their schemas.
+    pub also: &'static [(u16, &'static str)],
     /// Error statuses this operation can answer besides the universal ones (429, 500).
     pub errors: &'static [u16],
 }
@@ -49,34 +71,64 @@ pub struct Endpoint {
     pub operations: &'static [Operation],
 }
 
-const fn query(name: &'static str, schema: &'static str, description: &'static str) -> Param {
+const fn query(name: &'static str, shape: Shape, description: &'static str) -> Param {
     Param {
         name,
         location: In::Query,
         required: false,
-        schema,
+        shape,
         description,
     }
 }
 
-const fn path(name: &'static str, description: &'static str) -> Param {
+const fn path(name: &'static str, shape: Shape, description: &'static str) -> Param {
     Param {
         name,
         location: In::Path,
         required: true,
-        schema: "integer",
+        shape,
         description,
     }
 }
 
-const PAGE: Param = query("page", "integer", "1..=500, default 1");
+fn language_pattern() -> String {
+    Language::PATTERN.to_owned()
+}
+
+fn region_pattern() -> String {
+    Region::PATTERN.to_owned()
+}
+
+/// TMDB movie ids (`MovieId`).
+const MOVIE_IDS: Shape = Shape::Integer {
+    min: 1,
+    max: MovieId::MAX as u64,
+};
+/// Our own database ids (`json::id_segment`): any positive `i64`.
+const ROW_IDS: Shape = Shape::Integer {
+    min: 1,
+    max: i64::MAX as u64,
+};
+
+const PAGE: Param = query(
+    "page",
+    Shape::Integer {
+        min: 1,
+        max: MAX_PAGE as u64,
+    },
+    "default 1",
+);
 const LANGUAGE: Param = query(
     "language",
-    "string",
-    "xx or xx-YY, default from configuration",
+    Shape::Pattern(language_pattern),
+    "xx or xx-YY in any letter case, default from configuration",
 );
-const REGION: Param = query("region", "string", "ISO 3166-1 code, e.g. US");
-const MOVIE_ID: Param = path("movie_id", "TMDB movie id, 1..=2147483647");
+const REGION: Param = query(
+    "region",
+    Shape::Pattern(region_pattern),
+    "ISO 3166-1 code, e.g. US",
+);
+const MOVIE_ID: Param = path("movie_id", MOVIE_IDS, "TMDB movie id");
 const UPSTREAM: &[u16] = &[400, 502, 503, 504];
 
 const fn op(method: &'static str, summary: &'static str, tag: &'static str) -> Operation {
@@ -88,6 +140,7 @@ const fn op(method: &'static str, summary: &'static str, tag: &'static str) -> O
         params: &[],
         body: None,
         success: (200, "Object"),
+        also: &[],
         errors: &[],
     }
 }
@@ -97,7 +150,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/api/movies/trending/",
         operations: &[Operation {
             params: &[
-                query("time_window", "string", "day | week, default day"),
+                query(
+                    "time_window",
+                    Shape::OneOf(&TimeWindow::NAMES),
+                    "default day",
+                ),
                 PAGE,
                 LANGUAGE,
             ],
@@ -116,7 +173,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
             params: &[
                 Param {
                     required: true,
-                    ..query("query", "string", "1..=200 characters, trimmed")
+                    ..query(
+                        "query",
+                        Shape::Pattern(SearchQuery::pattern),
+                        "1..=200 characters once trimmed, no control characters",
+                    )
                 },
                 PAGE,
                 LANGUAGE,
@@ -213,8 +274,22 @@ pub const ENDPOINTS: &[Endpoint] = &[
         operations: &[Operation {
             access: Access::User,
             params: &[
-                query("page", "integer", "default 1"),
-                query("page_size", "integer", "1..=100, default 20"),
+                query(
+                    "page",
+                    Shape::Integer {
+                        min: 1,
+                        max: favorite::PAGE_MAX as u64,
+                    },
+                    "default 1; past the last page is a 404",
+                ),
+                query(
+                    "page_size",
+                    Shape::Integer {
+                        min: 1,
+                        max: favorite::PAGE_SIZE_MAX as u64,
+                    },
+                    "default 20",
+                ),
             ],
             success: (200, "FavoriteList"),
             errors: &[400, 401, 404],
@@ -231,6 +306,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             access: Access::User,
             body: Some("FavoriteRequest"),
             success: (201, "Favorite"),
+            also: &[(200, "Favorite")],
             errors: &[400, 401, 413, 415],
             ..op(
                 "post",
@@ -243,7 +319,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/api/users/favorites/{favorite_id}/remove/",
         operations: &[Operation {
             access: Access::User,
-            params: &[path("favorite_id", "favorite id")],
+            params: &[path("favorite_id", ROW_IDS, "favorite id")],
             success: (200, "Detail"),
             errors: &[401, 404],
             ..op("delete", "Remove one of the user's favorites", "favorites")
@@ -253,9 +329,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/api/users/favorites/check/{tmdb_id}/",
         operations: &[Operation {
             access: Access::User,
-            params: &[path("tmdb_id", "TMDB movie id")],
+            params: &[path("tmdb_id", MOVIE_IDS, "TMDB movie id")],
             success: (200, "FavoriteCheck"),
-            errors: &[400, 401],
+            errors: &[400, 401, 404],
             ..op(
                 "get",
                 "Whether a movie is one of the user's favorites",
@@ -275,8 +351,16 @@ pub const ENDPOINTS: &[Endpoint] = &[
             Operation {
                 access: Access::Staff,
                 params: &[
-                    query("namespace", "string", "clear one namespace"),
-                    query("key", "string", "clear one key"),
+                    query(
+                        "namespace",
+                        Shape::OneOf(crate::cache::key::NAMESPACES),
+                        "clear one namespace",
+                    ),
+                    query(
+                        "key",
+                        Shape::Pattern(crate::cache::key::shape_pattern),
+                        "clear one key (with namespace: only when the key is in it)",
+                    ),
                 ],
                 success: (200, "Cleared"),
                 errors: &[400, 401, 403],
@@ -295,7 +379,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             },
             Operation {
                 access: Access::Staff,
-                body: Some("SettingRequest"),
+                body: Some("SettingCreate"),
                 success: (201, "SettingEnvelope"),
                 errors: &[400, 401, 403, 409, 413, 415],
                 ..op("post", "Create a setting", "settings")
@@ -306,10 +390,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/api/utils/settings/code/{setting_code}/",
         operations: &[Operation {
             access: Access::User,
-            params: &[Param {
-                schema: "string",
-                ..path("setting_code", "letters, digits, _ and -")
-            }],
+            params: &[path(
+                "setting_code",
+                Shape::Pattern(setting::code_pattern),
+                "letters, digits, _ and -",
+            )],
             success: (200, "SettingEnvelope"),
             errors: &[400, 401, 404],
             ..op("get", "An active setting by code", "settings")
@@ -320,30 +405,30 @@ pub const ENDPOINTS: &[Endpoint] = &[
         operations: &[
             Operation {
                 access: Access::User,
-                params: &[path("setting_id", "setting id")],
+                params: &[path("setting_id", ROW_IDS, "setting id")],
                 success: (200, "SettingEnvelope"),
                 errors: &[401, 404],
                 ..op("get", "One setting", "settings")
             },
             Operation {
                 access: Access::Staff,
-                params: &[path("setting_id", "setting id")],
-                body: Some("SettingRequest"),
+                params: &[path("setting_id", ROW_IDS, "setting id")],
+                body: Some("SettingReplace"),
                 success: (200, "SettingEnvelope"),
-                errors: &[400, 401, 403, 404, 409, 413, 415],
+                errors: &[400, 401, 403, 404, 413, 415],
                 ..op("put", "Replace a setting", "settings")
             },
             Operation {
                 access: Access::Staff,
-                params: &[path("setting_id", "setting id")],
-                body: Some("SettingRequest"),
+                params: &[path("setting_id", ROW_IDS, "setting id")],
+                body: Some("SettingChange"),
                 success: (200, "SettingEnvelope"),
-                errors: &[400, 401, 403, 404, 409, 413, 415],
+                errors: &[400, 401, 403, 404, 413, 415],
                 ..op("patch", "Change some fields of a setting", "settings")
             },
             Operation {
                 access: Access::Staff,
-                params: &[path("setting_id", "setting id")],
+                params: &[path("setting_id", ROW_IDS, "setting id")],
                 success: (200, "Object"),
                 errors: &[401, 403, 404],
                 ..op("delete", "Delete a setting", "settings")
@@ -354,7 +439,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/health/",
         operations: &[Operation {
             success: (200, "Health"),
-            errors: &[503],
+            also: &[(503, "Health")],
             ..op(
                 "get",
                 "Health of the cache store and the database",
@@ -391,7 +476,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         path: "/",
         operations: &[Operation {
-            success: (302, "Html"),
+            success: (302, "Redirect"),
             ..op("get", "Redirect to the documentation", "operations")
         }],
     },
@@ -411,31 +496,72 @@ pub fn router_pattern(path: &str) -> String {
         .join("/")
 }
 
-fn error_code(status: u16) -> &'static str {
-    match status {
-        400 => "VALIDATION_ERROR",
-        401 => "AUTHENTICATION_FAILED",
-        403 => "PERMISSION_DENIED",
-        404 => "NOT_FOUND or MOVIE_NOT_FOUND",
-        405 => "METHOD_NOT_ALLOWED",
-        409 => "CONFLICT",
-        413 => "PAYLOAD_TOO_LARGE",
-        415 => "UNSUPPORTED_MEDIA_TYPE",
-        429 => "RATE_LIMITED",
-        502 => "UPSTREAM_ERROR",
-        408 => "REQUEST_TIMEOUT",
-        503 => "UPSTREAM_UNAVAILABLE or SERVICE_UNAVAILABLE",
-        504 => "UPSTREAM_TIMEOUT",
-        _ => "INTERNAL_ERROR",
+
+/// The error codes a status is answered with, from the error enum itself.
+fn codes_for(status: u16) -> Vec<&'static str> {
+    let mut codes: Vec<&'static str> = ApiError::examples()
+        .iter()
+        .filter(|e| e.status().as_u16() == status)
+        .map(ApiError::code)
+        .collect();
+    codes.dedup();
+    codes
+}
+
+/// Every error code, in the enum's order.
+pub fn error_codes() -> Vec<&'static str> {
+    let mut codes: Vec<&'static str> = Vec::new();
+    for error in ApiError::examples() {
+        if !codes.contains(&error.code()) {
+            codes.push(error.code());
+        }
+    }
+    codes
+}
+
+fn shape_json(shape: Shape) -> Value {
+    match shape {
+        Shape::Integer { min, max } => json!({"type": "integer", "minimum": min, "maximum": max}),
+        Shape::Pattern(pattern) => json!({"type": "string", "pattern": pattern()}),
+        Shape::OneOf(values) => json!({"type": "string", "enum": values}),
     }
 }
 
 fn reference(schema: &str) -> Value {
     match schema {
-        "integer" | "string" => json!({"type": schema}),
-        "Html" | "Metrics" => json!({"type": "string"}),
+        "Html" | "Metrics" | "Redirect" => json!({"type": "string"}),
         name => json!({"$ref": format!("#/components/schemas/{name}")}),
     }
+}
+
+fn content_type(schema: &str) -> &'static str {
+    match schema {
+        "Html" | "Redirect" => "text/html",
+        "Metrics" => "text/plain",
+        _ => "application/json",
+    }
+}
+
+fn answer(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {content_type(schema): {"schema": reference(schema)}},
+    })
+}
+
+/// The error envelope of one status: its `code` narrowed to the codes that status carries.
+fn error_answer(status: u16) -> Value {
+    let codes = codes_for(status);
+    json!({
+        "description": codes.join(" or "),
+        "content": {"application/json": {"schema": {"allOf": [
+            reference("Error"),
+            {"properties": {"error": {"properties": {
+                "code": {"enum": codes},
+                "status_code": {"const": status},
+            }}}},
+        ]}}},
+    })
 }
 
 fn operation_json(op: &Operation) -> Value {
@@ -448,29 +574,22 @@ fn operation_json(op: &Operation) -> Value {
                 "in": match p.location { In::Path => "path", In::Query => "query" },
                 "required": p.required,
                 "description": p.description,
-                "schema": reference(p.schema),
+                "schema": shape_json(p.shape),
             })
         })
         .collect();
     let mut responses = Map::new();
     let (status, schema) = op.success;
-    let content_type = match schema {
-        "Html" => "text/html",
-        "Metrics" => "text/plain",
-        _ => "application/json",
-    };
-    responses.insert(
-        status.to_string(),
-        json!({"description": "success", "content": {content_type: {"schema": reference(schema)}}}),
-    );
-    for status in op.errors.iter().chain(&[405, 429, 500]) {
-        responses.insert(
-            status.to_string(),
-            json!({
-                "description": error_code(*status),
-                "content": {"application/json": {"schema": reference("Error")}},
-            }),
-        );
+    let mut success = answer("success", schema);
+    if schema == "Redirect" {
+        success["headers"] = json!({"Location": {"schema": {"type": "string"}, "required": true}});
+    }
+    responses.insert(status.to_string(), success);
+    for (status, schema) in op.also {
+        responses.insert(status.to_string(), answer("also", schema));
+    }
+    for status in op.errors.iter().chain(UNIVERSAL) {
+        responses.insert(status.to_string(), error_answer(*status));
     }
     let mut operation = json!({
         "summary": op.summary,
@@ -481,8 +600,10 @@ fn operation_json(op: &Operation) -> Value {
     if op.access != Access::Public {
         operation["security"] = json!([{"bearer": []}]);
         operation["description"] = json!(match op.access {
-            Access::Staff => "Requires a staff access token.",
-            _ => "Requires an access token.",
+            Access::Staff =>
+                "Requires a staff access token. The token is checked before anything else the request carries: without a valid one the answer is 401 whatever else is wrong.",
+            _ =>
+                "Requires an access token. The token is checked before anything else the request carries: without a valid one the answer is 401 whatever else is wrong.",
         });
     }
     if let Some(body) = op.body {
@@ -494,11 +615,104 @@ fn operation_json(op: &Operation) -> Value {
     operation
 }
 
+/// Answers any operation may give: a method the path does not take, the client limiter, our bug.
+pub const UNIVERSAL: &[u16] = &[405, 429, 500];
+
 fn object(properties: Value, required: &[&str]) -> Value {
     json!({"type": "object", "properties": properties, "required": required})
 }
 
-fn schemas() -> Value {
+/// A string field the server reads as absent when it is `null` (serde's `Option`).
+fn nullable(mut schema: Value) -> Value {
+    schema["type"] = json!(["string", "null"]);
+    schema
+}
+
+/// The request bodies, every bound from the validators' constants.
+fn request_schemas() -> Map<String, Value> {
+    let username = json!({
+        "type": "string",
+        "minLength": account::USERNAME_MIN,
+        "maxLength": account::USERNAME_MAX,
+        "pattern": account::username_pattern(),
+        "description": "letters, digits and @ . + - _; letters and digits of any script are accepted too (the pattern states the ASCII ones, which every schema tool reads alike)",
+    });
+    let password = json!({
+        "type": "string",
+        "minLength": account::PASSWORD_MIN,
+        "maxLength": account::PASSWORD_MAX,
+    });
+    // `email: null` is accepted and means "no address", as absent or blank do: a form that
+    // sends every field, empty ones as null, registers (the contract: "email optional").
+    let email = nullable(json!({
+        "maxLength": account::EMAIL_MAX,
+        "pattern": account::email_pattern(),
+        "description": "optional: absent, null or blank is none",
+    }));
+    let non_empty = json!({"type": "string", "minLength": 1});
+    let description = nullable(json!({"maxLength": setting::DESCRIPTION_MAX}));
+    let is_active = json!({"type": ["boolean", "null"]});
+    let value = json!({"description": "any JSON value, null included"});
+    let code = json!({"type": "string", "pattern": setting::code_pattern()});
+    let ignored_code =
+        json!({"type": ["string", "null"], "description": "fixed at creation: ignored"});
+    let favorite = object(
+        json!({
+            "tmdb_id": shape_json(MOVIE_IDS),
+            "title": {
+                "type": "string",
+                "maxLength": favorite::TITLE_MAX,
+                "pattern": favorite::title_pattern(),
+                "description": "not blank",
+            },
+            "poster_path": nullable(json!({"maxLength": favorite::POSTER_PATH_MAX})),
+            "overview": nullable(json!({})),
+            "release_date": {
+                "anyOf": [
+                    {"type": "string", "format": "date"},
+                    {"const": ""},
+                    {"type": "null"},
+                ],
+                "description": "YYYY-MM-DD; empty (TMDB's unknown date) or null is none",
+            },
+        }),
+        &["tmdb_id", "title"],
+    );
+    let schemas = json!({
+        "RegisterRequest": object(
+            json!({"username": username, "email": email, "password": password}),
+            &["username", "password"],
+        ),
+        "LoginRequest": object(
+            json!({"username": non_empty, "password": non_empty}),
+            &["username", "password"],
+        ),
+        "RefreshRequest": object(json!({"refresh": non_empty}), &["refresh"]),
+        "FavoriteRequest": favorite,
+        "SettingCreate": object(
+            json!({"setting_code": code, "setting_value": value,
+                   "description": description, "is_active": is_active}),
+            &["setting_code", "setting_value"],
+        ),
+        "SettingReplace": object(
+            json!({"setting_code": ignored_code, "setting_value": value,
+                   "description": description, "is_active": is_active}),
+            &["setting_value"],
+        ),
+        "SettingChange": object(
+            json!({"setting_code": ignored_code, "setting_value": value,
+                   "description": description, "is_active": is_active}),
+            &[],
+        ),
+    });
+    let Value::Object(map) = schemas else {
+        unreachable!("an object literal")
+    };
+    map
+}
+
+/// The answers' schemas.
+fn response_schemas() -> Value {
     let favorite = object(
         json!({
             "id": {"type": "integer"}, "user": {"type": "string"}, "tmdb_id": {"type": "integer"},
@@ -549,6 +763,12 @@ fn schemas() -> Value {
         object(fields, &["id", "setting_code", "is_active"])
     };
     let tmdb_item = json!({"type": "object", "description": "TMDB's result object, passed through unchanged", "additionalProperties": true});
+    let check = |statuses: &[&str]| {
+        object(
+            json!({"status": {"type": "string", "enum": statuses}}),
+            &["status"],
+        )
+    };
     json!({
         "Object": {"type": "object", "additionalProperties": true},
         "Error": object(
@@ -556,12 +776,7 @@ fn schemas() -> Value {
                 "success": {"const": false},
                 "error": object(json!({
                     "message": {"type": "string"},
-                    "code": {"type": "string", "enum": [
-                        "VALIDATION_ERROR", "AUTHENTICATION_FAILED", "PERMISSION_DENIED", "NOT_FOUND",
-                        "MOVIE_NOT_FOUND", "METHOD_NOT_ALLOWED", "CONFLICT", "PAYLOAD_TOO_LARGE",
-                        "UNSUPPORTED_MEDIA_TYPE", "RATE_LIMITED", "UPSTREAM_ERROR",
-                        "UPSTREAM_UNAVAILABLE", "UPSTREAM_TIMEOUT", "REQUEST_TIMEOUT",
-                        "SERVICE_UNAVAILABLE", "INTERNAL_ERROR"]},
+                    "code": {"type": "string", "enum": error_codes()},
                     "status_code": {"type": "integer"},
                     "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
                 }), &["message", "code", "status_code"]),
@@ -571,9 +786,6 @@ fn schemas() -> Value {
         ),
         "MovieList": list(tmdb_item.clone()),
         "MovieDetail": object(json!({"success": {"const": true}, "data": tmdb_item}), &["success", "data"]),
-        "RegisterRequest": object(json!({"username": {"type": "string", "minLength": 3, "maxLength": 150}, "email": {"type": "string", "format": "email"}, "password": {"type": "string", "minLength": 8}}), &["username", "password"]),
-        "LoginRequest": object(json!({"username": {"type": "string"}, "password": {"type": "string"}}), &["username", "password"]),
-        "RefreshRequest": object(json!({"refresh": {"type": "string"}}), &["refresh"]),
         "User": object(json!({"id": {"type": "integer"}, "username": {"type": "string"}, "email": {"type": "string"}}), &["id", "username", "email"]),
         "LoginResponse": object(json!({"refresh": {"type": "string"}, "access": {"type": "string"}, "username": {"type": "string"}, "email": {"type": "string"}}), &["refresh", "access", "username", "email"]),
         "TokenPair": object(json!({"access": {"type": "string"}, "refresh": {"type": "string"}}), &["access", "refresh"]),
@@ -584,16 +796,33 @@ fn schemas() -> Value {
             "is_active": {"type": "boolean"}, "is_staff": {"type": "boolean"}, "favorites_count": {"type": "integer"},
         }), &["id", "username"]), "cached": {"type": "boolean"}}), &["success", "data", "cached"]),
         "Favorite": favorite.clone(),
-        "FavoriteRequest": object(json!({"tmdb_id": {"type": "integer", "minimum": 1, "maximum": 2147483647}, "title": {"type": "string", "maxLength": 255}, "poster_path": {"type": ["string", "null"], "maxLength": 255}, "overview": {"type": "string"}, "release_date": {"type": ["string", "null"], "format": "date"}}), &["tmdb_id", "title"]),
         "FavoriteList": list(favorite.clone()),
         "FavoriteCheck": object(json!({"is_favorite": {"type": "boolean"}, "favorite_data": favorite, "detail": {"type": "string"}}), &["is_favorite"]),
         "CacheStats": object(json!({"success": {"const": true}, "data": {"type": "object", "additionalProperties": true}}), &["success", "data"]),
         "Cleared": object(json!({"success": {"const": true}, "message": {"type": "string"}, "removed": {"type": "integer"}}), &["success", "message", "removed"]),
-        "SettingRequest": object(json!({"setting_code": {"type": "string", "maxLength": 100, "description": "fixed at creation: ignored by PUT and PATCH"}, "setting_value": {"description": "any JSON value; required by POST and PUT"}, "description": {"type": "string", "maxLength": 1000}, "is_active": {"type": "boolean"}}), &[]),
         "SettingEnvelope": object(json!({"success": {"const": true}, "message": {"type": "string", "description": "on create, update and delete"}, "data": setting}), &["success", "data"]),
         "SettingList": object(json!({"success": {"const": true}, "count": {"type": "integer"}, "data": {"type": "array", "items": setting_summary}}), &["success", "count", "data"]),
-        "Health": object(json!({"status": {"type": "string", "enum": ["healthy", "degraded", "unhealthy"]}, "checks": {"type": "object"}}), &["status", "checks"]),
+        "Health": object(json!({
+            "status": {"type": "string", "enum": super::ops::health::STATUSES},
+            "checks": object(json!({
+                "cache": check(super::ops::health::CACHE),
+                "database": check(super::ops::health::DATABASE),
+                "tmdb": check(super::ops::health::TMDB),
+                "components": check(super::ops::health::COMPONENTS),
+            }), &["cache", "database", "tmdb", "components"]),
+            "version": {"type": "string"},
+            "uptime_seconds": {"type": "integer"},
+        }), &["status", "checks"]),
     })
+}
+
+fn schemas() -> Value {
+    let mut all = request_schemas();
+    let Value::Object(answers) = response_schemas() else {
+        unreachable!("an object literal")
+    };
+    all.extend(answers);
+    Value::Object(all)
 }
 
 /// The OpenAPI 3.1 document.
@@ -611,7 +840,7 @@ pub fn openapi() -> Value {
         "info": {
             "title": "reelcache",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "A caching TMDB movie API. Every answer carries X-Request-Id; movie answers carry X-Cache (HIT, MISS, STALE, BYPASS), and when cached Age, ETag and Cache-Control. Paths work with or without the trailing slash.",
+            "description": "A caching TMDB movie API. Every answer carries X-Request-Id; movie answers carry X-Cache (HIT, MISS, STALE, BYPASS), and when cached Age, ETag and Cache-Control. Paths work with or without the trailing slash. Every bound, pattern and enum here is the one the server enforces (patterns are ECMA-262 with Unicode property escapes). A method a path does not list is answered 405 with Allow.",
         },
         "paths": paths,
         "components": {

@@ -13,6 +13,11 @@ use crate::state::AppState;
 
 type Response = warp::reply::Response;
 
+/// Where `/` sends a browser, and what it says meanwhile.
+const DOCS_PATH: &str = "/api/docs/";
+const ROOT_BODY: &str =
+    "<!doctype html><title>reelcache</title><a href=\"/api/docs/\">API documentation</a>\n";
+
 /// The docs page runs Swagger UI's own scripts and nothing else.
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -51,11 +56,17 @@ async fn root(_: Vec<String>, req: ApiRequest, _state: AppState) -> Response {
     super::respond(
         async {
             require_method(&req.method, &[Method::GET], "GET, HEAD")?;
-            let mut response = Response::new(bytes::Bytes::new().into());
+            // A typed body with the link, for clients that do not follow redirects (and so that
+            // the answer has the Content-Type the document states).
+            let mut response =
+                Response::new(bytes::Bytes::from_static(ROOT_BODY.as_bytes()).into());
             *response.status_mut() = StatusCode::FOUND;
-            response
-                .headers_mut()
-                .insert(header::LOCATION, HeaderValue::from_static("/api/docs/"));
+            let headers = response.headers_mut();
+            headers.insert(header::LOCATION, HeaderValue::from_static(DOCS_PATH));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
             Ok(response)
         }
         .await,

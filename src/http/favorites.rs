@@ -17,8 +17,9 @@ use crate::state::AppState;
 
 type Response = warp::reply::Response;
 
-pub const DEFAULT_PAGE_SIZE: u32 = 20;
-pub const MAX_PAGE_SIZE: u32 = 100;
+use crate::domain::favorite::{
+    PAGE_MAX, PAGE_SIZE_DEFAULT as DEFAULT_PAGE_SIZE, PAGE_SIZE_MAX, POSTER_PATH_MAX, TITLE_MAX,
+};
 
 /// Boxed: the whole route tree as one concrete type would be too deep for the compiler.
 pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
@@ -94,8 +95,8 @@ async fn list(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
         async {
             require_method(&req.method, &[Method::GET], "GET, HEAD")?;
             let user = user(&req, &state).await?;
-            let page = int_param(&req, "page", 1, u32::MAX)?;
-            let page_size = int_param(&req, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+            let page = int_param(&req, "page", 1, PAGE_MAX)?;
+            let page_size = int_param(&req, "page_size", DEFAULT_PAGE_SIZE, PAGE_SIZE_MAX)?;
             let (rows, total) = state.favorites.page(&user, page, page_size).await?;
             let total_pages = (total as u64).div_ceil(u64::from(page_size)).max(1);
             let link = |p: u64| {
@@ -133,11 +134,30 @@ async fn list(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
 
 #[derive(Deserialize)]
 struct AddBody {
+    #[serde(default, deserialize_with = "integral")]
     tmdb_id: Option<i64>,
     title: Option<String>,
     poster_path: Option<String>,
     overview: Option<String>,
     release_date: Option<String>,
+}
+
+/// A JSON integer, also when written with a zero fraction (`550.0`): JSON Schema's `integer`,
+/// which the OpenAPI document promises, counts it as one, and so do JavaScript clients.
+fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom(format!(
+            "invalid type: {number}, expected an integer"
+        ))),
+    }
 }
 
 fn validate(body: AddBody) -> Result<NewFavorite, ApiError> {
@@ -154,20 +174,20 @@ fn validate(body: AddBody) -> Result<NewFavorite, ApiError> {
         .title
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| ApiError::validation("title", "title is required"))?;
-    if title.chars().count() > 255 {
+    if title.chars().count() > TITLE_MAX {
         return Err(ApiError::validation(
             "title",
-            "title must be at most 255 characters",
+            format!("title must be at most {TITLE_MAX} characters"),
         ));
     }
     let poster_path = body.poster_path.filter(|p| !p.is_empty());
     if poster_path
         .as_ref()
-        .is_some_and(|p| p.chars().count() > 255)
+        .is_some_and(|p| p.chars().count() > POSTER_PATH_MAX)
     {
         return Err(ApiError::validation(
             "poster_path",
-            "poster_path must be at most 255 characters",
+            format!("poster_path must be at most {POSTER_PATH_MAX} characters"),
         ));
     }
     // TMDB writes "" for an unknown date.
@@ -234,9 +254,9 @@ async fn add(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
 async fn remove(segments: Vec<String>, req: ApiRequest, state: AppState) -> Response {
     super::respond(
         async {
-            let id = id_segment(&segments[0], "Favorite")?;
             require_method(&req.method, &[Method::DELETE], "DELETE")?;
             let user = user(&req, &state).await?;
+            let id = id_segment(&segments[0], "Favorite")?;
             state.favorites.remove(&user, id).await?;
             Ok(json_response(
                 StatusCode::OK,
@@ -250,15 +270,20 @@ async fn remove(segments: Vec<String>, req: ApiRequest, state: AppState) -> Resp
 async fn check(segments: Vec<String>, req: ApiRequest, state: AppState) -> Response {
     super::respond(
         async {
-            let tmdb_id = match MovieId::parse_segment(&segments[0]) {
-                MovieIdSegment::Valid(id) => i64::from(id.get()),
-                MovieIdSegment::OutOfRange(e) => return Err(e),
-                MovieIdSegment::NotNumeric => {
-                    return Err(ApiError::NotFound("No route for this path".to_owned()));
-                }
-            };
+            // A segment that is not a number names no route (404 like any unknown path, token
+            // or not); a number is this route, so the token is checked before its range.
+            let no_route = || ApiError::NotFound("No route for this path".to_owned());
+            let segment = MovieId::parse_segment(&segments[0]);
+            if let MovieIdSegment::NotNumeric = segment {
+                return Err(no_route());
+            }
             require_method(&req.method, &[Method::GET], "GET, HEAD")?;
             let user = user(&req, &state).await?;
+            let tmdb_id = match segment {
+                MovieIdSegment::Valid(id) => i64::from(id.get()),
+                MovieIdSegment::OutOfRange(e) => return Err(e),
+                MovieIdSegment::NotNumeric => return Err(no_route()),
+            };
             let body = match state.favorites.check(&user, tmdb_id).await? {
                 Some(favorite) => json!({"is_favorite": true, "favorite_data": to_json(&favorite)}),
                 None => json!({"is_favorite": false, "detail": "Movie not in favorites"}),

@@ -174,7 +174,22 @@ fn language_param<'a>(language: &'a Language, state: &AppState) -> Option<&'a st
 }
 
 fn movie_id(segment: &str) -> Result<MovieId, ApiError> {
-    match MovieId::parse_segment(segment) {
+    movie_id_of(MovieId::parse_segment(segment))
+}
+
+/// The movie id of a request's path, its method checked in between: a segment that is not a
+/// number names no route (404 whatever the method); a number names this route, whose method is
+/// checked before the id's range, so an undeclared method is a 405 on any id.
+fn movie_id_for(segment: &str, method: &Method) -> Result<MovieId, ApiError> {
+    let parsed = MovieId::parse_segment(segment);
+    if !matches!(parsed, MovieIdSegment::NotNumeric) {
+        require_get(method)?;
+    }
+    movie_id_of(parsed)
+}
+
+fn movie_id_of(parsed: MovieIdSegment) -> Result<MovieId, ApiError> {
+    match parsed {
         MovieIdSegment::Valid(id) => Ok(id),
         MovieIdSegment::OutOfRange(err) => Err(err),
         MovieIdSegment::NotNumeric => Err(ApiError::NotFound(
@@ -214,8 +229,7 @@ async fn recommendations(id: String, call: Call) -> Response {
     let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
-            let id = movie_id(&id)?;
-            require_get(&method)?;
+            let id = movie_id_for(&id, &method)?;
             let query = Query::parse(&raw);
             let page = Page::parse(query.get("page"))?;
             let language = language(&query, &state)?;
@@ -246,8 +260,7 @@ async fn details(id: String, call: Call) -> Response {
     let (method, raw, if_none_match, who, state) = call.parts();
     respond(
         async {
-            let id = movie_id(&id)?;
-            require_get(&method)?;
+            let id = movie_id_for(&id, &method)?;
             let query = Query::parse(&raw);
             let language = language(&query, &state)?;
             let served = state.movies.details(id, &language, who).await?;

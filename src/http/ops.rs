@@ -14,6 +14,24 @@ use crate::state::AppState;
 
 type Response = warp::reply::Response;
 
+/// The words `/health/` answers with, stated once for the answer and the OpenAPI document's
+/// enums.
+pub mod health {
+    pub const HEALTHY: &str = "healthy";
+    pub const DEGRADED: &str = "degraded";
+    pub const UNHEALTHY: &str = "unhealthy";
+    pub const STATUSES: [&str; 3] = [HEALTHY, DEGRADED, UNHEALTHY];
+
+    /// A check's own status.
+    pub const OK: &str = "ok";
+    pub const FAILING: &str = "failing";
+    pub const OFFLINE: &str = "offline";
+    pub const CACHE: &[&str] = &[OK, FAILING, DEGRADED];
+    pub const DATABASE: &[&str] = &[OK, FAILING];
+    pub const TMDB: &[&str] = &[OK, DEGRADED, OFFLINE];
+    pub const COMPONENTS: &[&str] = &[OK, FAILING];
+}
+
 /// Boxed: the whole route tree as one concrete type would be too deep for the compiler.
 pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
     let with = move || api_request().and(with_state(state.clone()));
@@ -25,10 +43,13 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
 fn check(result: Result<(), String>, started: Instant) -> (bool, serde_json::Value) {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
-        Ok(()) => (true, json!({"status": "ok", "latency_ms": latency_ms})),
+        Ok(()) => (
+            true,
+            json!({"status": health::OK, "latency_ms": latency_ms}),
+        ),
         Err(error) => (
             false,
-            json!({"status": "failing", "latency_ms": latency_ms, "error": error}),
+            json!({"status": health::FAILING, "latency_ms": latency_ms, "error": error}),
         ),
     }
 }
@@ -43,7 +64,7 @@ async fn cache_check(state: &AppState) -> (bool, bool, serde_json::Value) {
             true,
             true,
             json!({
-                "status": "degraded",
+                "status": health::DEGRADED,
                 "backend": backend,
                 "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
                 "error": error,
@@ -82,19 +103,19 @@ async fn check_health(state: &AppState) -> (StatusCode, serde_json::Value) {
         started,
     );
     let tmdb = if state.movies.is_offline() {
-        json!({"status": "offline"})
+        json!({"status": health::OFFLINE})
     } else {
         let breaker = state.movies.tmdb().budget().breaker_state();
         json!({
-            "status": if breaker == crate::tmdb::budget::BreakerState::Closed { "ok" } else { "degraded" },
+            "status": if breaker == crate::tmdb::budget::BreakerState::Closed { health::OK } else { health::DEGRADED },
             "breaker": breaker,
         })
     };
     let failing = state.components.failing();
     let components = if failing.is_empty() {
-        json!({"status": "ok"})
+        json!({"status": health::OK})
     } else {
-        json!({"status": "failing", "failing": failing})
+        json!({"status": health::FAILING, "failing": failing})
     };
     let degraded = degraded || !failing.is_empty();
     let healthy = cache_ok && db_ok;
@@ -110,9 +131,9 @@ async fn check_health(state: &AppState) -> (StatusCode, serde_json::Value) {
         status,
         json!({
             "status": match (healthy, degraded) {
-                (false, _) => "unhealthy",
-                (true, true) => "degraded",
-                (true, false) => "healthy",
+                (false, _) => health::UNHEALTHY,
+                (true, true) => health::DEGRADED,
+                (true, false) => health::HEALTHY,
             },
             "checks": {
                 "cache": cache,

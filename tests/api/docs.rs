@@ -109,3 +109,147 @@ async fn the_docs_page_ships_inside_the_binary() {
     assert!(app.get("/api/docs/nothing-here.js").await.status == 404);
     app.stop().await;
 }
+
+/// Every operation that needs a token answers 401 without one, however wrong the rest of the
+/// request is (ids out of range, bad query values, a body that is not JSON).
+#[tokio::test]
+async fn authentication_is_checked_before_validation() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let doc = app.get("/api/docs.json").await.json();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("security").is_none() {
+                continue;
+            }
+            let url = format!(
+                "{}?page=0&page_size=0&namespace=bogus",
+                path.replace("{favorite_id}", "0")
+                    .replace("{tmdb_id}", "0")
+                    .replace("{setting_id}", "0")
+                    .replace("{setting_code}", "not%20a%20code")
+            );
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = app
+                .request(m, &url, &[("content-type", "text/plain")])
+                .await;
+            assert_eq!(r.status, 401, "{method} {url}");
+            assert_eq!(r.error_code(), "AUTHENTICATION_FAILED", "{method} {url}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} protected operations");
+    app.stop().await;
+}
+
+/// A method a path does not declare is a 405 in the envelope with `Allow`, even when the path's
+/// id is out of range; the root's redirect has a Content-Type and a body.
+#[tokio::test]
+async fn undeclared_methods_are_405_and_the_redirect_is_typed() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    for path in [
+        "/api/movies/0/",
+        "/api/movies/0/recommendations/",
+        "/api/movies/trending/",
+        "/api/users/favorites/check/0/",
+        "/api/utils/settings/0/",
+        "/health/",
+    ] {
+        let r = app.request(Method::TRACE, path, &[]).await;
+        assert_eq!(r.status, 405, "TRACE {path}");
+        assert_eq!(r.error_code(), "METHOD_NOT_ALLOWED", "{path}");
+        assert!(r.header("allow").is_some(), "{path}");
+    }
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = no_redirects
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.status(), 302);
+    assert!(
+        root.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(root.text().await.unwrap().contains("/api/docs/"));
+    app.stop().await;
+}
+
+/// The documented bounds are the enforced ones: at the bound accepted, one past it a 400 that
+/// names the parameter; `email: null` registers, as documented.
+#[tokio::test]
+async fn documented_bounds_and_enums_are_enforced() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let doc = app.get("/api/docs.json").await.json();
+    let page = doc["paths"]["/api/movies/trending/"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "page")
+        .unwrap()["schema"]
+        .clone();
+    let max = page["maximum"].as_u64().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/movies/trending/?page={max}"))
+            .await
+            .status,
+        200
+    );
+    let past = app
+        .get(&format!("/api/movies/trending/?page={}", max + 1))
+        .await;
+    assert_eq!(past.status, 400);
+    assert!(past.json()["error"]["fields"]["page"].is_array());
+    let register = &doc["components"]["schemas"]["RegisterRequest"]["properties"];
+    let longest = register["username"]["maxLength"].as_u64().unwrap() as usize;
+    let ok = app
+        .post(
+            "/api/users/register/",
+            &serde_json::json!({"username": "a".repeat(longest), "password": "password123", "email": null}),
+            None,
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", String::from_utf8_lossy(&ok.body));
+    let too_long = app
+        .post(
+            "/api/users/register/",
+            &serde_json::json!({"username": "b".repeat(longest + 1), "password": "password123"}),
+            None,
+        )
+        .await;
+    assert_eq!(too_long.status, 400);
+    assert!(
+        register["email"]["type"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("null"))
+    );
+    // Every error code documented comes from the error enum, and the health statuses include
+    // the one a degraded server sends.
+    let codes = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
+        ["enum"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for code in [past.error_code(), too_long.error_code()] {
+        assert!(codes.contains(&serde_json::json!(code)), "{code}");
+    }
+    let health = app.get("/health/").await.json();
+    let statuses = &doc["components"]["schemas"]["Health"]["properties"]["status"]["enum"];
+    assert!(statuses.as_array().unwrap().contains(&health["status"]));
+    assert!(
+        statuses
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("degraded"))
+    );
+    app.stop().await;
+}

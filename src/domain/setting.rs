@@ -1,0 +1,40 @@
+//! Application settings' inputs: the code that names a setting and its description's bound,
+//! stated once for the validators and the OpenAPI document.
+
+use crate::error::ApiError;
+
+/// The longest setting code and description, in characters.
+pub const CODE_MAX: usize = 100;
+pub const DESCRIPTION_MAX: usize = 1000;
+
+/// What `code` accepts, as a pattern.
+pub fn code_pattern() -> String {
+    format!("^[A-Za-z0-9_-]{{1,{CODE_MAX}}}$")
+}
+
+/// A setting code: 1..=100 ASCII letters, digits, `_` and `-`.
+pub fn code(raw: &str) -> Result<String, ApiError> {
+    let count = raw.chars().count();
+    if !(1..=CODE_MAX).contains(&count)
+        || !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ApiError::validation(
+            "setting_code",
+            format!("setting_code must be 1 to {CODE_MAX} characters of letters, digits, _ and -"),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A description: at most 1000 characters.
+pub fn description(value: &str) -> Result<(), ApiError> {
+    if value.chars().count() > DESCRIPTION_MAX {
+        return Err(ApiError::validation(
+            "description",
+            format!("description must be at most {DESCRIPTION_MAX} characters"),
+        ));
+    }
+    Ok(())
+}
