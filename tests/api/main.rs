@@ -16,6 +16,7 @@ mod login_limits;
 mod movies;
 mod offline;
 mod operations;
+mod operations_env;
 mod redis_server;
 mod resilience;
 mod scale_out;
