@@ -527,7 +527,7 @@ async fn text_logs_say_each_field_once_without_float_noise() {
     for (line, cache) in requests.iter().zip(["MISS", "HIT"]) {
         assert!(line.contains(&format!("cache={cache}")), "{line}");
         let names: Vec<&str> = line
-            .split(|c: char| c == ' ' || c == '{' || c == '}')
+            .split([' ', '{', '}'])
             .filter_map(|word| word.split_once('=').map(|(name, _)| name))
             .collect();
         for name in &names {
