@@ -13,30 +13,49 @@ use crate::config::FlagOverrides;
     about = "A caching TMDB movie API server in one binary",
     long_about = "A caching TMDB movie API server in one binary.\n\nSettings come from defaults, \
                   then --config FILE, then environment variables, then these flags. See \
-                  config.example.toml for every setting."
+                  config.example.toml for every setting.",
+    after_help = "TMDB_API_KEY holds the TMDB credential (without one, reelcache serves offline). \
+                  Every setting has an environment variable: --help lists them.",
+    after_long_help = crate::config::environment_help(),
+    mut_args = name_environment_variables,
 )]
 pub struct Cli {
     /// TOML configuration file (see config.example.toml)
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
-    /// Address to listen on, e.g. 127.0.0.1:8000 (port 0 picks a free port) [env: REELCACHE_LISTEN]
-    #[arg(long, global = true, value_name = "ADDR")]
+    /// Address to listen on, e.g. 127.0.0.1:8000 (port 0 picks a free port)
+    #[arg(long, global = true, value_name = "ADDR", help_heading = GLOBAL)]
     pub listen: Option<String>,
-    /// Data directory holding the cache [env: REELCACHE_DATA_DIR]
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Data directory holding the cache and the account database
+    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub data_dir: Option<String>,
-    /// TMDB API base URL [env: TMDB_BASE_URL]
-    #[arg(long, global = true, value_name = "URL")]
+    /// TMDB API base URL
+    #[arg(long, global = true, value_name = "URL", help_heading = GLOBAL)]
     pub tmdb_base_url: Option<String>,
     /// Shared page cache in Redis instead of the embedded store, e.g. redis://127.0.0.1:6379/0
-    /// [env: REELCACHE_CACHE_URL]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", help_heading = GLOBAL)]
     pub cache_url: Option<String>,
-    /// Serve only the data directory; never contact TMDB [env: REELCACHE_OFFLINE]
-    #[arg(long, global = true)]
+    /// Serve only the data directory; never contact TMDB
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub offline: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The heading of the flags every command takes, so that a subcommand's `--help` shows its own
+/// flags apart from them.
+const GLOBAL: &str = "Global options";
+
+/// Appends each flag's environment variables to its help (`[env: REELCACHE_LISTEN]`), taken from
+/// the settings table so that they cannot drift. Not clap's own `env`: clap would then read the
+/// variable itself, as if it were the flag, and `config check` would name the wrong source.
+fn name_environment_variables(arg: clap::Arg) -> clap::Arg {
+    let Some(spec) = arg.get_long().and_then(crate::config::setting_of_flag) else {
+        return arg;
+    };
+    let names: Vec<&str> = std::iter::once(spec.env()).chain(spec.alias).collect();
+    let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+    arg.help(format!("{help} [env: {}]", names.join(", ")))
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,8 +91,10 @@ pub enum CacheCommand {
     Stats,
     /// Remove every cache entry, one namespace, or one key (never users or favorites)
     Clear {
+        /// Only this namespace, e.g. trending_movies
         #[arg(long, conflicts_with = "key")]
         namespace: Option<String>,
+        /// Only this key, e.g. movie:550
         #[arg(long)]
         key: Option<String>,
     },
@@ -105,10 +126,12 @@ pub enum DbCommand {
 pub enum UserCommand {
     /// Create an account; the password is read from standard input
     Create {
+        /// The new account's name (unique, whatever the letter case)
         username: String,
         /// Make the account staff (may use the /api/utils/ staff endpoints)
         #[arg(long)]
         admin: bool,
+        /// The account's email address
         #[arg(long)]
         email: Option<String>,
         /// Read the password from standard input (the only way: never on the command line)
@@ -117,7 +140,9 @@ pub enum UserCommand {
     },
     /// Grant staff to an account, or take it away with --revoke
     SetAdmin {
+        /// The account to change
         username: String,
+        /// Take staff away instead of granting it
         #[arg(long)]
         revoke: bool,
     },
@@ -128,9 +153,15 @@ pub enum UserCommand {
 #[derive(Debug, Subcommand)]
 pub enum DevCommand {
     /// Regenerate the synthetic demo snapshot (data/demo.rcsnap) from the built-in fake TMDB
-    MakeDemo { file: PathBuf },
+    MakeDemo {
+        /// Where to write the snapshot
+        file: PathBuf,
+    },
     /// Write the compression dictionary's bytes (src/cache/lz4_dict_v1.bin) as they were made
-    MakeDict { file: PathBuf },
+    MakeDict {
+        /// Where to write the dictionary
+        file: PathBuf,
+    },
     /// Fill the data directory's cache with synthetic entries, for scale benchmarks
     Fill(FillArgs),
 }
@@ -181,6 +212,7 @@ pub struct WarmArgs {
 pub enum SnapshotCommand {
     /// Write the cache to FILE
     Export {
+        /// Where to write the snapshot
         file: PathBuf,
         /// Only these namespaces (repeatable), e.g. trending_movies
         #[arg(long = "namespace", value_name = "NAMESPACE")]
@@ -190,7 +222,10 @@ pub enum SnapshotCommand {
         description: String,
     },
     /// Check FILE completely, then load it into the cache
-    Import { file: PathBuf },
+    Import {
+        /// A file written by `reelcache snapshot export`
+        file: PathBuf,
+    },
 }
 
 impl Cli {

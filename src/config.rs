@@ -16,6 +16,9 @@ use reqwest::Url;
 
 use crate::domain::Language;
 
+mod environment;
+pub use environment::{environment_help, setting_of_flag};
+
 /// What an offline server with an empty cache starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SeedSnapshot {
@@ -139,6 +142,11 @@ pub enum Origin {
     Default,
     File(PathBuf),
     Env(&'static str),
+    /// A file named by an environment variable (`TMDB_API_KEY_FILE=/run/secrets/tmdb`).
+    EnvFile {
+        var: &'static str,
+        path: PathBuf,
+    },
     Flag(&'static str),
 }
 
@@ -148,6 +156,9 @@ impl fmt::Display for Origin {
             Origin::Default => f.write_str("default"),
             Origin::File(path) => write!(f, "file {}", path.display()),
             Origin::Env(var) => write!(f, "environment {var}"),
+            Origin::EnvFile { var, path } => {
+                write!(f, "environment {var} (file {})", path.display())
+            }
             Origin::Flag(flag) => write!(f, "flag {flag}"),
         }
     }
@@ -354,6 +365,19 @@ pub enum ConfigError {
     Syntax { path: PathBuf, reason: String },
     #[error("config file {path}: unknown setting '{key}' (see config.example.toml)")]
     UnknownKey { path: PathBuf, key: String },
+    #[error("{setting} is set by both {first} and {second}: set only one of them")]
+    EnvConflict {
+        setting: &'static str,
+        first: &'static str,
+        second: &'static str,
+    },
+    #[error("cannot read {setting} from {} (named by {var}): {reason}", path.display())]
+    SecretFile {
+        setting: &'static str,
+        var: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("invalid {setting} ({env}) from {origin}: {reason}")]
     Invalid {
         setting: &'static str,
@@ -373,185 +397,119 @@ pub enum Shown {
     UrlPassword,
 }
 
-/// One setting: its dotted name (the TOML key), environment variable, and default.
+/// One setting: its dotted name (the TOML key), its default, and how it may be shown. Its
+/// environment variable is derived from the key (`environment::var_of`); `alias` is the name it
+/// had before that rule, still read so existing deployments keep working.
 pub struct Spec {
     pub key: &'static str,
-    pub env: &'static str,
+    pub alias: Option<&'static str>,
     pub default: Option<&'static str>,
     pub shown: Shown,
 }
 
-const fn spec(key: &'static str, env: &'static str, default: Option<&'static str>) -> Spec {
+const fn spec(key: &'static str, default: Option<&'static str>) -> Spec {
     Spec {
         key,
-        env,
+        alias: None,
         default,
         shown: Shown::Plain,
     }
 }
 
+impl Spec {
+    const fn alias(self, alias: &'static str) -> Spec {
+        Spec {
+            alias: Some(alias),
+            ..self
+        }
+    }
+
+    const fn secret(self) -> Spec {
+        Spec {
+            shown: Shown::Secret,
+            ..self
+        }
+    }
+
+    const fn url_with_password(self) -> Spec {
+        Spec {
+            shown: Shown::UrlPassword,
+            ..self
+        }
+    }
+
+    /// The setting's environment variable: `REELCACHE_` and the key in capitals, dots as
+    /// underscores (`tmdb.base_url` → `REELCACHE_TMDB_BASE_URL`).
+    pub fn env(&self) -> &'static str {
+        environment::names_of(self.key).var
+    }
+
+    /// Secrets (and URLs that may hold a password) may also be read from a file named by
+    /// `<variable>_FILE`, as container secrets and systemd credentials deliver them.
+    pub fn has_file_variant(&self) -> bool {
+        self.shown != Shown::Plain
+    }
+}
+
 pub const SPECS: &[Spec] = &[
-    spec("listen", "REELCACHE_LISTEN", Some("127.0.0.1:8000")),
-    spec("data_dir", "REELCACHE_DATA_DIR", Some("./data")),
-    spec("language", "REELCACHE_LANGUAGE", Some("en-US")),
-    spec("public_url", "REELCACHE_PUBLIC_URL", None),
-    spec("offline", "REELCACHE_OFFLINE", Some("false")),
-    spec("seed_snapshot", "REELCACHE_SEED_SNAPSHOT", Some("builtin")),
-    spec(
-        "tmdb.base_url",
-        "TMDB_BASE_URL",
-        Some("https://api.themoviedb.org/3"),
-    ),
-    Spec {
-        shown: Shown::Secret,
-        ..spec("tmdb.api_key", "TMDB_API_KEY", None)
-    },
-    Spec {
-        shown: Shown::Secret,
-        ..spec("tmdb.access_token", "TMDB_ACCESS_TOKEN", None)
-    },
-    spec(
-        "tmdb.connect_timeout",
-        "REELCACHE_TMDB_CONNECT_TIMEOUT",
-        Some("3s"),
-    ),
-    spec("tmdb.timeout", "REELCACHE_TMDB_TIMEOUT", Some("10s")),
-    spec("tmdb.rps", "REELCACHE_TMDB_RPS", Some("40")),
-    spec("ttl.trending", "REELCACHE_TTL_TRENDING", Some("1h")),
-    spec(
-        "ttl.recommendations",
-        "REELCACHE_TTL_RECOMMENDATIONS",
-        Some("1h"),
-    ),
-    spec("ttl.details", "REELCACHE_TTL_DETAILS", Some("24h")),
-    spec("ttl.user", "REELCACHE_TTL_USER", Some("15m")),
-    Spec {
-        shown: Shown::Secret,
-        ..spec("auth.jwt_secret", "REELCACHE_JWT_SECRET", None)
-    },
-    spec("auth.access_ttl", "REELCACHE_ACCESS_TTL", Some("60m")),
-    spec("auth.refresh_ttl", "REELCACHE_REFRESH_TTL", Some("7d")),
-    spec(
-        "auth.hash_concurrency",
-        "REELCACHE_HASH_CONCURRENCY",
-        Some("auto"),
-    ),
-    spec("auth.hash_wait", "REELCACHE_HASH_WAIT", Some("2s")),
-    spec("cache.memory", "REELCACHE_CACHE_MEMORY", Some("32MiB")),
-    spec("cache.max_bytes", "REELCACHE_CACHE_MAX_BYTES", Some("1GiB")),
-    spec(
-        "cache.hot_bytes",
-        "REELCACHE_CACHE_HOT_BYTES",
-        Some("32MiB"),
-    ),
-    spec(
-        "cache.sweep_every",
-        "REELCACHE_CACHE_SWEEP_EVERY",
-        Some("5m"),
-    ),
-    spec(
-        "resilience.stale_grace",
-        "REELCACHE_STALE_GRACE",
-        Some("24h"),
-    ),
-    spec(
-        "resilience.revalidate_window",
-        "REELCACHE_REVALIDATE_WINDOW",
-        Some("10m"),
-    ),
-    spec(
-        "resilience.max_concurrency",
-        "REELCACHE_TMDB_MAX_CONCURRENCY",
-        Some("20"),
-    ),
-    spec("resilience.retries", "REELCACHE_TMDB_RETRIES", Some("2")),
-    spec(
-        "resilience.deadline",
-        "REELCACHE_TMDB_DEADLINE",
-        Some("15s"),
-    ),
-    spec(
-        "resilience.breaker_threshold",
-        "REELCACHE_BREAKER_THRESHOLD",
-        Some("5"),
-    ),
-    spec(
-        "resilience.breaker_cooldown",
-        "REELCACHE_BREAKER_COOLDOWN",
-        Some("30s"),
-    ),
-    spec("resilience.prefetch", "REELCACHE_PREFETCH", Some("true")),
-    spec(
-        "resilience.max_retry_after",
-        "REELCACHE_TMDB_MAX_RETRY_AFTER",
-        Some("60s"),
-    ),
-    spec(
-        "resilience.stale_after",
-        "REELCACHE_STALE_AFTER",
-        Some("1s"),
-    ),
-    spec(
-        "resilience.client_share",
-        "REELCACHE_TMDB_CLIENT_SHARE",
-        Some("50"),
-    ),
-    spec(
-        "resilience.shutdown_grace",
-        "REELCACHE_SHUTDOWN_GRACE",
-        Some("10s"),
-    ),
-    spec("http.cors_origins", "REELCACHE_CORS_ORIGINS", Some("*")),
-    spec("http.log_format", "REELCACHE_LOG_FORMAT", Some("text")),
-    spec("http.metrics", "REELCACHE_METRICS", Some("public")),
-    spec(
-        "http.header_timeout",
-        "REELCACHE_HEADER_TIMEOUT",
-        Some("75s"),
-    ),
-    spec("http.body_timeout", "REELCACHE_BODY_TIMEOUT", Some("10s")),
-    spec(
-        "http.max_connections",
-        "REELCACHE_MAX_CONNECTIONS",
-        Some("4096"),
-    ),
-    spec(
-        "http.max_connections_per_client",
-        "REELCACHE_MAX_CONNECTIONS_PER_CLIENT",
-        Some("256"),
-    ),
-    spec("http.workers", "REELCACHE_WORKERS", Some("auto")),
-    spec("clients.rps", "REELCACHE_CLIENT_RPS", Some("100")),
-    spec("clients.burst", "REELCACHE_CLIENT_BURST", Some("auto")),
-    spec(
-        "clients.trusted_proxies",
-        "REELCACHE_TRUSTED_PROXIES",
-        Some(""),
-    ),
-    spec(
-        "cache.flush_every",
-        "REELCACHE_CACHE_FLUSH_EVERY",
-        Some("500ms"),
-    ),
-    Spec {
-        shown: Shown::UrlPassword,
-        ..spec("cache.url", "REELCACHE_CACHE_URL", None)
-    },
-    spec(
-        "cache.redis_prefix",
-        "REELCACHE_REDIS_PREFIX",
-        Some("reelcache:v1:"),
-    ),
-    spec(
-        "cache.redis_timeout",
-        "REELCACHE_REDIS_TIMEOUT",
-        Some("250ms"),
-    ),
-    spec(
-        "cache.redis_lock_ttl",
-        "REELCACHE_REDIS_LOCK_TTL",
-        Some("5s"),
-    ),
+    spec("listen", Some("127.0.0.1:8000")),
+    spec("data_dir", Some("./data")),
+    spec("language", Some("en-US")),
+    spec("public_url", None),
+    spec("offline", Some("false")),
+    spec("seed_snapshot", Some("builtin")),
+    spec("tmdb.base_url", Some("https://api.themoviedb.org/3")).alias("TMDB_BASE_URL"),
+    spec("tmdb.api_key", None).alias("TMDB_API_KEY").secret(),
+    spec("tmdb.access_token", None)
+        .alias("TMDB_ACCESS_TOKEN")
+        .secret(),
+    spec("tmdb.connect_timeout", Some("3s")),
+    spec("tmdb.timeout", Some("10s")),
+    spec("tmdb.rps", Some("40")),
+    spec("ttl.trending", Some("1h")),
+    spec("ttl.recommendations", Some("1h")),
+    spec("ttl.details", Some("24h")),
+    spec("ttl.user", Some("15m")),
+    spec("auth.jwt_secret", None)
+        .alias("REELCACHE_JWT_SECRET")
+        .secret(),
+    spec("auth.access_ttl", Some("60m")).alias("REELCACHE_ACCESS_TTL"),
+    spec("auth.refresh_ttl", Some("7d")).alias("REELCACHE_REFRESH_TTL"),
+    spec("auth.hash_concurrency", Some("auto")).alias("REELCACHE_HASH_CONCURRENCY"),
+    spec("auth.hash_wait", Some("2s")).alias("REELCACHE_HASH_WAIT"),
+    spec("cache.memory", Some("32MiB")),
+    spec("cache.max_bytes", Some("1GiB")),
+    spec("cache.hot_bytes", Some("32MiB")),
+    spec("cache.sweep_every", Some("5m")),
+    spec("resilience.stale_grace", Some("24h")).alias("REELCACHE_STALE_GRACE"),
+    spec("resilience.revalidate_window", Some("10m")).alias("REELCACHE_REVALIDATE_WINDOW"),
+    spec("resilience.max_concurrency", Some("20")).alias("REELCACHE_TMDB_MAX_CONCURRENCY"),
+    spec("resilience.retries", Some("2")).alias("REELCACHE_TMDB_RETRIES"),
+    spec("resilience.deadline", Some("15s")).alias("REELCACHE_TMDB_DEADLINE"),
+    spec("resilience.breaker_threshold", Some("5")).alias("REELCACHE_BREAKER_THRESHOLD"),
+    spec("resilience.breaker_cooldown", Some("30s")).alias("REELCACHE_BREAKER_COOLDOWN"),
+    spec("resilience.prefetch", Some("true")).alias("REELCACHE_PREFETCH"),
+    spec("resilience.max_retry_after", Some("60s")).alias("REELCACHE_TMDB_MAX_RETRY_AFTER"),
+    spec("resilience.stale_after", Some("1s")).alias("REELCACHE_STALE_AFTER"),
+    spec("resilience.client_share", Some("50")).alias("REELCACHE_TMDB_CLIENT_SHARE"),
+    spec("resilience.shutdown_grace", Some("10s")).alias("REELCACHE_SHUTDOWN_GRACE"),
+    spec("http.cors_origins", Some("*")).alias("REELCACHE_CORS_ORIGINS"),
+    spec("http.log_format", Some("text")).alias("REELCACHE_LOG_FORMAT"),
+    spec("http.metrics", Some("public")).alias("REELCACHE_METRICS"),
+    spec("http.header_timeout", Some("75s")).alias("REELCACHE_HEADER_TIMEOUT"),
+    spec("http.body_timeout", Some("10s")).alias("REELCACHE_BODY_TIMEOUT"),
+    spec("http.max_connections", Some("4096")).alias("REELCACHE_MAX_CONNECTIONS"),
+    spec("http.max_connections_per_client", Some("256"))
+        .alias("REELCACHE_MAX_CONNECTIONS_PER_CLIENT"),
+    spec("http.workers", Some("auto")).alias("REELCACHE_WORKERS"),
+    spec("clients.rps", Some("100")).alias("REELCACHE_CLIENT_RPS"),
+    spec("clients.burst", Some("auto")).alias("REELCACHE_CLIENT_BURST"),
+    spec("clients.trusted_proxies", Some("")).alias("REELCACHE_TRUSTED_PROXIES"),
+    spec("cache.flush_every", Some("500ms")),
+    spec("cache.url", None).url_with_password(),
+    spec("cache.redis_prefix", Some("reelcache:v1:")).alias("REELCACHE_REDIS_PREFIX"),
+    spec("cache.redis_timeout", Some("250ms")).alias("REELCACHE_REDIS_TIMEOUT"),
+    spec("cache.redis_lock_ttl", Some("5s")).alias("REELCACHE_REDIS_LOCK_TTL"),
 ];
 
 fn flag_for(key: &str, flags: &FlagOverrides) -> Option<(String, &'static str)> {
@@ -572,7 +530,8 @@ pub struct Resolved {
 
 impl Resolved {
     /// Defaults, then the file, then the environment, then flags. Empty environment values count
-    /// as unset, as they do in most container tooling.
+    /// as unset, as they do in most container tooling; how a setting is found in the environment
+    /// (its variable, the older alias, a secret's `_FILE`) is `environment::read`.
     pub fn collect(
         file: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
@@ -588,8 +547,8 @@ impl Resolved {
             if let (Some(v), Some(path)) = (file_values.get(spec.key), file) {
                 value = (Some(v.clone()), Origin::File(path.to_owned()));
             }
-            if let Some(v) = env(spec.env).filter(|v| !v.is_empty()) {
-                value = (Some(v), Origin::Env(spec.env));
+            if let Some(found) = environment::read(spec, env)? {
+                value = (Some(found.0), found.1);
             }
             if let Some((v, flag)) = flag_for(spec.key, flags) {
                 value = (Some(v), Origin::Flag(flag));
@@ -613,7 +572,7 @@ impl Resolved {
                         Shown::UrlPassword => redact_url(v),
                     },
                 };
-                (spec.key, spec.env, shown, origin.clone())
+                (spec.key, spec.env(), shown, origin.clone())
             })
             .collect()
     }
@@ -628,7 +587,7 @@ impl Resolved {
             None => Ok(None),
             Some(raw) => parse(raw).map(Some).map_err(|reason| ConfigError::Invalid {
                 setting: key,
-                env: SPECS.iter().find(|s| s.key == key).map_or("", |s| s.env),
+                env: SPECS.iter().find(|s| s.key == key).map_or("", Spec::env),
                 origin: origin.clone(),
                 reason,
             }),
@@ -1189,11 +1148,9 @@ mod tests {
                 "{} is not in the example",
                 spec.key
             );
-            assert!(
-                text.contains(spec.env),
-                "{} is not in the example",
-                spec.env
-            );
+            for env in std::iter::once(spec.env()).chain(spec.alias) {
+                assert!(text.contains(env), "{env} is not in the example");
+            }
         }
         let from_file = Resolved::collect(Some(&path), &|_| None, &FlagOverrides::default())
             .unwrap()
@@ -1212,11 +1169,9 @@ mod tests {
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
                 .unwrap();
         for spec in SPECS {
-            assert!(
-                readme.contains(spec.env),
-                "{} is not in the README",
-                spec.env
-            );
+            for env in std::iter::once(spec.env()).chain(spec.alias) {
+                assert!(readme.contains(env), "{env} is not in the README");
+            }
         }
     }
 

@@ -38,6 +38,8 @@ pub mod favorites;
 pub mod hex;
 /// Routes, filters, responses.
 pub mod http;
+/// Where the server is between start and stop, for `/health/ready`.
+pub mod lifecycle;
 /// Offline search over the movies stored locally.
 pub mod local_search;
 /// Prometheus metrics.
@@ -46,6 +48,8 @@ pub mod metrics_export;
 pub mod movies;
 /// Owner-only files and directories in the data directory.
 pub mod private_fs;
+/// CPU, memory and file descriptors of the process, for `/metrics`.
+pub mod process_metrics;
 /// Portable snapshot files of the cache.
 pub mod snapshot;
 /// Building and running the application.

@@ -1,6 +1,7 @@
 //! Prometheus metrics through the `metrics` facade and its Prometheus exporter: request counts and
 //! latency by route and status, cache outcomes by namespace, upstream calls by outcome with
-//! latency, and, read at scrape time, the process counters and the store's size.
+//! latency, and, read at scrape time, the process counters and the store's size. Every family is
+//! described once in [`FAMILIES`], which gives each its `# HELP` line.
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -19,8 +20,186 @@ const BUCKETS: &[f64] = &[
     5.0, 10.0,
 ];
 
-/// The process-wide recorder, installed on first use. Metrics describe the process, so every
-/// application in it (tests run several) shares them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every family reelcache records, with its type and its `# HELP` text. A test holds the source
+/// to this list, so a new metric cannot be scraped without an explanation.
+const FAMILIES: &[(&str, Kind, &str)] = &[
+    (
+        "reelcache_build_info",
+        Kind::Gauge,
+        "Always 1; the labels say which reelcache this is",
+    ),
+    (
+        "reelcache_http_requests_total",
+        Kind::Counter,
+        "HTTP requests answered, by route pattern, method and status",
+    ),
+    (
+        "reelcache_http_request_duration_seconds",
+        Kind::Histogram,
+        "Time to answer an HTTP request, by route pattern",
+    ),
+    (
+        "reelcache_cache_requests_total",
+        Kind::Counter,
+        "Movie requests by cache namespace and outcome (HIT, MISS, STALE, BYPASS)",
+    ),
+    (
+        "reelcache_upstream_requests_total",
+        Kind::Counter,
+        "TMDB calls by outcome",
+    ),
+    (
+        "reelcache_upstream_request_duration_seconds",
+        Kind::Histogram,
+        "Duration of one TMDB call, by outcome",
+    ),
+    (
+        "reelcache_upstream_retries_total",
+        Kind::Counter,
+        "TMDB attempts repeated after a retryable failure",
+    ),
+    (
+        "reelcache_upstream_breaker_open",
+        Kind::Gauge,
+        "The TMDB circuit breaker: 0 closed, 0.5 half-open (probing), 1 open",
+    ),
+    (
+        "reelcache_coalesced_requests_total",
+        Kind::Counter,
+        "Requests that waited for another request's TMDB fetch instead of making their own",
+    ),
+    (
+        "reelcache_shared_fills_total",
+        Kind::Counter,
+        "Misses answered by another instance's fetch through the shared cache",
+    ),
+    (
+        "reelcache_prefetches_total",
+        Kind::Counter,
+        "Next pages fetched in the background",
+    ),
+    (
+        "reelcache_revalidations_total",
+        Kind::Counter,
+        "Background refreshes of stale entries",
+    ),
+    (
+        "reelcache_evictions_total",
+        Kind::Counter,
+        "Entries removed to keep the store under its size bound",
+    ),
+    (
+        "reelcache_swept_entries_total",
+        Kind::Counter,
+        "Entries removed because they were past expiry and the stale grace",
+    ),
+    (
+        "reelcache_corrupt_entries_total",
+        Kind::Counter,
+        "Entries that failed to decode or whose checksum did not match, removed",
+    ),
+    (
+        "reelcache_rate_limited_requests_total",
+        Kind::Counter,
+        "Requests refused by the per-client rate limiter",
+    ),
+    (
+        "reelcache_stored_raw_bytes_total",
+        Kind::Counter,
+        "JSON bytes written to the cache, before compression",
+    ),
+    (
+        "reelcache_stored_compressed_bytes_total",
+        Kind::Counter,
+        "Bytes stored for them, after compression",
+    ),
+    (
+        "reelcache_store_bytes",
+        Kind::Gauge,
+        "Bytes the cache store holds",
+    ),
+    (
+        "reelcache_store_entries",
+        Kind::Gauge,
+        "Entries the cache store holds",
+    ),
+    (
+        "reelcache_store_max_bytes",
+        Kind::Gauge,
+        "The store's size bound (0 with Redis, which bounds itself)",
+    ),
+    (
+        "reelcache_hot_tier_entries",
+        Kind::Gauge,
+        "Finished bodies held in the in-memory hot tier",
+    ),
+    (
+        "reelcache_hot_tier_bytes",
+        Kind::Gauge,
+        "Bytes held in the in-memory hot tier",
+    ),
+    (
+        "reelcache_redis_used_memory_bytes",
+        Kind::Gauge,
+        "Memory the shared Redis reports in use",
+    ),
+    (
+        "reelcache_redis_maxmemory_bytes",
+        Kind::Gauge,
+        "The shared Redis's maxmemory (0: unbounded)",
+    ),
+    (
+        "reelcache_connections_open",
+        Kind::Gauge,
+        "Client connections open now",
+    ),
+    (
+        "reelcache_connections_shed_total",
+        Kind::Counter,
+        "Connections refused at accept over a limit (total or per_client)",
+    ),
+    (
+        "reelcache_password_hash_shed_total",
+        Kind::Counter,
+        "Logins and registrations refused because every password-hashing slot stayed busy",
+    ),
+    (
+        "reelcache_uptime_seconds",
+        Kind::Gauge,
+        "Seconds since this server started",
+    ),
+    (
+        "reelcache_runtime_workers",
+        Kind::Gauge,
+        "Threads of the async runtime serving requests",
+    ),
+];
+
+/// The build's labels: the version and whether it is an optimised build (a debug build is
+/// several times slower, which is worth seeing on a dashboard).
+fn record_build_info() {
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    metrics::gauge!(
+        "reelcache_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "profile" => profile,
+    )
+    .set(1.0);
+}
+
+/// The process-wide recorder, installed on first use with every family described. Metrics
+/// describe the process, so every application in it (tests run several) shares them.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -32,6 +211,14 @@ pub fn handle() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
         }
+        for (name, kind, help) in FAMILIES {
+            match kind {
+                Kind::Counter => metrics::describe_counter!(*name, *help),
+                Kind::Gauge => metrics::describe_gauge!(*name, *help),
+                Kind::Histogram => metrics::describe_histogram!(*name, *help),
+            }
+        }
+        record_build_info();
         handle
     })
 }
@@ -230,7 +417,9 @@ pub fn render(state: &AppState) -> String {
         metrics::gauge!("reelcache_runtime_workers").set(runtime.metrics().num_workers() as f64);
     }
     handle.run_upkeep();
-    handle.render()
+    let mut text = handle.render();
+    crate::process_metrics::render(&mut text);
+    text
 }
 
 #[cfg(test)]
@@ -245,5 +434,40 @@ mod tests {
         assert_eq!(status_label(600), "other");
         assert_eq!(method_label("GET"), "GET");
         assert_eq!(method_label("BREW"), "other");
+    }
+
+    /// Every `reelcache_*` name in the source is described in `FAMILIES`: a family appears in a
+    /// scrape only once recorded, so scraping alone cannot catch a rare one without its `# HELP`.
+    #[test]
+    fn every_recorded_family_is_described() {
+        fn names_in(dir: &std::path::Path, found: &mut std::collections::BTreeSet<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    names_in(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (at, _) in text.match_indices("\"reelcache_") {
+                        let name: String = text[at + 1..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                            .collect();
+                        found.insert(name);
+                    }
+                }
+            }
+        }
+        let mut found = std::collections::BTreeSet::new();
+        names_in(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        let described: std::collections::BTreeSet<String> = FAMILIES
+            .iter()
+            .map(|(name, ..)| (*name).to_owned())
+            .collect();
+        // Names that are not metric families (the Redis key prefix and the like).
+        found.retain(|name| !name.ends_with('_') && name != "reelcache_");
+        assert_eq!(found, described);
     }
 }

@@ -151,6 +151,7 @@ impl Opened {
                     settings.cache.sweep_every,
                 )
             }),
+            lifecycle: crate::lifecycle::Lifecycle::default(),
             started: std::time::Instant::now(),
             movies,
             cache,
@@ -303,7 +304,7 @@ impl Application {
                 tokio::time::sleep(shutdown_grace).await;
             } => {
                 tracing::warn!(
-                    grace_s = shutdown_grace.as_secs_f64(),
+                    grace = %humantime::format_duration(shutdown_grace),
                     "in-flight requests did not finish within the shutdown grace; closing them"
                 );
             }

@@ -40,6 +40,8 @@ pub struct AppStateInner {
     pub client_limiter: crate::http::client_limit::ClientLimiter,
     /// Cache hygiene (expired entries, size bound); `None` offline.
     pub sweeper: Option<crate::cache::sweeper::Sweeper>,
+    /// Starting, serving or draining: whether `/health/ready` may say ready.
+    pub lifecycle: crate::lifecycle::Lifecycle,
     /// When the process started, for uptime.
     pub started: std::time::Instant,
     pub cache: PageCache,

@@ -57,7 +57,12 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
             .try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+        // The current span only: the span list would repeat the same fields in every line.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
     };
 }
 

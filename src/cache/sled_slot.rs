@@ -58,7 +58,7 @@ impl SledSlot {
                 tracing::error!(
                     cache_dir = %data_dir.join("cache").display(),
                     error = %reason,
-                    retry_every_s = settings.reopen_every.as_secs_f64(),
+                    retry_every = %humantime::format_duration(settings.reopen_every),
                     "THE CACHE STORE CANNOT BE WRITTEN: serving from TMDB without storing until \
                      it can (the store is left as it is, not moved aside)"
                 );

@@ -447,6 +447,31 @@ pub const ENDPOINTS: &[Endpoint] = &[
             )
         }],
     },
+    // The probes orchestrators ask (kept together, apart from /health/'s full report).
+    Endpoint {
+        path: "/health/live",
+        operations: &[Operation {
+            success: (200, "Object"),
+            ..op(
+                "get",
+                "Liveness: 200 while the process answers (asks no store)",
+                "operations",
+            )
+        }],
+    },
+    Endpoint {
+        path: "/health/ready",
+        operations: &[Operation {
+            success: (200, "Object"),
+            errors: &[503],
+            ..op(
+                "get",
+                "Readiness: 200 while serving with usable stores; 503 SERVICE_UNAVAILABLE \
+                 (the message says why) while starting, shutting down or a store fails",
+                "operations",
+            )
+        }],
+    },
     Endpoint {
         path: "/metrics",
         operations: &[Operation {

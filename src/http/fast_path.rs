@@ -54,7 +54,7 @@ pub fn answer<B>(
         method = %method,
         path = %path,
         request_id = id.as_str(),
-        cache = "HIT",
+        cache = tracing::field::Empty,
     );
     let _entered = span.enter();
     let served = state.movies.serve_hot(&key, entry, now_ms);
@@ -67,7 +67,7 @@ pub fn answer<B>(
             HeaderValue::from_static(EXPOSED_HEADERS),
         );
     }
-    Some(observe::finish(started, method, route, path, &id, response))
+    Some(observe::finish(started, method, route, &id, response))
 }
 
 /// `Some(None)`: not a cross-origin request; `Some(Some(origin))`: an allowed origin, echoed as

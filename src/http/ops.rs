@@ -1,4 +1,6 @@
-//! Operations endpoints: `/health/` for load balancers and `/metrics` for Prometheus.
+//! Operations endpoints: `/health/` (every check, for people and load balancers),
+//! `/health/live` and `/health/ready` (the two probes orchestrators ask), and `/metrics` for
+//! Prometheus.
 
 use std::time::Instant;
 
@@ -10,6 +12,7 @@ use super::filters::{route, with_state};
 use super::json::{ApiRequest, api_request, json_response, require_method};
 use crate::config::MetricsAccess;
 use crate::error::ApiError;
+use crate::lifecycle::Phase;
 use crate::state::AppState;
 
 type Response = warp::reply::Response;
@@ -36,12 +39,26 @@ pub mod health {
 pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
     let with = move || api_request().and(with_state(state.clone()));
     let health = route("health").and(with()).then(health);
+    let live = route("health/live").and(with()).then(live);
+    let ready = route("health/ready").and(with()).then(ready);
     let metrics = route("metrics").and(with()).then(metrics);
-    health.or(metrics).unify().boxed()
+    health
+        .or(live)
+        .unify()
+        .or(ready)
+        .unify()
+        .or(metrics)
+        .unify()
+        .boxed()
+}
+
+/// Milliseconds since `started`, to the microsecond (0.137, not 0.13725400000000001).
+fn latency_ms(started: Instant) -> f64 {
+    started.elapsed().as_micros() as f64 / 1000.0
 }
 
 fn check(result: Result<(), String>, started: Instant) -> (bool, serde_json::Value) {
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = latency_ms(started);
     match result {
         Ok(()) => (
             true,
@@ -66,7 +83,7 @@ async fn cache_check(state: &AppState) -> (bool, bool, serde_json::Value) {
             json!({
                 "status": health::DEGRADED,
                 "backend": backend,
-                "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
+                "latency_ms": latency_ms(started),
                 "error": error,
             }),
         ),
@@ -92,6 +109,57 @@ async fn health(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
         }
         .await,
     )
+}
+
+/// Liveness: 200 as long as the process answers. It asks no store: a slow disk or a lost
+/// database is readiness's business, and an orchestrator restarts a process whose liveness fails.
+async fn live(_: Vec<String>, req: ApiRequest, _state: AppState) -> Response {
+    super::respond(
+        require_method(&req.method, &[Method::GET], "GET, HEAD")
+            .map(|()| json_response(StatusCode::OK, &json!({"status": "alive"}))),
+    )
+}
+
+/// Readiness: 200 while the accept loop runs and the stores are usable (the same checks as
+/// `/health/`, reusing its answer of the last second); otherwise 503 in the error envelope,
+/// the message saying why: starting, shutting down, or which store fails.
+async fn ready(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
+    super::respond(
+        async {
+            require_method(&req.method, &[Method::GET], "GET, HEAD")?;
+            let reason = match state.lifecycle.phase() {
+                Phase::Starting => "starting".to_owned(),
+                Phase::Draining => "shutting down (finishing the requests in flight)".to_owned(),
+                Phase::Serving => {
+                    let (status, body) = state.health.get_or(|| check_health(&state)).await;
+                    if status == StatusCode::OK {
+                        return Ok(json_response(StatusCode::OK, &json!({"status": "ready"})));
+                    }
+                    failing_stores(&body)
+                }
+            };
+            Err(ApiError::Unavailable {
+                message: format!("Not ready: {reason}"),
+                retry_after: 1,
+            })
+        }
+        .await,
+    )
+}
+
+/// "the cache store is failing, the database is failing": the checks of a `/health/` body that
+/// make it unhealthy.
+fn failing_stores(body: &serde_json::Value) -> String {
+    let failing: Vec<String> = [("cache", "the cache store"), ("database", "the database")]
+        .into_iter()
+        .filter(|(check, _)| body["checks"][check]["status"] == "failing")
+        .map(|(_, name)| format!("{name} is failing"))
+        .collect();
+    if failing.is_empty() {
+        "a health check is failing".to_owned()
+    } else {
+        failing.join(", ")
+    }
 }
 
 /// Runs every check once: the status and the body `/health/` answers.

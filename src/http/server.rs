@@ -54,6 +54,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(settings.header_timeout);
     tokio::pin!(shutdown);
+    state.lifecycle.serving();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -107,6 +108,8 @@ pub async fn serve(
             crate::metrics_export::connections_open(gate.open());
         });
     }
+    // Not ready from here on, whatever a request still being answered asks.
+    state.lifecycle.draining();
     drop(listener);
     graceful.shutdown().await;
 }

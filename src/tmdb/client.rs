@@ -157,7 +157,8 @@ impl TmdbClient {
         drop(admission);
         self.budget.record(&result);
         let elapsed = started.elapsed().as_secs_f64();
-        let elapsed_ms = elapsed * 1000.0;
+        // Whole milliseconds in logs (a float would print as 37.245001).
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         crate::metrics_export::upstream_call(
             match &result {
                 Ok(_) => "ok",

@@ -407,12 +407,67 @@ async fn json_logs_have_one_line_per_request_with_its_id() {
         .collect();
     assert_eq!(requests.len(), 2, "{logs}");
     for (line, cache) in requests.iter().zip(["MISS", "HIT"]) {
-        let f = &line["fields"];
-        assert_eq!(f["method"], "GET");
+        let (f, span) = (&line["fields"], &line["span"]);
+        assert_eq!(span["method"], "GET");
+        assert_eq!(span["path"], "/api/movies/trending/");
+        assert_eq!(span["request_id"], "req-42");
+        assert_eq!(span["cache"], cache);
         assert_eq!(f["route"], "/api/movies/trending/");
         assert_eq!(f["status"], 200);
-        assert_eq!(f["cache"], cache);
-        assert!(f["latency_ms"].as_f64().is_some());
-        assert_eq!(line["span"]["request_id"], "req-42");
+        // Whole microseconds, not a float of milliseconds.
+        assert!(f["latency_us"].is_u64(), "{line}");
+        // Each field said once: in the span or in the line, and no list of spans repeating it.
+        for name in span.as_object().unwrap().keys().filter(|k| *k != "name") {
+            assert!(
+                f.get(name).is_none(),
+                "{name} is in the span and the line: {line}"
+            );
+        }
+        assert!(line.get("spans").is_none(), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn text_logs_say_each_field_once_without_float_noise() {
+    let fake = FakeTmdb::start(Some(SECRET)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let child = command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TMDB_API_KEY", SECRET)
+        .env("TMDB_BASE_URL", fake.base_url())
+        .spawn()
+        .unwrap();
+    let (mut child, addr) = listening_addr_async(child).await;
+    for _ in 0..2 {
+        let r = reqwest::get(format!("http://{addr}/api/movies/trending/?page=3"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    signal(&child, "TERM");
+    tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let logs = stderr_of(dir.path());
+    let requests: Vec<&str> = logs.lines().filter(|l| l.contains(" request ")).collect();
+    assert_eq!(requests.len(), 2, "{logs}");
+    for (line, cache) in requests.iter().zip(["MISS", "HIT"]) {
+        assert!(line.contains(&format!("cache={cache}")), "{line}");
+        let names: Vec<&str> = line
+            .split([' ', '{', '}'])
+            .filter_map(|word| word.split_once('=').map(|(name, _)| name))
+            .collect();
+        for name in &names {
+            assert_eq!(
+                names.iter().filter(|n| *n == name).count(),
+                1,
+                "{name} twice: {line}"
+            );
+        }
+        let latency = line
+            .split(' ')
+            .find_map(|w| w.strip_prefix("latency_us="))
+            .unwrap_or_else(|| panic!("no latency_us: {line}"));
+        assert!(latency.parse::<u64>().is_ok(), "{line}");
     }
 }

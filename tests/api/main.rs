@@ -21,6 +21,7 @@ mod login_limits;
 mod movies;
 mod offline;
 mod operations;
+mod operations_env;
 mod resilience;
 mod upstream;
 mod users;

@@ -1,6 +1,7 @@
-//! What operators rely on: request ids, security headers, CORS, log formats.
+//! What operators rely on: request ids, security headers, CORS, health probes, metrics.
 
 use reqwest::Method;
+use serde_json::json;
 
 use crate::helpers::{TestApp, TestEnv};
 
@@ -181,6 +182,16 @@ async fn health_reports_real_checks_and_goes_503_when_the_store_is_gone() {
     assert!(v["checks"]["cache"]["latency_ms"].as_f64().is_some());
     assert_eq!(v["checks"]["tmdb"]["status"], "ok");
     assert!(!String::from_utf8_lossy(&ok.body).contains(crate::helpers::API_KEY));
+    let live = app.get("/health/live").await;
+    assert_eq!(
+        (live.status, live.json()),
+        (200, json!({"status": "alive"}))
+    );
+    let ready = app.get("/health/ready").await;
+    assert_eq!(
+        (ready.status, ready.json()),
+        (200, json!({"status": "ready"}))
+    );
 
     // TMDB failing does not make the service unhealthy.
     env.tmdb
@@ -196,6 +207,101 @@ async fn health_reports_real_checks_and_goes_503_when_the_store_is_gone() {
     assert_eq!(v["status"], "unhealthy");
     assert_eq!(v["checks"]["cache"]["status"], "failing");
     assert_eq!(v["checks"]["database"]["status"], "failing");
+    // Not ready, and why; but alive: restarting the process would not bring the files back.
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.error_code(), "SERVICE_UNAVAILABLE");
+    let message = ready.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("the cache store is failing")
+            && message.contains("the database is failing"),
+        "{message}"
+    );
+    assert_eq!(app.get("/health/live").await.status, 200);
+    app.stop().await;
+}
+
+/// Once shutdown begins the accept loop closes the listener, so a new client cannot ask; this
+/// is the answer a request already read gets while in-flight requests drain (the server is put
+/// in that phase by hand, as shutdown does).
+#[tokio::test]
+async fn ready_is_503_while_draining_and_live_stays_200() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    assert_eq!(app.get("/health/ready").await.status, 200);
+    app.state().lifecycle.draining();
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.error_code(), "SERVICE_UNAVAILABLE");
+    assert!(
+        ready.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shutting down"),
+        "{}",
+        ready.json()
+    );
+    assert_eq!(app.get("/health/live").await.status, 200);
+    app.stop().await;
+}
+
+/// `# TYPE` and `# HELP` of every family, by name.
+fn families(text: &str, marker: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(marker))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_metric_family_is_explained_and_the_build_and_process_are_there() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    app.get("/api/movies/trending/").await;
+    let text = String::from_utf8(app.get("/metrics").await.body).unwrap();
+    let typed = families(&text, "# TYPE ");
+    let helped = families(&text, "# HELP ");
+    assert!(typed.len() > 10, "{text}");
+    let unexplained: Vec<_> = typed.difference(&helped).collect();
+    assert!(unexplained.is_empty(), "no # HELP: {unexplained:?}");
+
+    let build = text
+        .lines()
+        .find(|l| l.starts_with("reelcache_build_info{"))
+        .unwrap_or_else(|| panic!("no build info: {text}"));
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+            && build.contains("profile=\"")
+            && build.ends_with(" 1"),
+        "{build}"
+    );
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name}: {text}"))
+    };
+    if cfg!(target_os = "linux") {
+        assert!(value("process_resident_memory_bytes") > 1_000_000.0);
+        assert!(value("process_virtual_memory_bytes") >= value("process_resident_memory_bytes"));
+        let open = value("process_open_fds");
+        assert!(open >= 3.0 && open <= value("process_max_fds"), "{open}");
+        assert!(value("process_cpu_seconds_total") > 0.0);
+        let started = value("process_start_time_seconds");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            started > now - 86_400.0 && started <= now + 1.0,
+            "{started}"
+        );
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
+    }
     app.stop().await;
 }
 
