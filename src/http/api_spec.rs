@@ -521,7 +521,6 @@ pub fn router_pattern(path: &str) -> String {
         .join("/")
 }
 
-
 /// The error codes a status is answered with, from the error enum itself.
 fn codes_for(status: u16) -> Vec<&'static str> {
     let mut codes: Vec<&'static str> = ApiError::examples()
