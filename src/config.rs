@@ -794,6 +794,81 @@ impl Settings {
         self.offline || self.tmdb.credential.is_none()
     }
 
+    /// Why the server runs offline, or `None` when it asks TMDB: what start-up logs and
+    /// `config check` shows, so the two never disagree.
+    pub fn offline_reason(&self) -> Option<String> {
+        if self.offline {
+            let origin = self
+                .origins
+                .get("offline")
+                .map_or_else(|| "the defaults".to_owned(), Origin::to_string);
+            Some(format!("asked for (offline = true, from {origin})"))
+        } else if self.tmdb.credential.is_none() {
+            Some(
+                "no TMDB credential is configured (set TMDB_API_KEY or TMDB_ACCESS_TOKEN, \
+                 or TMDB_API_KEY_FILE / TMDB_ACCESS_TOKEN_FILE, to serve TMDB data)"
+                    .to_owned(),
+            )
+        } else {
+            None
+        }
+    }
+
+    /// What this configuration runs, in a few lines for people: online or offline and why, what
+    /// an offline server with an empty cache starts from, where the cache and accounts live.
+    pub fn summary(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        match (self.offline_reason(), &self.tmdb.credential) {
+            (Some(reason), _) => {
+                lines.push(format!(
+                    "mode: OFFLINE: {reason}; serves only what the data directory holds and never \
+                     contacts TMDB"
+                ));
+                lines.push(format!(
+                    "seed: an empty cache starts from {}",
+                    match &self.seed_snapshot {
+                        SeedSnapshot::Builtin =>
+                            "the demo data compiled into this binary (synthetic, not TMDB data)"
+                                .to_owned(),
+                        SeedSnapshot::File(path) =>
+                            format!("the snapshot {}", self.data_dir.join(path).display()),
+                        SeedSnapshot::None => "nothing (seed_snapshot = none)".to_owned(),
+                    }
+                ));
+            }
+            (None, credential) => {
+                let (kind, key) = match credential {
+                    Some(Credential::Bearer(_)) => ("a v4 read access token", "tmdb.access_token"),
+                    _ => ("a v3 API key", "tmdb.api_key"),
+                };
+                let origin = self
+                    .origins
+                    .get(key)
+                    .map_or_else(String::new, |o| format!(" from {o}"));
+                lines.push(format!(
+                    "mode: online: asks TMDB at {} with {kind}{origin}",
+                    self.tmdb.base_url
+                ));
+            }
+        }
+        lines.push(match &self.cache.url {
+            Some(url) => format!(
+                "cache: Redis {} (prefix {})",
+                redact_url(url.expose()),
+                self.cache.redis_prefix
+            ),
+            None => format!(
+                "cache: sled in {}",
+                self.data_dir.join("cache").join("v1").display()
+            ),
+        });
+        lines.push(format!(
+            "accounts: SQLite {}",
+            self.data_dir.join("reelcache.db").display()
+        ));
+        lines
+    }
+
     /// Loads the full layered configuration.
     pub fn load(
         file: Option<&Path>,

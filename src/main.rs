@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Config(ConfigCommand::Check)) = &cli.command {
-        println!("configuration is valid");
+        commands::print_config_summary(&settings);
         return ExitCode::SUCCESS;
     }
     telemetry::init(settings.http.log_format);

@@ -187,12 +187,7 @@ impl Application {
             state_released,
             lock,
         } = Opened::open(&settings, clock).await?;
-        if settings.is_offline() {
-            let reason = if settings.offline {
-                "asked for"
-            } else {
-                "no TMDB credential is configured (TMDB_API_KEY or TMDB_ACCESS_TOKEN)"
-            };
+        if let Some(reason) = settings.offline_reason() {
             tracing::warn!(
                 "running OFFLINE ({reason}): serving only the data directory, never contacting TMDB"
             );

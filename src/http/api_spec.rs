@@ -185,7 +185,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ],
             success: (200, "MovieList"),
             errors: UPSTREAM,
-            ..op("get", "Search movies (asked of TMDB every time)", "movies")
+            ..op(
+                "get",
+                "Search movies (not cached: asked of TMDB; offline, answered from the movies stored locally)",
+                "movies",
+            )
         }],
     },
     Endpoint {
@@ -194,7 +198,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
             params: &[PAGE, LANGUAGE, REGION],
             success: (200, "MovieList"),
             errors: UPSTREAM,
-            ..op("get", "Popular movies (asked of TMDB every time)", "movies")
+            ..op(
+                "get",
+                "Popular movies (not cached: asked of TMDB; offline, its last stored pages)",
+                "movies",
+            )
         }],
     },
     Endpoint {
@@ -216,7 +224,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             params: &[MOVIE_ID, LANGUAGE],
             success: (200, "MovieDetail"),
             errors: &[400, 404, 502, 503, 504],
-            ..op("get", "Movie details (cached 24 h)", "movies")
+            ..op("get", "Movie details (cached; 24h by default)", "movies")
         }],
     },
     Endpoint {
@@ -264,7 +272,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             errors: &[401],
             ..op(
                 "get",
-                "The signed-in user's profile (cached 15 min)",
+                "The signed-in user's profile (cached; 15m by default)",
                 "users",
             )
         }],
@@ -872,4 +880,34 @@ pub fn openapi() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     })
+}
+
+#[cfg(test)]
+mod summaries {
+    use super::ENDPOINTS;
+    use crate::config::SPECS;
+
+    /// A summary that names a TTL names the default the configuration really has.
+    #[test]
+    fn cached_for_claims_match_the_configured_defaults() {
+        for (path, key) in [
+            ("/api/movies/{movie_id}/", "ttl.details"),
+            ("/api/users/profile/", "ttl.user"),
+        ] {
+            let default = SPECS
+                .iter()
+                .find(|s| s.key == key)
+                .and_then(|s| s.default)
+                .unwrap();
+            let summary = ENDPOINTS
+                .iter()
+                .find(|e| e.path == path)
+                .map(|e| e.operations[0].summary)
+                .unwrap();
+            assert!(
+                summary.contains(&format!("cached; {default} by default")),
+                "{path}: {summary} (default {key} = {default})"
+            );
+        }
+    }
 }

@@ -68,6 +68,83 @@ fn config_check_shows_sources_and_never_secrets() {
 }
 
 #[test]
+fn config_check_says_whether_the_server_runs_offline_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("mode: "))
+            .unwrap_or_else(|| panic!("a mode line: {out}"))
+            .to_owned()
+    };
+    let (code, out, _) = run(dir.path(), &["config", "check"]);
+    assert_eq!(code, Some(0));
+    let line = mode(&out);
+    assert!(
+        line.contains("OFFLINE")
+            && line.contains("no TMDB credential")
+            && line.contains("TMDB_API_KEY"),
+        "{line}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("seed: ") && l.contains("demo data compiled into this binary")),
+        "{out}"
+    );
+
+    let asked = cli(dir.path(), &["--offline", "config", "check"])
+        .env("TMDB_API_KEY", "0123456789abcdef0123456789abcdef")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&asked.stdout);
+    let line = mode(&out);
+    assert!(
+        line.contains("OFFLINE") && line.contains("asked for") && line.contains("flag --offline"),
+        "{line}"
+    );
+
+    let online = cli(dir.path(), &["config", "check"])
+        .env("TMDB_API_KEY_FILE", {
+            let key = dir.path().join("key");
+            std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+            key
+        })
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&online.stdout);
+    let line = mode(&out);
+    assert!(
+        line.starts_with("mode: online")
+            && line.contains("https://api.themoviedb.org/3")
+            && line.contains("a v3 API key from environment TMDB_API_KEY_FILE"),
+        "{line}"
+    );
+    assert!(!out.contains("0123456789abcdef"), "{out}");
+    assert!(!out.lines().any(|l| l.starts_with("seed: ")), "{out}");
+}
+
+#[test]
+fn config_check_columns_stay_aligned_for_the_longest_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(dir.path(), &["config", "check"]);
+    assert_eq!(code, Some(0));
+    let header = out.lines().next().unwrap();
+    let columns = ["environment", "value", "source"].map(|c| header.find(c).unwrap());
+    let mut rows = 0;
+    for spec in reelcache::config::SPECS {
+        let row = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(spec.key))
+            .unwrap_or_else(|| panic!("a row for {}: {out}", spec.key));
+        assert_eq!(row.find(spec.env()), Some(columns[0]), "{row}\n{header}");
+        // Two spaces at least between columns, so a long name never runs into its value.
+        assert!(row[..columns[1]].ends_with("  "), "{row}\n{header}");
+        assert!(row[..columns[2]].ends_with("  "), "{row}\n{header}");
+        rows += 1;
+    }
+    assert!(rows > 40, "{rows} settings");
+}
+
+#[test]
 fn version_help_and_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, _) = run(dir.path(), &["--version"]);

@@ -22,6 +22,7 @@ mod movies;
 mod offline;
 mod operations;
 mod operations_env;
+mod readme;
 mod resilience;
 mod upstream;
 mod users;

@@ -1,5 +1,5 @@
-//! System tests: the black-box tests that need something a machine may lack, a `redis-server`
-//! or root (to mount a tmpfs). They run under their own harness (libtest-mimic,
+//! System tests: the black-box tests that need something a machine may lack, a `redis-server`,
+//! root (to mount a tmpfs) or `systemd-analyze`. They run under their own harness (libtest-mimic,
 //! `harness = false`) because libtest cannot decide at run time that a test is ignored: here a
 //! test whose need is missing is reported as *ignored* in `cargo test`'s summary, with the reason
 //! printed once, never as passed. Under `CI=true` nothing is ignored: a missing need fails the
@@ -20,6 +20,7 @@ mod helpers;
 #[path = "../support/process.rs"]
 mod process;
 
+mod deploy;
 mod disk;
 mod redis_server;
 mod scale_out;
@@ -32,6 +33,7 @@ enum Need {
     Nothing,
     RedisServer,
     Root,
+    SystemdAnalyze,
 }
 
 impl Need {
@@ -44,6 +46,9 @@ impl Need {
             }
             Need::Root => {
                 (!disk::Tmpfs::mountable()).then_some("cannot mount a tmpfs (needs root)")
+            }
+            Need::SystemdAnalyze => {
+                (!deploy::installed()).then_some("systemd-analyze not installed")
             }
         }
     }
@@ -100,6 +105,11 @@ fn trials() -> Vec<(Need, Trial)> {
             async disk::the_data_directory_is_owner_only_whatever_the_umask,
             async scale_out::a_tls_url_that_cannot_connect_is_an_unavailable_cache,
             async scale_out_cli::without_redis_the_service_answers_and_logs_the_outage_with_a_rate_limit,
+            sync deploy::the_install_steps_provide_everything_the_unit_names,
+            async deploy::the_units_exec_start_serves_the_demo_from_an_empty_environment,
+        ],
+        SystemdAnalyze: [
+            sync deploy::the_unit_passes_systemd_analyze_verify,
         ],
         Root: [
             async disk::a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers,
