@@ -265,6 +265,9 @@ pub struct ResilienceSettings {
     pub client_share: u32,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// At shutdown, how long the server goes on accepting and answering while `/health/ready`
+    /// already says 503, so that load balancers stop sending before connections are refused.
+    pub shutdown_delay: Duration,
 }
 
 /// How the HTTP surface presents itself.
@@ -493,6 +496,7 @@ pub const SPECS: &[Spec] = &[
     spec("resilience.stale_after", Some("1s")).alias("REELCACHE_STALE_AFTER"),
     spec("resilience.client_share", Some("50")).alias("REELCACHE_TMDB_CLIENT_SHARE"),
     spec("resilience.shutdown_grace", Some("10s")).alias("REELCACHE_SHUTDOWN_GRACE"),
+    spec("resilience.shutdown_delay", Some("0s")),
     spec("http.cors_origins", Some("*")).alias("REELCACHE_CORS_ORIGINS"),
     spec("http.log_format", Some("text")).alias("REELCACHE_LOG_FORMAT"),
     spec("http.metrics", Some("public")).alias("REELCACHE_METRICS"),
@@ -696,6 +700,7 @@ impl Resolved {
                     })
                 })?,
                 shutdown_grace: self.required("resilience.shutdown_grace", parse_duration)?,
+                shutdown_delay: self.required("resilience.shutdown_delay", parse_shutdown_delay)?,
             },
             http: HttpSettings {
                 cors_origins: self.required("http.cors_origins", parse_origins)?,
@@ -1005,6 +1010,19 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     }
 }
 
+/// A delay that may be zero (off), bounded so a typo cannot keep a stopping server up for hours.
+fn parse_shutdown_delay(raw: &str) -> Result<Duration, String> {
+    const MAX: Duration = Duration::from_secs(300);
+    let delay = match raw.trim() {
+        "0" | "0s" | "0ms" => Duration::ZERO,
+        other => parse_duration(other)?,
+    };
+    if delay > MAX {
+        return Err("must be at most 5m".to_owned());
+    }
+    Ok(delay)
+}
+
 /// TTLs are whole seconds on the wire (`max-age`), so anything under a second is refused.
 fn parse_ttl(raw: &str) -> Result<Duration, String> {
     let d = parse_duration(raw)?;
@@ -1158,6 +1176,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("listen") && err.contains("--listen"), "{err}");
+    }
+
+    #[test]
+    fn the_shutdown_delay_may_be_zero_and_is_bounded() {
+        let load = |v: &'static str| {
+            Settings::load(
+                None,
+                &move |name| (name == "REELCACHE_RESILIENCE_SHUTDOWN_DELAY").then(|| v.to_owned()),
+                &FlagOverrides::default(),
+            )
+        };
+        assert_eq!(load("0").unwrap().resilience.shutdown_delay, Duration::ZERO);
+        assert_eq!(
+            load("5s").unwrap().resilience.shutdown_delay,
+            Duration::from_secs(5)
+        );
+        let err = load("10m").unwrap_err().to_string();
+        assert!(
+            err.contains("REELCACHE_RESILIENCE_SHUTDOWN_DELAY") && err.contains("at most 5m"),
+            "{err}"
+        );
+        assert!(load("soon").is_err());
     }
 
     #[test]

@@ -13,7 +13,8 @@ pub enum Phase {
     Starting,
     /// The accept loop runs.
     Serving,
-    /// Shutdown began: no new connections, in-flight requests finishing.
+    /// Shutdown began: not ready. For the shutdown delay new requests are still answered; then
+    /// no new connections, and in-flight requests finishing.
     Draining,
 }
 

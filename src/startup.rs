@@ -46,6 +46,7 @@ pub struct Application {
     state_released: tokio::sync::mpsc::Receiver<()>,
     /// How long in-flight requests may take to finish once shutdown starts.
     shutdown_grace: std::time::Duration,
+    shutdown_delay: std::time::Duration,
     serve: crate::http::server::ServeSettings,
     data_dir: PathBuf,
     /// For folding sled's log at shutdown (`fold_sled_log`).
@@ -210,6 +211,7 @@ impl Application {
             state,
             state_released,
             shutdown_grace: settings.resilience.shutdown_grace,
+            shutdown_delay: settings.resilience.shutdown_delay,
             serve: serve_settings(&settings),
             data_dir: settings.data_dir.clone(),
             cache_settings: settings.cache.clone(),
@@ -226,7 +228,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, gives in-flight requests
+    /// Serves until `shutdown` resolves (and for `shutdown_delay` after it, not ready), then
+    /// stops accepting, gives in-flight requests
     /// `shutdown_grace` to finish, stops the sweeper, flushes the cache, and returns once nothing
     /// holds the stores any more, so the data directory can be reopened.
     pub async fn run_until_stopped(
@@ -238,6 +241,7 @@ impl Application {
             state,
             mut state_released,
             shutdown_grace,
+            shutdown_delay,
             serve,
             data_dir,
             cache_settings,
@@ -287,8 +291,19 @@ impl Application {
                 }),
             )
         };
+        let lifecycle = state.lifecycle.clone();
         let server = crate::http::server::serve(listener, state, serve, async move {
             shutdown.await;
+            if !shutdown_delay.is_zero() {
+                // Not ready any more, but still answering: a load balancer sees the 503 on its
+                // next probe and stops sending before anything is refused.
+                lifecycle.draining();
+                tracing::info!(
+                    delay = %humantime::format_duration(shutdown_delay),
+                    "stopping: /health/ready answers 503; still serving for the shutdown delay"
+                );
+                tokio::time::sleep(shutdown_delay).await;
+            }
             let _ = stopping_tx.send(true);
         });
         let mut grace_over = stopping.clone();

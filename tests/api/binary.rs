@@ -370,6 +370,73 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     );
 }
 
+/// With a shutdown delay, SIGTERM makes the server unready at once but it keeps answering new
+/// connections for the delay (a load balancer stops sending meanwhile), then stops cleanly.
+#[tokio::test]
+async fn the_shutdown_delay_keeps_answering_while_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("REELCACHE_RESILIENCE_SHUTDOWN_DELAY", "1500ms")
+        .spawn()
+        .unwrap();
+    let (mut child, addr) = listening_addr_async(child).await;
+    // A fresh connection per request: a load balancer's next probe, a new client.
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+    let ready = fresh()
+        .get(format!("http://{addr}/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let signalled = Instant::now();
+    signal(&child, "TERM");
+    // The phase changes as soon as the signal is handled.
+    let mut not_ready = None;
+    while signalled.elapsed() < Duration::from_secs(1) {
+        let reply = fresh()
+            .get(format!("http://{addr}/health/ready"))
+            .send()
+            .await
+            .unwrap();
+        if reply.status() == 503 {
+            not_ready = Some(reply.text().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let not_ready = not_ready.expect("/health/ready answers 503 within a second of SIGTERM");
+    assert!(not_ready.contains("shutting down"), "{not_ready}");
+    let page = fresh()
+        .get(format!("http://{addr}/api/movies/trending/?page=2"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_millis(1500),
+        "asked within the delay"
+    );
+    assert_eq!(
+        page.status(),
+        200,
+        "a new connection is still answered during the delay"
+    );
+    let status =
+        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+            .await
+            .unwrap();
+    assert!(status.success());
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(1500),
+        "it stopped only after the delay"
+    );
+}
+
 #[tokio::test]
 async fn json_logs_have_one_line_per_request_with_its_id() {
     let fake = FakeTmdb::start(Some(SECRET)).await.unwrap();
