@@ -11,8 +11,8 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use reelcache::cache::envelope::{self, EntryMeta, ListMeta, Shape};
 use reelcache::cache::{CacheKey, SledStore};
 use reelcache::config::Settings;
+use reelcache::dev::fake_tmdb::catalog;
 use reelcache::domain::{Language, MovieId, Page, TimeWindow};
-use reelcache::fake_tmdb::catalog;
 
 /// The `results` array of a synthetic trending page: what a list entry's payload holds.
 fn page_payload(page: u32) -> Vec<u8> {

@@ -15,12 +15,12 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use reelcache::app::startup::Opened;
 use reelcache::cache::{CacheKey, ListMeta, Shape};
 use reelcache::clock::Clock;
 use reelcache::config::{Credential, Settings};
+use reelcache::dev::fake_tmdb::catalog;
 use reelcache::domain::{Page, TimeWindow};
-use reelcache::fake_tmdb::catalog;
-use reelcache::startup::Opened;
 
 const PAGES: u32 = 100;
 

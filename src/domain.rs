@@ -6,6 +6,7 @@ use std::fmt;
 use crate::error::ApiError;
 
 pub mod favorite;
+pub mod list;
 pub mod pattern;
 pub mod setting;
 

@@ -15,6 +15,14 @@ pub fn lower(value: u128, digits: usize) -> String {
         .to_owned()
 }
 
+/// `n` random bytes from the operating system, as `2n` lower-case hex digits: secrets, token ids,
+/// instance ids.
+pub fn random(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

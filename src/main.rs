@@ -4,10 +4,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use reelcache::cli::{Cli, Command, ConfigCommand, DevCommand, SnapshotCommand};
-use reelcache::commands::{self, CommandError};
+use reelcache::app::cli::{Cli, Command, ConfigCommand, DevCommand, SnapshotCommand};
+use reelcache::app::commands::{self, CommandError};
+use reelcache::app::startup::Application;
 use reelcache::config::{Resolved, Settings};
-use reelcache::startup::Application;
 use reelcache::telemetry;
 
 /// Exit statuses: 0 success, 1 runtime failure, 2 bad usage or configuration (clap uses 2 too).
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
             }
             Command::Dev(DevCommand::MakeDemo { file }) => commands::run_make_demo(&file).await,
             Command::Dev(DevCommand::MakeDict { file }) => {
-                std::fs::write(&file, reelcache::cache::codec::make_dictionary()).map_err(|e| {
+                std::fs::write(&file, reelcache::dev::dictionary::make_dictionary()).map_err(|e| {
                     CommandError {
                         status: EXIT_RUNTIME,
                         message: format!("cannot write {}: {e}", file.display()),
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
                 })
             }
             Command::Dev(DevCommand::Fill(args)) => {
-                reelcache::dev_fill::run(&settings, &args).await
+                reelcache::dev::fill::run(&settings, &args).await
             }
             Command::User(command) => commands::run_user(&settings, &command),
             Command::Db(command) => commands::run_db(&settings, &command),

@@ -43,25 +43,6 @@ fn new_streams() -> Option<Streams> {
     })
 }
 
-/// The bytes of dictionary version 1 as they were made: the details of the synthetic catalogue's
-/// first two movies, then the `results` of its popular page 1 and trending (week) page 5, compact
-/// JSON, in that order. Kept to show how the frozen file came about; [`DICTIONARY_V1`] is what is
-/// used, whatever this returns after the catalogue changes.
-pub fn make_dictionary() -> Vec<u8> {
-    use crate::fake_tmdb::catalog;
-    let mut out = Vec::new();
-    for id in [catalog::id_of(0), catalog::id_of(1)] {
-        out.extend(catalog::details(id, "en-US").to_string().into_bytes());
-    }
-    for page in [
-        catalog::popular(1, "en-US"),
-        catalog::trending("week", 5, "en-US"),
-    ] {
-        out.extend(page["results"].to_string().into_bytes());
-    }
-    out
-}
-
 /// Compresses `raw` as one LZ4 block against [`DICTIONARY_V1`], appended to `out`.
 pub fn compress_into(raw: &[u8], out: &mut Vec<u8>) {
     let done = !raw.is_empty()
@@ -126,7 +107,8 @@ mod tests {
 
     #[test]
     fn plain_blocks_decode_as_lz4_blocks() {
-        let page = crate::fake_tmdb::catalog::trending("day", 3, "en-US")["results"].to_string();
+        let page =
+            crate::dev::fake_tmdb::catalog::trending("day", 3, "en-US")["results"].to_string();
         for raw in [page.as_bytes(), b"", b"x"] {
             let mut block = vec![7];
             compress_plain_into(raw, &mut block);
@@ -150,7 +132,7 @@ mod tests {
 
     #[test]
     fn blocks_round_trip_with_the_dictionary_and_from_any_thread() {
-        let page = crate::fake_tmdb::catalog::popular(7, "en-US").to_string();
+        let page = crate::dev::fake_tmdb::catalog::popular(7, "en-US").to_string();
         for raw in [
             page.as_bytes(),
             b"",
@@ -178,7 +160,7 @@ mod tests {
 
     #[test]
     fn the_dictionary_pays_for_itself_on_a_tmdb_page() {
-        let page = crate::fake_tmdb::catalog::trending("day", 3, "en-US").to_string();
+        let page = crate::dev::fake_tmdb::catalog::trending("day", 3, "en-US").to_string();
         let mut with = Vec::new();
         compress_into(page.as_bytes(), &mut with);
         let plain = lz4_flex::block::compress(page.as_bytes());

@@ -53,17 +53,8 @@ pub enum Shape {
     List(ListMeta),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub struct ListMeta {
-    /// TMDB `page`.
-    pub page: u32,
-    /// TMDB `total_pages`, as TMDB sent it (it may exceed 500).
-    pub total_pages: u32,
-    /// TMDB `total_results`.
-    pub total_results: u64,
-    /// Number of items in `results`.
-    pub items: u32,
-}
+/// The list numbers are a domain type (the TMDB client reads them, the envelope stores them).
+pub use crate::domain::list::ListMeta;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {

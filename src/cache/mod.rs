@@ -12,6 +12,8 @@ pub mod redis_control;
 pub mod redis_store;
 pub mod sled_slot;
 pub mod sled_store;
+/// Portable snapshot files of the cache.
+pub mod snapshot;
 mod stats;
 pub mod sweeper;
 pub mod usage;

@@ -126,7 +126,7 @@ impl RedisStore {
                 clock,
                 grace_ms: stale_grace.as_millis() as u64,
                 persist: offline,
-                instance: crate::auth::random_hex(8),
+                instance: crate::hex::random(8),
                 down_until: Mutex::new(None),
                 was_down: AtomicBool::new(false),
                 log_limiter: RateLimiter::direct(

@@ -12,7 +12,7 @@ use crate::db::settings::{self, Setting, SettingFields};
 use crate::db::{now_ms, rfc3339};
 use crate::domain::setting;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 type Response = warp::reply::Response;
 
@@ -62,7 +62,7 @@ async fn cache(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
 }
 
 async fn cache_stats(state: &AppState) -> Result<Response, ApiError> {
-    let data = crate::cache_admin::stats(state).await?;
+    let data = crate::service::cache_admin::stats(state).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"success": true, "data": data}),
@@ -72,7 +72,8 @@ async fn cache_stats(state: &AppState) -> Result<Response, ApiError> {
 /// DELETE: everything, `?namespace=`, or `?key=`.
 async fn clear_cache(req: &ApiRequest, state: &AppState) -> Result<Response, ApiError> {
     let cleared =
-        crate::cache_admin::clear(state, req.query.get("namespace"), req.query.get("key")).await?;
+        crate::service::cache_admin::clear(state, req.query.get("namespace"), req.query.get("key"))
+            .await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"success": true, "message": cleared.message, "removed": cleared.removed}),

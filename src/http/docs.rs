@@ -9,7 +9,7 @@ use warp::http::{HeaderValue, Method, StatusCode, header};
 use super::filters::{route, with_state};
 use super::json::{ApiRequest, api_request, json_response, require_method};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 type Response = warp::reply::Response;
 

@@ -16,7 +16,7 @@ use std::time::Instant;
 use warp::http::{HeaderMap, HeaderValue, Method, Request, header};
 
 use super::{movies, observe, response};
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// The response headers a cross-origin script may read: what `super::cors` exposes.
 pub(super) const EXPOSED_HEADERS: &str = "etag, x-cache, age, x-request-id, retry-after";

@@ -8,12 +8,12 @@ use warp::http::{Method, StatusCode};
 
 use super::filters::{route, with_state};
 use super::json::{ApiRequest, api_request, id_segment, json_response, require_method};
-use crate::accounts::AuthUser;
 use crate::db::favorites::{Favorite, NewFavorite};
 use crate::db::rfc3339;
 use crate::domain::{MovieId, MovieIdSegment};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::service::accounts::AuthUser;
+use crate::service::state::AppState;
 
 type Response = warp::reply::Response;
 

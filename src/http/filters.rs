@@ -12,7 +12,7 @@ use warp::path::FullPath;
 
 use super::server::ClientAddr;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// Matches `pattern` (like `api/movies/{}/recommendations`) against the whole path, with or
 /// without a trailing slash (no redirect), and extracts the `{}` segments percent-decoded. Any

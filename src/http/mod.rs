@@ -20,7 +20,7 @@ pub mod users;
 
 use warp::Filter;
 
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// Every route, behind the client limiter and CORS, with the error mapping, request ids,
 /// security headers, a span and a log line per request. Rejections become the error envelope

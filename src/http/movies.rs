@@ -13,7 +13,7 @@ use crate::domain::{
     Language, MovieId, MovieIdSegment, Page, Region, Requester, SearchQuery, TimeWindow,
 };
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 type Response = warp::reply::Response;
 

@@ -149,7 +149,7 @@ pub fn finish(
     );
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    crate::metrics_export::http_request(route, method.as_str(), status, elapsed.as_secs_f64());
+    crate::measure::http_request(route, method.as_str(), status, elapsed.as_secs_f64());
     if let Some(cache) = response
         .headers()
         .get(&super::response::X_CACHE)

@@ -12,8 +12,8 @@ use super::filters::{route, with_state};
 use super::json::{ApiRequest, api_request, json_response, require_method};
 use crate::config::MetricsAccess;
 use crate::error::ApiError;
-use crate::lifecycle::Phase;
-use crate::state::AppState;
+use crate::service::lifecycle::Phase;
+use crate::service::state::AppState;
 
 type Response = warp::reply::Response;
 
@@ -97,7 +97,7 @@ async fn cache_check(state: &AppState) -> (bool, bool, serde_json::Value) {
 
 /// 200 "healthy" when the cache store and the database answer, 200 "degraded" while a shared
 /// cache is away or a component has stopped working (a background task that panicked, or a
-/// fetch task that panicked within the last minutes: `crate::components`), 503 "unhealthy" when
+/// fetch task that panicked within the last minutes: `crate::service::components`), 503 "unhealthy" when
 /// the local store or the database fails. TMDB is reported but never makes the service
 /// unhealthy: the cache still serves.
 async fn health(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
@@ -233,11 +233,11 @@ async fn metrics(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
             }
             if let Some(info) = state.cache.shared_info().await {
                 // Installs the recorder first, or the first scrape would lose these.
-                crate::metrics_export::handle();
+                crate::measure::handle();
                 metrics::gauge!("reelcache_redis_used_memory_bytes").set(info.used_memory as f64);
                 metrics::gauge!("reelcache_redis_maxmemory_bytes").set(info.maxmemory as f64);
             }
-            let mut response = Response::new(crate::metrics_export::render(&state).into());
+            let mut response = Response::new(crate::measure::render(&state).into());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -8,8 +8,8 @@ use warp::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use crate::cache::{EntryMeta, ListMeta, Shape};
 use crate::domain::MAX_PAGE;
 use crate::error::ApiError;
-use crate::movies::{CacheOutcome, Served};
-use crate::state::AppState;
+use crate::service::movies::{CacheOutcome, Served};
+use crate::service::state::AppState;
 
 const DATA_PREFIX: &[u8] = b"{\"success\":true,\"data\":";
 const OBJECT_SUFFIX: &[u8] = b"}";

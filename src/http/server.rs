@@ -16,7 +16,7 @@ use tower_service::Service as _;
 
 use super::connections::{ConnectionGate, ConnectionLimits, DeadlineBody, Shed, WriteDeadline};
 use super::fast_path;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// What the accept loop bounds.
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ pub async fn serve(
                 continue;
             }
         };
-        crate::metrics_export::connections_open(gate.open());
+        crate::measure::connections_open(gate.open());
         // Responses leave in one write; Nagle's delay would only hold back the next one.
         let _ = stream.set_nodelay(true);
         let state = state.clone();
@@ -105,7 +105,7 @@ pub async fn serve(
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(ticket);
-            crate::metrics_export::connections_open(gate.open());
+            crate::measure::connections_open(gate.open());
         });
     }
     // Not ready from here on, whatever a request still being answered asks.
@@ -130,7 +130,7 @@ fn refuse(stream: tokio::net::TcpStream, shed: Shed) {
     static LINGERING: AtomicUsize = AtomicUsize::new(0);
     static WARNING: crate::telemetry::LogEvery = crate::telemetry::LogEvery::ten_seconds();
 
-    crate::metrics_export::connection_shed(shed.label());
+    crate::measure::connection_shed(shed.label());
     if let Some(suppressed) = WARNING.ready() {
         tracing::warn!(
             limit = shed.label(),

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::TmdbError;
-use crate::cache::ListMeta;
+use crate::domain::list::ListMeta;
 
 /// A validated paged list: its numbers and the bytes of its `results` array.
 #[derive(Debug, Clone)]

@@ -12,7 +12,9 @@
 //! fetch already in flight never comes here, so it costs nothing.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::num::NonZeroU32;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +27,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::TmdbError;
-use crate::cache::RedisStore;
 use crate::domain::Requester;
 
 /// The pause a 429 without a usable `Retry-After` imposes.
@@ -142,10 +143,18 @@ impl Shares {
     }
 }
 
-/// The TMDB rate shared by every instance on one Redis (a GCRA bucket kept in Redis).
+/// A request rate kept outside this process and shared with other instances (with a Redis cache:
+/// a GCRA bucket in Redis). The budget only asks it for slots; what keeps it is wired in by the
+/// application, so the TMDB client knows nothing of the stores.
+pub trait RateSlots: Send + Sync {
+    /// Takes one slot: `Ok(None)` when admitted, `Ok(Some(wait))` when none is free before
+    /// `wait`, `Err(())` when the keeper is away (the local limiter then decides alone).
+    fn take(&self) -> Pin<Box<dyn Future<Output = Result<Option<Duration>, ()>> + Send + '_>>;
+}
+
+/// The TMDB rate shared by every instance through one [`RateSlots`] keeper.
 pub struct SharedRate {
-    pub store: RedisStore,
-    pub rps: NonZeroU32,
+    pub slots: Box<dyn RateSlots>,
 }
 
 impl SharedRate {
@@ -153,7 +162,7 @@ impl SharedRate {
     /// charge: the service goes on, each instance within its own rate.
     async fn until_ready(&self, deadline: Instant) -> Result<(), TmdbError> {
         loop {
-            match self.store.take_rate("tmdb", self.rps).await {
+            match self.slots.take().await {
                 Ok(None) | Err(_) => return Ok(()),
                 Ok(Some(wait)) => {
                     let Some(wake) = Instant::now().checked_add(wait).filter(|w| *w < deadline)

@@ -61,15 +61,11 @@ impl TmdbClient {
         })
     }
 
-    /// Shares the request rate with every instance on `store` (call right after `new`).
-    pub fn share_rate(
-        mut self,
-        store: crate::cache::RedisStore,
-        rps: std::num::NonZeroU32,
-    ) -> Self {
+    /// Shares the request rate with every instance using `slots` (call right after `new`).
+    pub fn share_rate(mut self, slots: Box<dyn super::budget::RateSlots>) -> Self {
         Arc::get_mut(&mut self.budget)
             .expect("the budget is not shared before the client is cloned")
-            .share_rate(super::budget::SharedRate { store, rps });
+            .share_rate(super::budget::SharedRate { slots });
         self
     }
 
@@ -159,7 +155,7 @@ impl TmdbClient {
         let elapsed = started.elapsed().as_secs_f64();
         // Whole milliseconds in logs (a float would print as 37.245001).
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        crate::metrics_export::upstream_call(
+        crate::measure::upstream_call(
             match &result {
                 Ok(_) => "ok",
                 Err(TmdbError::NotFound) => "not_found",

@@ -18,7 +18,7 @@ async fn staff_see_cache_stats_and_clear_by_namespace_key_or_all() {
         Some(&user.access),
     )
     .await;
-    let id = reelcache::fake_tmdb::catalog::id_of(5);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(5);
     for path in [
         "/api/movies/trending/?page=1".to_owned(),
         "/api/movies/trending/?page=2".to_owned(),

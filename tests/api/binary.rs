@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use reelcache::fake_tmdb::{Behaviour, FakeTmdb};
+use reelcache::dev::fake_tmdb::{Behaviour, FakeTmdb};
 
 use crate::process::{command, listening_addr, listening_addr_async, signal, stderr_of, wait_exit};
 

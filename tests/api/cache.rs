@@ -8,7 +8,7 @@ use crate::helpers::TestEnv;
 async fn an_entry_is_fresh_for_its_ttl_and_fetched_again_after() {
     let env = TestEnv::new().await;
     let app = env.spawn().await;
-    let id = reelcache::fake_tmdb::catalog::id_of(9);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(9);
     app.get("/api/movies/trending/?page=1").await;
     app.get(&format!("/api/movies/{id}/")).await;
 
@@ -59,7 +59,7 @@ async fn ttls_are_configuration() {
 async fn entries_survive_a_restart() {
     let env = TestEnv::new().await;
     let app = env.spawn().await;
-    let id = reelcache::fake_tmdb::catalog::id_of(100);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(100);
     let paths = [
         "/api/movies/trending/?time_window=week&page=3".to_owned(),
         format!("/api/movies/{id}/recommendations/?page=2"),
@@ -170,7 +170,7 @@ async fn an_unopenable_cache_directory_is_moved_aside() {
 async fn a_second_server_on_the_same_data_directory_is_refused() {
     let env = TestEnv::new().await;
     let app = env.spawn().await;
-    let err = reelcache::startup::Application::build(env.settings())
+    let err = reelcache::app::startup::Application::build(env.settings())
         .await
         .err()
         .expect("the second start fails");

@@ -168,7 +168,7 @@ async fn cache_commands_work_with_and_without_a_running_server() {
     let app = env.spawn().await;
     app.get("/api/movies/trending/?page=1").await;
     app.get("/api/movies/trending/?page=2").await;
-    let id = reelcache::fake_tmdb::catalog::id_of(4);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(4);
     app.get(&format!("/api/movies/{id}/")).await;
 
     // While the server runs, through its admin socket.
@@ -308,7 +308,7 @@ async fn dev_fill_stores_entries_the_server_answers_as_hits() {
         assert_eq!((reply.status, reply.x_cache()), (200, "HIT"), "{path}");
     }
     // Beyond the filled ids: asked of TMDB.
-    let unfilled = reelcache::fake_tmdb::catalog::all_ids()
+    let unfilled = reelcache::dev::fake_tmdb::catalog::all_ids()
         .find(|id| *id > 30)
         .expect("the catalogue has ids past 30");
     let reply = app.get(&format!("/api/movies/{unfilled}/")).await;

@@ -8,7 +8,7 @@ use crate::helpers::TestEnv;
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 fn sample(path: &str) -> String {
-    let id = reelcache::fake_tmdb::catalog::id_of(2);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(2);
     path.replace("{movie_id}", &id.to_string())
         .replace("{favorite_id}", "1")
         .replace("{tmdb_id}", "550")

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reelcache::fake_tmdb::Behaviour;
+use reelcache::dev::fake_tmdb::Behaviour;
 
 use crate::helpers::{TestApp, TestEnv};
 

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::helpers::{TestEnv, make_staff};
 use crate::process::{command, listening_addr_async, signal, wait_exit};
-use reelcache::auth::login_limiter::USERNAME_BURST;
+use reelcache::service::auth::login_limiter::USERNAME_BURST;
 
 const BURST: usize = USERNAME_BURST as usize;
 
@@ -119,7 +119,7 @@ fn resident_kb(child: &Child, field: &str) -> u64 {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_login_burst_keeps_memory_near_idle_and_hits_answered() {
-    let fake = reelcache::fake_tmdb::FakeTmdb::start(Some(crate::helpers::API_KEY))
+    let fake = reelcache::dev::fake_tmdb::FakeTmdb::start(Some(crate::helpers::API_KEY))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! The movie endpoints: bodies, envelopes, links, headers, and what TMDB was asked.
 
-use reelcache::fake_tmdb::Behaviour;
+use reelcache::dev::fake_tmdb::Behaviour;
 
 use crate::helpers::{API_KEY, TestEnv};
 
@@ -55,7 +55,7 @@ async fn list_envelope_passes_tmdb_items_through_with_pagination() {
     assert_eq!(v["success"], true);
     let data = v["data"].as_array().unwrap();
     assert_eq!(data.len(), 20);
-    let expected = reelcache::fake_tmdb::catalog::trending("week", 2, "en-US");
+    let expected = reelcache::dev::fake_tmdb::catalog::trending("week", 2, "en-US");
     assert_eq!(
         v["data"], expected["results"],
         "items are TMDB's objects, unchanged"
@@ -95,7 +95,7 @@ async fn public_url_makes_links_absolute() {
         .json();
     // 550 is not in the synthetic catalogue; use one that is.
     assert_eq!(v["error"]["code"], "MOVIE_NOT_FOUND");
-    let id = reelcache::fake_tmdb::catalog::id_of(7);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(7);
     let v = app
         .get(&format!("/api/movies/{id}/recommendations/?page=1"))
         .await
@@ -120,7 +120,7 @@ async fn public_url_makes_links_absolute() {
 async fn recommendations_and_details_are_each_fetched_once() {
     let env = TestEnv::new().await;
     let app = env.spawn().await;
-    let id = reelcache::fake_tmdb::catalog::id_of(42);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(42);
     let recs = format!("/movie/{id}/recommendations");
 
     for page in [1, 2, 1, 2] {
@@ -141,7 +141,7 @@ async fn recommendations_and_details_are_each_fetched_once() {
     assert_eq!(v["data"]["id"], id);
     assert_eq!(
         v["data"],
-        reelcache::fake_tmdb::catalog::details(id, "en-US")
+        reelcache::dev::fake_tmdb::catalog::details(id, "en-US")
     );
     assert!(v.get("pagination").is_none());
     assert_eq!(env.tmdb.count(&format!("/movie/{id}")), 1);
@@ -272,7 +272,7 @@ async fn etag_and_if_none_match_give_304() {
 async fn tmdb_errors_map_to_the_contract_and_nothing_is_stored() {
     let env = TestEnv::new().await;
     let app = env.spawn().await;
-    let id = reelcache::fake_tmdb::catalog::id_of(3);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(3);
     let cases: [(Behaviour, u16, &str); 4] = [
         (Behaviour::Status(404), 404, "MOVIE_NOT_FOUND"),
         (Behaviour::Status(401), 502, "UPSTREAM_ERROR"),
@@ -371,7 +371,7 @@ async fn credential_is_sent_by_shape() {
     app.stop().await;
 
     let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl";
-    let fake = reelcache::fake_tmdb::FakeTmdb::start(Some(token))
+    let fake = reelcache::dev::fake_tmdb::FakeTmdb::start(Some(token))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

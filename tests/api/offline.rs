@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use reelcache::fake_tmdb::{Behaviour, FakeTmdb, catalog};
+use reelcache::dev::fake_tmdb::{Behaviour, FakeTmdb, catalog};
 
 use crate::helpers::{API_KEY, TestApp, start, test_settings};
 
@@ -528,7 +528,7 @@ async fn the_shipped_demo_data_is_what_the_generator_makes() {
         "data/demo.rcsnap is stale: run `cargo run --release -- dev make-demo data/demo.rcsnap`"
     );
     assert!(
-        reelcache::snapshot::DEMO == shipped.as_slice(),
+        reelcache::cache::snapshot::DEMO == shipped.as_slice(),
         "the demo data compiled into the binary is data/demo.rcsnap"
     );
     let text = String::from_utf8_lossy(&shipped[..400]);

@@ -195,7 +195,7 @@ async fn health_reports_real_checks_and_goes_503_when_the_store_is_gone() {
 
     // TMDB failing does not make the service unhealthy.
     env.tmdb
-        .set("/", reelcache::fake_tmdb::Behaviour::Status(500));
+        .set("/", reelcache::dev::fake_tmdb::Behaviour::Status(500));
     app.get("/api/movies/trending/").await;
     assert_eq!(app.get("/health").await.status, 200);
 

@@ -73,7 +73,7 @@ fn every_argument_has_help() {
             walk(sub, &format!("{path} {}", sub.get_name()), missing);
         }
     }
-    let mut command = reelcache::cli::Cli::command();
+    let mut command = reelcache::app::cli::Cli::command();
     command.build();
     let mut missing = Vec::new();
     walk(&command, "reelcache", &mut missing);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reelcache::fake_tmdb::Behaviour;
+use reelcache::dev::fake_tmdb::Behaviour;
 use reelcache::tmdb::budget::BreakerState;
 
 use crate::helpers::{TestApp, TestEnv, eventually};
@@ -20,7 +20,7 @@ async fn two_hundred_concurrent_requests_for_a_cold_page_make_one_tmdb_request()
     let replies = futures_util::future::join_all(requests).await;
     assert!(replies.iter().all(|r| r.status == 200));
     assert!(replies.iter().all(|r| r.body == replies[0].body));
-    let expected = reelcache::fake_tmdb::catalog::trending("day", 3, "en-US");
+    let expected = reelcache::dev::fake_tmdb::catalog::trending("day", 3, "en-US");
     assert_eq!(replies[0].json()["data"], expected["results"]);
     assert_eq!(
         env.tmdb.count_page(DAY, 3),
@@ -266,7 +266,7 @@ async fn a_429_pauses_every_upstream_call_for_its_retry_after() {
     assert_eq!(limited.status, 503);
     assert_eq!(limited.header("retry-after"), Some("2"));
     // A different endpoint during the pause: refused without asking TMDB.
-    let id = reelcache::fake_tmdb::catalog::id_of(3);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(3);
     let during = app.get(&format!("/api/movies/{id}/")).await;
     assert_eq!(during.status, 503);
     assert!(during.header("retry-after").is_some());
@@ -358,7 +358,7 @@ async fn prefetch_makes_the_next_page_a_hit() {
     becomes_a_hit(&app, "/api/movies/trending/?page=2").await;
     assert_eq!(env.tmdb.count_page(DAY, 2), 1);
     // The last page has no next page to fetch: recommendations stop at 2.
-    let id = reelcache::fake_tmdb::catalog::id_of(8);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(8);
     app.get(&format!("/api/movies/{id}/recommendations/?page=2"))
         .await;
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use reelcache::fake_tmdb::Behaviour;
-use reelcache::fake_tmdb::catalog;
+use reelcache::dev::fake_tmdb::Behaviour;
+use reelcache::dev::fake_tmdb::catalog;
 
 use crate::helpers::{TestApp, TestEnv, eventually};
 

@@ -452,7 +452,7 @@ async fn a_database_from_a_newer_version_is_refused() {
     let conn = rusqlite::Connection::open(env.dir.path().join("reelcache.db")).unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
-    let err = reelcache::startup::Application::build(env.settings())
+    let err = reelcache::app::startup::Application::build(env.settings())
         .await
         .err()
         .expect("refused");
@@ -557,7 +557,7 @@ async fn staff_accounts_from_the_command_line() {
 async fn one_address_spraying_many_usernames_is_refused() {
     let env = TestEnv::new().await;
     let app = env.spawn().await;
-    let burst = reelcache::auth::login_limiter::ADDRESS_BURST as usize;
+    let burst = reelcache::service::auth::login_limiter::ADDRESS_BURST as usize;
     let mut statuses = Vec::new();
     for i in 0..burst + 3 {
         // A new username each time: no single username reaches its own limit.

@@ -7,7 +7,7 @@ use crate::helpers::TestEnv;
 async fn bad_query_values_are_400_and_tmdb_is_not_asked() {
     let env = TestEnv::new().await;
     let app = env.spawn().await;
-    let id = reelcache::fake_tmdb::catalog::id_of(1);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(1);
     let long_query = "x".repeat(201);
     let cases: Vec<(String, &str)> = vec![
         ("/api/movies/trending/?page=0".into(), "page"),

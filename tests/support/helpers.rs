@@ -3,11 +3,11 @@
 use std::num::NonZeroU32;
 use std::path::Path;
 
+use reelcache::app::startup::Application;
 use reelcache::clock::Clock;
 use reelcache::config::{Credential, Settings};
-use reelcache::fake_tmdb::FakeTmdb;
-use reelcache::startup::Application;
-use reelcache::state::AppState;
+use reelcache::dev::fake_tmdb::FakeTmdb;
+use reelcache::service::state::AppState;
 use serde_json::Value;
 use tokio::sync::oneshot;
 

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, start, test_settings};
 use reelcache::config::Settings;
-use reelcache::fake_tmdb::FakeTmdb;
+use reelcache::dev::fake_tmdb::FakeTmdb;
 
 /// A tmpfs of its own on a temporary directory, unmounted on drop.
 pub struct Tmpfs {
@@ -118,7 +118,9 @@ fn settings_on(data_dir: &Path, tmdb: &FakeTmdb) -> Settings {
 
 /// The id of the `n`th movie of the fake's catalogue.
 fn movie_id(n: usize) -> u32 {
-    reelcache::fake_tmdb::catalog::all_ids().nth(n).unwrap()
+    reelcache::dev::fake_tmdb::catalog::all_ids()
+        .nth(n)
+        .unwrap()
 }
 
 fn movie(n: usize) -> String {

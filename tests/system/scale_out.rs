@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reelcache::cache::envelope;
 use reelcache::config::{RedisUrl, Settings};
-use reelcache::fake_tmdb::Behaviour;
+use reelcache::dev::fake_tmdb::Behaviour;
 
 use crate::helpers::{TestApp, TestEnv, eventually, make_staff, start, test_settings};
 use crate::redis_server::RedisServer;
@@ -68,7 +68,7 @@ pub async fn entries_are_the_same_envelopes_under_the_prefix_with_a_ttl_of_expir
     let key = format!("{PREFIX}trending_movies:day:page:2");
     let bytes: Vec<u8> = redis.query(redis::cmd("GET").arg(&key));
     let decoded = envelope::decode(&bytes).expect("a cache envelope");
-    let expected = reelcache::fake_tmdb::catalog::trending("day", 2, "en-US");
+    let expected = reelcache::dev::fake_tmdb::catalog::trending("day", 2, "en-US");
     let payload: serde_json::Value = serde_json::from_slice(&decoded.payload().unwrap()).unwrap();
     assert_eq!(payload, expected["results"]);
     // TTL = the 1 h TTL + the 24 h stale grace: Redis drops what nothing may serve any more.
@@ -81,7 +81,9 @@ pub async fn entries_are_the_same_envelopes_under_the_prefix_with_a_ttl_of_expir
     );
     assert_eq!(env.tmdb.count_page(DAY, 2), 1);
     // Stats and metrics report Redis's numbers.
-    let stats = reelcache::cache_admin::stats(app.state()).await.unwrap();
+    let stats = reelcache::service::cache_admin::stats(app.state())
+        .await
+        .unwrap();
     assert_eq!(stats["backend"], "redis");
     assert_eq!(stats["entries"], 1);
     assert!(
@@ -101,7 +103,7 @@ pub async fn entries_are_the_same_envelopes_under_the_prefix_with_a_ttl_of_expir
 pub async fn a_damaged_value_in_redis_is_a_miss_and_is_replaced() {
     let redis = RedisServer::start();
     let (env, app) = instance(&redis, |_| {}).await;
-    let id = reelcache::fake_tmdb::catalog::id_of(8);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(8);
     let key = format!("{PREFIX}movie:{id}");
     let () = redis.query(redis::cmd("SET").arg(&key).arg("not an envelope"));
     let reply = app.get(&format!("/api/movies/{id}/")).await;
@@ -129,7 +131,7 @@ pub async fn clears_use_the_prefix_and_leave_foreign_keys_alone() {
         let () = redis.query(redis::cmd("SET").arg(key).arg("not ours"));
     }
     let (env, app) = instance(&redis, |_| {}).await;
-    let id = reelcache::fake_tmdb::catalog::id_of(3);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(3);
     app.get("/api/movies/trending/?page=1").await;
     app.get(&format!("/api/movies/{id}/")).await;
     app.sign_up("root").await;
@@ -176,7 +178,7 @@ pub async fn clears_use_the_prefix_and_leave_foreign_keys_alone() {
 pub async fn a_page_fetched_by_one_instance_is_a_hit_on_the_other() {
     let redis = RedisServer::start();
     let p = pair(&redis, |_| {}).await;
-    let id = reelcache::fake_tmdb::catalog::id_of(5);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(5);
     let via_a = p.a.get(&format!("/api/movies/{id}/")).await;
     assert_eq!((via_a.status, via_a.x_cache()), (200, "MISS"));
     let via_b = p.b.get(&format!("/api/movies/{id}/")).await;
@@ -486,7 +488,7 @@ pub async fn redis_killed_and_restarted_under_traffic_fails_no_request() {
     .await;
     let health = async |app: &TestApp| app.get("/health/").await.json();
     assert_eq!(health(&app).await["checks"]["cache"]["status"], "ok");
-    let id = reelcache::fake_tmdb::catalog::id_of(1);
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(1);
     assert_eq!(
         app.get(&format!("/api/movies/{id}/")).await.x_cache(),
         "MISS"

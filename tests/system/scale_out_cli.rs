@@ -5,7 +5,7 @@
 use std::process::Child;
 use std::time::Duration;
 
-use reelcache::fake_tmdb::FakeTmdb;
+use reelcache::dev::fake_tmdb::FakeTmdb;
 
 use crate::process::{command, listening_addr_async, signal, stderr_of, wait_exit};
 use crate::redis_server::{PASSWORD, RedisServer};

@@ -106,7 +106,8 @@ pub async fn get_put_and_expiry(b: Backend) {
 /// dictionary encoding (format 2) of the same document, unless a newer put or a removal came first.
 pub async fn puts_are_re_encoded_smaller_once_quiet_unless_changed_meanwhile(b: Backend) {
     let cache = &b.cache;
-    let page = reelcache::fake_tmdb::catalog::trending("day", 2, "en-US")["results"].to_string();
+    let page =
+        reelcache::dev::fake_tmdb::catalog::trending("day", 2, "en-US")["results"].to_string();
     let k = "trending_movies:day:page:2";
     cache
         .put(&key(k), Shape::Object, page.as_bytes(), NOW, TTL)

@@ -19,7 +19,7 @@ use crate::config::{ResilienceSettings, TtlSettings};
 use crate::counters::Counters;
 use crate::domain::{Language, MovieId, Page, Region, Requester, SearchQuery, TimeWindow};
 use crate::error::ApiError;
-use crate::local_search::LocalSearch;
+use crate::service::local_search::LocalSearch;
 use crate::tmdb::TmdbClient;
 
 use fetch::{Kind, Request};
@@ -123,7 +123,7 @@ pub struct MovieServiceParts {
     pub default_language: Language,
     pub counters: Arc<Counters>,
     /// Where a fetch task's panic is noted, for `/health/`.
-    pub components: crate::components::Components,
+    pub components: crate::service::components::Components,
     /// Never call TMDB; serve stored entries whatever their age.
     pub offline: bool,
 }
@@ -419,7 +419,7 @@ impl MovieService {
         self.cache.usage().touch(key.as_str(), now_ms);
         Counters::incr(&self.counters.hits);
         record_cache_outcome(
-            crate::metrics_export::namespace_label(key.namespace()),
+            crate::measure::namespace_label(key.namespace()),
             CacheOutcome::Hit,
         );
         Served::from_hot(entry, now_ms)
@@ -468,5 +468,5 @@ impl MovieService {
 /// Counts the outcome in the metrics. (The request's span gets the outcome the client saw, from
 /// its `X-Cache`, in `http::observe::finish`.)
 fn record_cache_outcome(namespace: &'static str, outcome: CacheOutcome) {
-    crate::metrics_export::cache_outcome(namespace, outcome.as_str());
+    crate::measure::cache_outcome(namespace, outcome.as_str());
 }

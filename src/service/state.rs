@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use crate::accounts::AccountService;
 use crate::cache::PageCache;
 use crate::clock::Clock;
 use crate::counters::Counters;
-use crate::favorites::FavoriteService;
-use crate::movies::MovieService;
+use crate::service::accounts::AccountService;
+use crate::service::favorites::FavoriteService;
+use crate::service::movies::MovieService;
 
 /// Cloned once per request (warp hands each handler its own), so it is one `Arc`: a clone is one
 /// atomic increment instead of one per service handle.
@@ -41,13 +41,13 @@ pub struct AppStateInner {
     /// Cache hygiene (expired entries, size bound); `None` offline.
     pub sweeper: Option<crate::cache::sweeper::Sweeper>,
     /// Starting, serving or draining: whether `/health/ready` may say ready.
-    pub lifecycle: crate::lifecycle::Lifecycle,
+    pub lifecycle: crate::service::lifecycle::Lifecycle,
     /// When the process started, for uptime.
     pub started: std::time::Instant,
     pub cache: PageCache,
     pub counters: Arc<Counters>,
     /// Components that stopped working (a background task that panicked), for `/health/`.
-    pub components: crate::components::Components,
+    pub components: crate::service::components::Components,
     /// The last `/health/` answer (status, body), reused for a second: its store probe writes
     /// and flushes, and anyone may ask for it as often as the client limit allows.
     pub health: Arc<crate::sync::Recent<(warp::http::StatusCode, serde_json::Value)>>,

@@ -205,7 +205,7 @@ pub struct WarmArgs {
     /// (5%). Default: any, so long as something was fetched (fetching nothing and failing
     /// anything always exits 1)
     #[arg(long, value_name = "COUNT|PERCENT%", default_value = "100%")]
-    pub max_failures: crate::warm::FailureBudget,
+    pub max_failures: crate::service::warm::FailureBudget,
 }
 
 #[derive(Debug, Subcommand)]

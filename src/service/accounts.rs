@@ -8,14 +8,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::auth::jwt::{Claims, TokenError, TokenType, Tokens, now_s};
-use crate::auth::login_limiter::LoginLimiter;
-use crate::auth::password;
 use crate::cache::{CacheKey, Lookup, PageCache, Shape};
 use crate::clock::Clock;
 use crate::db::users::{self, User};
 use crate::db::{Database, now_ms, rfc3339};
 use crate::error::ApiError;
+use crate::service::auth::jwt::{Claims, TokenError, TokenType, Tokens, now_s};
+use crate::service::auth::login_limiter::LoginLimiter;
+use crate::service::auth::password;
 
 /// Shown for every failed login, whatever was wrong.
 const BAD_CREDENTIALS: &str = "No active account found with the given credentials";
@@ -76,7 +76,7 @@ impl Hashing {
             .ok()
             .and_then(Result::ok)
             .ok_or_else(|| {
-                crate::metrics_export::hash_shed();
+                crate::measure::hash_shed();
                 ApiError::Unavailable {
                     message: "Too many logins and registrations at once; try again shortly"
                         .to_owned(),

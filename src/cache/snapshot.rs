@@ -321,7 +321,7 @@ pub fn import(
 /// The synthetic demo data, compiled in: a binary started anywhere, with no data directory
 /// prepared, serves the demo offline. `data/demo.rcsnap` is what `dev make-demo` writes; this is
 /// that file as it was when the binary was built.
-pub static DEMO: &[u8] = include_bytes!("../data/demo.rcsnap");
+pub static DEMO: &[u8] = include_bytes!("../../data/demo.rcsnap");
 
 /// `import` from any reader, read once in the same way.
 pub fn import_from(

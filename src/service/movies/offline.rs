@@ -56,7 +56,7 @@ impl MovieService {
         key: &CacheKey,
         what: &str,
     ) -> Result<Served, ApiError> {
-        let ns = crate::metrics_export::namespace_label(key.namespace());
+        let ns = crate::measure::namespace_label(key.namespace());
         let now_ms = self.clock.now_ms();
         match self.cache.get(key, now_ms).await {
             Lookup::Fresh(entry) => {

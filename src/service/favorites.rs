@@ -1,10 +1,10 @@
 //! `FavoriteService`: a user's favorites, always read from SQLite (never cached), and the
 //! profile cache invalidated whenever they change.
 
-use crate::accounts::{AccountService, AuthUser};
 use crate::db::favorites::{self, Favorite, NewFavorite};
 use crate::db::now_ms;
 use crate::error::ApiError;
+use crate::service::accounts::{AccountService, AuthUser};
 
 #[derive(Clone)]
 pub struct FavoriteService {

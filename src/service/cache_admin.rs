@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::cache::{CacheKey, key};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// The staff endpoint's `data`: store sizes and the process counters.
 pub async fn stats(state: &AppState) -> Result<Value, ApiError> {

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::WarmArgs;
+use crate::app::cli::WarmArgs;
+use crate::app::startup::Opened;
+use crate::cache::snapshot::{self, SnapshotHeader};
 use crate::clock::Clock;
 use crate::config::{Credential, Settings};
-use crate::snapshot::{self, SnapshotHeader};
-use crate::startup::Opened;
-use crate::warm::{WarmError, WarmPlan, WarmProgress, WarmReport, warm};
+use crate::service::warm::{WarmError, WarmPlan, WarmProgress, WarmReport, warm};
 
 /// A failed command: what to print and the exit status.
 #[derive(Debug)]
@@ -143,7 +143,7 @@ pub(crate) async fn close(opened: Opened) {
 pub(crate) async fn close_after_bulk_write(opened: Opened, settings: &Settings) {
     let fold = opened.state.cache.log_to_fold();
     let lock = release(opened).await;
-    crate::startup::fold_sled_log(fold, &settings.data_dir, &settings.cache).await;
+    crate::app::startup::fold_sled_log(fold, &settings.data_dir, &settings.cache).await;
     drop(lock);
 }
 
@@ -349,7 +349,7 @@ pub const DEMO_EPOCH_MS: u64 = 1_767_225_600_000;
 /// `reelcache dev make-demo FILE`: warm a temporary cache from the built-in fake TMDB (on
 /// 127.0.0.1) with a frozen clock, then export it. The same build always writes the same bytes.
 pub async fn run_make_demo(file: &Path) -> Result<(), CommandError> {
-    let fake = crate::fake_tmdb::FakeTmdb::start(None)
+    let fake = crate::dev::fake_tmdb::FakeTmdb::start(None)
         .await
         .map_err(|e| CommandError::runtime(format!("cannot start the fake TMDB: {e}")))?;
     let dir = tempfile_dir()?;
@@ -366,7 +366,7 @@ pub async fn run_make_demo(file: &Path) -> Result<(), CommandError> {
         recommendation_pages: 2,
         no_details: false,
         concurrency: 8,
-        max_failures: crate::warm::FailureBudget::Count(0),
+        max_failures: crate::service::warm::FailureBudget::Count(0),
     };
     let report = warm_with(&opened, &args, &AtomicBool::new(false)).await?;
     close(opened).await;
@@ -398,8 +398,11 @@ fn tempfile_dir() -> Result<std::path::PathBuf, CommandError> {
 
 /// `reelcache db backup FILE` (any time: a consistent copy) and `reelcache db restore FILE` (the
 /// server stopped: it takes the data directory's lock).
-pub fn run_db(settings: &Settings, command: &crate::cli::DbCommand) -> Result<(), CommandError> {
-    use crate::cli::DbCommand;
+pub fn run_db(
+    settings: &Settings,
+    command: &crate::app::cli::DbCommand,
+) -> Result<(), CommandError> {
+    use crate::app::cli::DbCommand;
     use crate::db::{Database, FILE_NAME};
     let db_error = |e: crate::db::DbError| CommandError::runtime(e.to_string());
     match command {
@@ -422,7 +425,7 @@ pub fn run_db(settings: &Settings, command: &crate::cli::DbCommand) -> Result<()
         }
         DbCommand::Restore { file } => {
             Database::check_backup(file).map_err(db_error)?;
-            let _lock = crate::startup::lock_data_dir(&settings.data_dir).map_err(|e| {
+            let _lock = crate::app::startup::lock_data_dir(&settings.data_dir).map_err(|e| {
                 CommandError::runtime(format!("{e}; stop the server before restoring"))
             })?;
             let live = settings.data_dir.join(FILE_NAME);
@@ -469,9 +472,9 @@ pub fn run_db(settings: &Settings, command: &crate::cli::DbCommand) -> Result<()
 /// the same data directory (SQLite serialises the writers).
 pub fn run_user(
     settings: &Settings,
-    command: &crate::cli::UserCommand,
+    command: &crate::app::cli::UserCommand,
 ) -> Result<(), CommandError> {
-    use crate::cli::UserCommand;
+    use crate::app::cli::UserCommand;
     use crate::db::{Database, users};
     let db =
         Database::open(&settings.data_dir).map_err(|e| CommandError::runtime(e.to_string()))?;
@@ -494,7 +497,7 @@ pub fn run_user(
             let password = line.trim_end_matches(['\r', '\n']);
             let password = crate::domain::account::password(Some(password))
                 .map_err(|e| CommandError::usage(e.to_string()))?;
-            let hash = crate::auth::password::hash(&password);
+            let hash = crate::service::auth::password::hash(&password);
             let user = db
                 .call_blocking(|conn| {
                     users::insert(conn, &username, &email, &hash, *admin, crate::db::now_ms())
@@ -557,10 +560,10 @@ pub fn run_user(
 /// the data directory, otherwise directly on the store.
 pub async fn run_cache(
     settings: &Settings,
-    command: &crate::cli::CacheCommand,
+    command: &crate::app::cli::CacheCommand,
 ) -> Result<(), CommandError> {
-    use crate::admin_socket::{self, Request};
-    use crate::cli::CacheCommand;
+    use crate::app::cli::CacheCommand;
+    use crate::ops::admin_socket::{self, Request};
     let request = match command {
         CacheCommand::Stats => Request::Stats,
         CacheCommand::Clear { namespace, key } => Request::Clear {
@@ -571,12 +574,14 @@ pub async fn run_cache(
     let answer = match Opened::open(settings, Clock::system()).await {
         Ok(opened) => {
             let result = match &request {
-                Request::Stats => crate::cache_admin::stats(&opened.state).await,
-                Request::Clear { namespace, key } => {
-                    crate::cache_admin::clear(&opened.state, namespace.as_deref(), key.as_deref())
-                        .await
-                        .map(|c| serde_json::to_value(c).expect("serialises"))
-                }
+                Request::Stats => crate::service::cache_admin::stats(&opened.state).await,
+                Request::Clear { namespace, key } => crate::service::cache_admin::clear(
+                    &opened.state,
+                    namespace.as_deref(),
+                    key.as_deref(),
+                )
+                .await
+                .map(|c| serde_json::to_value(c).expect("serialises")),
             };
             close(opened).await;
             result.map_err(|e| match e {
@@ -584,7 +589,7 @@ pub async fn run_cache(
                 other => CommandError::runtime(other.to_string()),
             })?
         }
-        Err(crate::startup::StartupError::DataDirLocked(_)) => {
+        Err(crate::app::startup::StartupError::DataDirLocked(_)) => {
             let answer = admin_socket::send(&settings.data_dir, &request)
                 .await
                 .map_err(CommandError::runtime)?;

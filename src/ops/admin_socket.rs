@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 pub const FILE_NAME: &str = "admin.sock";
 
@@ -43,9 +43,9 @@ pub fn path(data_dir: &Path) -> PathBuf {
 
 async fn answer(state: &AppState, request: Request) -> Answer {
     let result: Result<Value, ApiError> = match request {
-        Request::Stats => crate::cache_admin::stats(state).await,
+        Request::Stats => crate::service::cache_admin::stats(state).await,
         Request::Clear { namespace, key } => {
-            crate::cache_admin::clear(state, namespace.as_deref(), key.as_deref())
+            crate::service::cache_admin::clear(state, namespace.as_deref(), key.as_deref())
                 .await
                 .map(|c| serde_json::to_value(c).expect("serialises"))
         }

@@ -67,7 +67,7 @@ impl MovieService {
         if self.offline {
             return self.offline_lookup(&request.key, &request.what).await;
         }
-        let ns = crate::metrics_export::namespace_label(request.key.namespace());
+        let ns = crate::measure::namespace_label(request.key.namespace());
         let now_ms = self.clock.now_ms();
         let window = self.resilience.revalidate_window.as_millis() as u64;
         let grace = self.resilience.stale_grace.as_millis() as u64;
@@ -273,7 +273,7 @@ impl MovieService {
     /// share one call, whose answer each of them gets.
     pub(super) async fn bypass(&self, request: Request) -> Result<Served, ApiError> {
         Counters::incr(&self.counters.bypasses);
-        let ns = crate::metrics_export::namespace_label(request.key.namespace());
+        let ns = crate::measure::namespace_label(request.key.namespace());
         record_cache_outcome(ns, CacheOutcome::Bypass);
         let flight_key = {
             let mut key = request.path.clone();

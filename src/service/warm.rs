@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::counters::Counters;
 use crate::domain::{MovieId, Page, Requester, TimeWindow};
 use crate::error::ApiError;
-use crate::movies::{CacheOutcome, MovieService, Served};
+use crate::service::movies::{CacheOutcome, MovieService, Served};
 
 #[derive(Debug, Clone)]
 pub struct WarmPlan {

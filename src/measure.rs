@@ -12,7 +12,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rustc_hash::FxHashMap;
 
 use crate::cache::key;
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// Latency buckets in seconds: a hit is well under a millisecond, TMDB takes tens to hundreds.
 const BUCKETS: &[f64] = &[
@@ -418,7 +418,7 @@ pub fn render(state: &AppState) -> String {
     }
     handle.run_upkeep();
     let mut text = handle.render();
-    crate::process_metrics::render(&mut text);
+    crate::ops::process_metrics::render(&mut text);
     text
 }
 

@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
+use crate::app::cli::{FillArgs, FillShape};
+use crate::app::commands::{CommandError, close_after_bulk_write, open};
 use crate::cache::CacheKey;
 use crate::cache::envelope::{self, EntryMeta, ListMeta, Shape};
-use crate::cli::{FillArgs, FillShape};
 use crate::clock::Clock;
-use crate::commands::{CommandError, close_after_bulk_write, open};
 use crate::config::Settings;
-use crate::fake_tmdb::catalog;
+use crate::dev::fake_tmdb::catalog;
 
 /// Entries written per sled batch.
 const BATCH: usize = 10_000;

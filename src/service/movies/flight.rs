@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 
-use crate::components::Components;
 use crate::error::ApiError;
+use crate::service::components::Components;
 
 type Flight<T> = Shared<BoxFuture<'static, Result<T, ApiError>>>;
 
@@ -80,7 +80,8 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
                         task.await.unwrap_or_else(|e| {
                             let error = match e.try_into_panic() {
                                 Ok(panic) => {
-                                    let error = crate::components::panic_message(panic.as_ref());
+                                    let error =
+                                        crate::service::components::panic_message(panic.as_ref());
                                     components.note_panic("tmdb_fetch", error.clone());
                                     error
                                 }

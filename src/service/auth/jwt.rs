@@ -60,7 +60,7 @@ impl Tokens {
         let claims = Claims {
             token_type,
             user_id,
-            jti: super::random_hex(16),
+            jti: crate::hex::random(16),
             iat: now_s,
             exp: now_s + ttl.as_secs(),
         };

@@ -12,8 +12,8 @@ use crate::cache::{PageCache, RedisStore, SledSlot, SledStore, Store};
 use crate::clock::Clock;
 use crate::config::{CacheSettings, SeedSnapshot, Settings};
 use crate::counters::Counters;
-use crate::movies::{MovieService, MovieServiceParts};
-use crate::state::{AppState, AppStateInner};
+use crate::service::movies::{MovieService, MovieServiceParts};
+use crate::service::state::{AppState, AppStateInner};
 use crate::tmdb::TmdbClient;
 
 /// Why the server could not start (configuration problems are `ConfigError`, before this).
@@ -71,7 +71,7 @@ impl Opened {
     pub async fn open(settings: &Settings, clock: Clock) -> Result<Opened, StartupError> {
         let lock = lock_data_dir(&settings.data_dir)?;
         let counters = Arc::new(Counters::default());
-        let components = crate::components::Components::default();
+        let components = crate::service::components::Components::default();
         let store = open_store(settings, &clock).await?;
         // Redis bounds itself (maxmemory and its eviction policy): no size bound of ours, shown
         // as 0.
@@ -94,7 +94,10 @@ impl Opened {
         let mut tmdb = TmdbClient::new(&settings.tmdb, &settings.resilience, counters.clone())
             .map_err(StartupError::Other)?;
         if let Some(redis) = cache.redis() {
-            tmdb = tmdb.share_rate(redis.clone(), settings.tmdb.rps);
+            tmdb = tmdb.share_rate(Box::new(RedisRate {
+                store: redis.clone(),
+                rps: settings.tmdb.rps,
+            }));
         }
         let movies = MovieService::new(MovieServiceParts {
             cache: cache.clone(),
@@ -112,25 +115,28 @@ impl Opened {
             .await
             .map_err(|e| StartupError::Other(e.to_string()))?
             .map_err(|e| StartupError::Database(e.to_string()))?;
-        let secret = crate::auth::secret::load_or_create(
+        let secret = crate::service::auth::secret::load_or_create(
             settings.auth.jwt_secret.as_ref(),
             &settings.data_dir,
         )
         .map_err(StartupError::Other)?;
-        let tokens = crate::auth::jwt::Tokens::new(
+        let tokens = crate::service::auth::jwt::Tokens::new(
             &secret,
             settings.auth.access_ttl,
             settings.auth.refresh_ttl,
         );
-        let accounts = crate::accounts::AccountService::new(
+        let accounts = crate::service::accounts::AccountService::new(
             db,
             tokens,
             cache.clone(),
             clock.clone(),
             settings.ttl.user,
-            crate::accounts::Hashing::new(settings.auth.hash_slots(), settings.auth.hash_wait),
+            crate::service::accounts::Hashing::new(
+                settings.auth.hash_slots(),
+                settings.auth.hash_wait,
+            ),
         );
-        let favorites = crate::favorites::FavoriteService::new(accounts.clone());
+        let favorites = crate::service::favorites::FavoriteService::new(accounts.clone());
         let (alive, state_released) = tokio::sync::mpsc::channel(1);
         let state = AppState::new(AppStateInner {
             _alive: alive,
@@ -152,7 +158,7 @@ impl Opened {
                     settings.cache.sweep_every,
                 )
             }),
-            lifecycle: crate::lifecycle::Lifecycle::default(),
+            lifecycle: crate::service::lifecycle::Lifecycle::default(),
             started: std::time::Instant::now(),
             movies,
             cache,
@@ -277,7 +283,7 @@ impl Application {
             let mut stopping = stopping.clone();
             components.spawn(
                 "metrics_upkeep",
-                crate::metrics_export::upkeep(async move {
+                crate::measure::upkeep(async move {
                     let _ = stopping.wait_for(|s| *s).await;
                 }),
             )
@@ -286,7 +292,7 @@ impl Application {
             let mut stopping = stopping.clone();
             components.spawn(
                 "admin_socket",
-                crate::admin_socket::serve(data_dir, state.clone(), async move {
+                crate::ops::admin_socket::serve(data_dir, state.clone(), async move {
                     let _ = stopping.wait_for(|s| *s).await;
                 }),
             )
@@ -431,7 +437,7 @@ async fn seed_if_empty(state: &AppState, seed: &SeedSnapshot) {
         SeedSnapshot::None => return,
         SeedSnapshot::Builtin => (
             "the built-in demo data".to_owned(),
-            Box::new(crate::snapshot::DEMO),
+            Box::new(crate::cache::snapshot::DEMO),
         ),
         SeedSnapshot::File(path) => match File::open(path) {
             Ok(file) => (path.display().to_string(), Box::new(file)),
@@ -453,7 +459,7 @@ async fn seed_if_empty(state: &AppState, seed: &SeedSnapshot) {
     let cache = state.cache.clone();
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || {
-        crate::snapshot::import_from(&cache, reader, &mut |_| {})
+        crate::cache::snapshot::import_from(&cache, reader, &mut |_| {})
     })
     .await;
     match result {
@@ -513,5 +519,20 @@ pub fn lock_data_dir(dir: &Path) -> Result<File, StartupError> {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StartupError::DataDirLocked(dir.to_owned())),
         Err(std::fs::TryLockError::Error(e)) => Err(data_dir_error(e)),
+    }
+}
+
+/// The TMDB rate of every instance on one Redis: slots of a GCRA bucket kept there.
+struct RedisRate {
+    store: crate::cache::RedisStore,
+    rps: std::num::NonZeroU32,
+}
+
+impl crate::tmdb::budget::RateSlots for RedisRate {
+    fn take(
+        &self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Option<std::time::Duration>, ()>> + Send + '_>>
+    {
+        Box::pin(async move { self.store.take_rate("tmdb", self.rps).await.map_err(drop) })
     }
 }

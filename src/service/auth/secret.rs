@@ -25,7 +25,7 @@ pub fn load_or_create(configured: Option<&Secret>, data_dir: &Path) -> Result<Se
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     }
-    let secret = super::random_hex(64);
+    let secret = crate::hex::random(64);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

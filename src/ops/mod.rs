@@ -1,0 +1,6 @@
+//! The operators' doors: the local control socket and what `/metrics` exposes.
+
+/// The local control socket of a running server.
+pub mod admin_socket;
+/// CPU, memory and file descriptors of the process, for `/metrics`.
+pub mod process_metrics;

@@ -1,0 +1,24 @@
+//! What the API does, apart from how it is asked: the movie service with its cache rules, accounts
+//! and favorites, cache administration, health, limits. Services use the stores and the TMDB
+//! client below them and never know HTTP.
+
+/// Accounts: registration, login, tokens, profiles.
+pub mod accounts;
+/// Passwords, JWTs, the signing secret, login throttling.
+pub mod auth;
+/// Cache statistics and clearing for staff, the admin socket and the command line.
+pub mod cache_admin;
+/// Components that stopped working, for `/health/`.
+pub mod components;
+/// A user's favorites.
+pub mod favorites;
+/// Where the server is between start and stop, for `/health/ready`.
+pub mod lifecycle;
+/// Offline search over the movies stored locally.
+pub mod local_search;
+/// The movie service: cache rules and TMDB calls.
+pub mod movies;
+/// The state shared by request handlers.
+pub mod state;
+/// Filling the cache ahead of demand.
+pub mod warm;
