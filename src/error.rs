@@ -1,15 +1,10 @@
-//! `ApiError`: every failure a client can see, and the one place that turns it into the contract's
-//! error envelope and HTTP status.
+//! `ApiError`: every failure a client can see, with its contract code, status and envelope. The
+//! services turn store and TMDB errors into it (`service::errors`); the HTTP layer turns it into a
+//! response (`http::envelope`). Nothing here knows HTTP machinery.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use warp::http::{HeaderValue, StatusCode, header};
-
-use crate::tmdb::TmdbError;
-
-/// `Retry-After` of a write refused by a full or read-only disk: an operator has to act.
-const STORAGE_RETRY_AFTER_S: u64 = 30;
 
 /// Shown for every 500: the cause goes to the log, never to the client.
 const INTERNAL_MESSAGE: &str = "Internal server error; the cause has been logged";
@@ -118,25 +113,24 @@ impl ApiError {
         ]
     }
 
-    pub fn status(&self) -> StatusCode {
+    /// The HTTP status the contract gives this error.
+    pub fn status_code(&self) -> u16 {
         match self {
-            ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Authentication(_) => StatusCode::UNAUTHORIZED,
-            ApiError::PermissionDenied(_) => StatusCode::FORBIDDEN,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::NotFound(_) | ApiError::MovieNotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Upstream(_) | ApiError::CredentialRefused => StatusCode::BAD_GATEWAY,
-            ApiError::UpstreamUnavailable { .. } | ApiError::ClientShareUsed { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Validation { .. } => 400,
+            ApiError::Authentication(_) => 401,
+            ApiError::PermissionDenied(_) => 403,
+            ApiError::Conflict(_) => 409,
+            ApiError::NotFound(_) | ApiError::MovieNotFound(_) => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnsupportedMediaType => 415,
+            ApiError::RateLimited { .. } => 429,
+            ApiError::Upstream(_) | ApiError::CredentialRefused => 502,
+            ApiError::UpstreamUnavailable { .. } | ApiError::ClientShareUsed { .. } => 503,
+            ApiError::UpstreamTimeout(_) => 504,
+            ApiError::Unavailable { .. } => 503,
+            ApiError::RequestTimeout { .. } => 408,
+            ApiError::Internal(_) => 500,
         }
     }
 
@@ -183,7 +177,6 @@ impl ApiError {
 
     /// The error envelope's JSON.
     pub fn envelope(&self) -> Vec<u8> {
-        let status = self.status();
         let message = self.client_message();
         let fields = match self {
             ApiError::Validation { fields, .. } => Some(fields),
@@ -194,38 +187,12 @@ impl ApiError {
             error: ErrorBody {
                 message: &message,
                 code: self.code(),
-                status_code: status.as_u16(),
+                status_code: self.status_code(),
                 fields,
             },
             detail: &message,
         };
         serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
-    }
-
-    /// The error envelope as a response. Internal errors are logged here, once.
-    pub fn into_response(self) -> warp::reply::Response {
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
-        }
-        let status = self.status();
-        let bytes = self.envelope();
-        let mut response = warp::reply::Response::new(bytes.into());
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if let ApiError::Authentication(_) = &self {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let ApiError::MethodNotAllowed { allow } = &self {
-            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
-        }
-        if let Some(seconds) = self.retry_after() {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
     }
 }
 
@@ -243,71 +210,6 @@ struct ErrorBody<'a> {
     status_code: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     fields: Option<&'a BTreeMap<String, Vec<String>>>,
-}
-
-impl From<crate::db::DbError> for ApiError {
-    /// A database failure is never the client's fault. A disk that refuses the write (full,
-    /// read-only) is a 503 to retry later, not a 500: nothing is broken, and reads still work.
-    fn from(err: crate::db::DbError) -> ApiError {
-        if err.is_storage_refusal() {
-            // Every refused write lands here: said once per 10 s, not once per request.
-            static LOGGED: crate::telemetry::LogEvery = crate::telemetry::LogEvery::ten_seconds();
-            if let Some(suppressed) = LOGGED.ready() {
-                tracing::error!(
-                    error = %err,
-                    suppressed,
-                    "the database cannot be written (is the disk full?)"
-                );
-            }
-            return ApiError::Unavailable {
-                message: "The server cannot save changes right now (its storage refuses writes: \
-                          full, read-only or failing); reading still works, try again later"
-                    .to_owned(),
-                retry_after: STORAGE_RETRY_AFTER_S,
-            };
-        }
-        ApiError::Internal(err.to_string())
-    }
-}
-
-impl From<TmdbError> for ApiError {
-    /// Whose fault a TMDB failure is, as the client sees it. None of these messages carry the
-    /// credential or the upstream URL.
-    fn from(err: TmdbError) -> ApiError {
-        match err {
-            TmdbError::NotFound => {
-                ApiError::MovieNotFound("TMDB has no movie with this id".to_owned())
-            }
-            TmdbError::Unauthorized => ApiError::CredentialRefused,
-            TmdbError::RateLimited { retry_after } => ApiError::UpstreamUnavailable {
-                message: "TMDB is rate-limiting this server; try again shortly".to_owned(),
-                retry_after: Some(retry_after.unwrap_or(1)),
-            },
-            TmdbError::NoCredential => ApiError::UpstreamUnavailable {
-                message: "This page is not cached and no TMDB credential is configured \
-                          (set TMDB_API_KEY or TMDB_ACCESS_TOKEN)"
-                    .to_owned(),
-                retry_after: None,
-            },
-            TmdbError::ShareUsed { retry_after } => ApiError::ClientShareUsed { retry_after },
-            TmdbError::CircuitOpen { retry_after } => ApiError::UpstreamUnavailable {
-                message: "TMDB has been failing; reelcache is giving it a moment before asking \
-                          again"
-                    .to_owned(),
-                retry_after: Some(retry_after),
-            },
-            TmdbError::Timeout => {
-                ApiError::UpstreamTimeout("TMDB did not answer in time".to_owned())
-            }
-            TmdbError::Status(code) => {
-                ApiError::Upstream(format!("TMDB answered with an error (HTTP {code})"))
-            }
-            TmdbError::Transport(_) => ApiError::Upstream("Could not reach TMDB".to_owned()),
-            TmdbError::InvalidBody(_) => {
-                ApiError::Upstream("TMDB answered with an unreadable body".to_owned())
-            }
-        }
-    }
 }
 
 #[cfg(test)]

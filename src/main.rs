@@ -78,7 +78,7 @@ fn main() -> ExitCode {
                 })
             }
             Command::Dev(DevCommand::Fill(args)) => {
-                reelcache::dev::fill::run(&settings, &args).await
+                reelcache::app::dev_fill::run(&settings, &args).await
             }
             Command::User(command) => commands::run_user(&settings, &command),
             Command::Db(command) => commands::run_db(&settings, &command),

@@ -11,9 +11,6 @@ use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rustc_hash::FxHashMap;
 
-use crate::cache::key;
-use crate::service::state::AppState;
-
 /// Latency buckets in seconds: a hit is well under a millisecond, TMDB takes tens to hundreds.
 const BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -240,18 +237,9 @@ pub async fn upkeep(stop: impl std::future::Future<Output = ()>) {
 
 const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The namespace of a key as a static label (keeps label values bounded).
-pub fn namespace_label(namespace: &str) -> &'static str {
-    key::NAMESPACES
-        .iter()
-        .find(|ns| **ns == namespace)
-        .copied()
-        .unwrap_or("other")
-}
-
-/// Counts one cache outcome (`HIT`, `MISS`, `STALE`, `BYPASS`) for a namespace.
-pub fn cache_outcome(namespace: &str, outcome: &'static str) {
-    let namespace = namespace_label(namespace);
+/// Counts one cache outcome (`HIT`, `MISS`, `STALE`, `BYPASS`) for a namespace (a static
+/// label: `CacheKey::namespace_label` keeps the values bounded).
+pub fn cache_outcome(namespace: &'static str, outcome: &'static str) {
     thread_local! {
         static HANDLES: RefCell<FxHashMap<[LabelAt; 2], Counter>> =
             RefCell::new(FxHashMap::default());
@@ -374,52 +362,6 @@ fn status_label(status: u16) -> &'static str {
         .and_then(|i| labels.get(usize::from(i)))
         .copied()
         .unwrap_or("other")
-}
-
-/// The text exposition, with the counters and gauges that are read rather than recorded.
-pub fn render(state: &AppState) -> String {
-    // Installed before anything is recorded below, or the first scrape would lose it.
-    let handle = handle();
-    let c = state.counters.snapshot();
-    for (name, value) in [
-        ("reelcache_coalesced_requests_total", c.coalesced),
-        ("reelcache_shared_fills_total", c.shared_fills),
-        ("reelcache_upstream_retries_total", c.retries),
-        ("reelcache_prefetches_total", c.prefetches),
-        ("reelcache_revalidations_total", c.revalidations),
-        ("reelcache_evictions_total", c.evictions),
-        ("reelcache_swept_entries_total", c.swept),
-        ("reelcache_corrupt_entries_total", c.corrupt_entries),
-        (
-            "reelcache_rate_limited_requests_total",
-            c.client_rate_limited,
-        ),
-        ("reelcache_stored_raw_bytes_total", c.bytes_raw),
-        ("reelcache_stored_compressed_bytes_total", c.bytes_stored),
-    ] {
-        metrics::counter!(name).absolute(value);
-    }
-    let usage = state.cache.usage();
-    metrics::gauge!("reelcache_store_bytes").set(usage.stored_bytes() as f64);
-    metrics::gauge!("reelcache_store_entries").set(usage.entries() as f64);
-    metrics::gauge!("reelcache_store_max_bytes").set(usage.max_bytes() as f64);
-    let (hot_entries, hot_bytes) = state.cache.hot().usage();
-    metrics::gauge!("reelcache_hot_tier_entries").set(hot_entries as f64);
-    metrics::gauge!("reelcache_hot_tier_bytes").set(hot_bytes as f64);
-    let breaker = match state.movies.tmdb().budget().breaker_state() {
-        crate::tmdb::budget::BreakerState::Closed => 0.0,
-        crate::tmdb::budget::BreakerState::HalfOpen => 0.5,
-        crate::tmdb::budget::BreakerState::Open => 1.0,
-    };
-    metrics::gauge!("reelcache_upstream_breaker_open").set(breaker);
-    metrics::gauge!("reelcache_uptime_seconds").set(state.started.elapsed().as_secs_f64());
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        metrics::gauge!("reelcache_runtime_workers").set(runtime.metrics().num_workers() as f64);
-    }
-    handle.run_upkeep();
-    let mut text = handle.render();
-    crate::ops::process_metrics::render(&mut text);
-    text
 }
 
 #[cfg(test)]

@@ -4,5 +4,7 @@
 pub mod cli;
 /// The command-line tools: warm, snapshots, users, cache, config, demo data.
 pub mod commands;
+/// `reelcache dev fill`: synthetic store fills for scale benchmarks.
+pub mod dev_fill;
 /// Building and running the application.
 pub mod startup;

@@ -137,14 +137,16 @@ impl Opened {
             ),
         );
         let favorites = crate::service::favorites::FavoriteService::new(accounts.clone());
+        let settings_service = crate::service::settings::SettingService::new(accounts.db().clone());
         let (alive, state_released) = tokio::sync::mpsc::channel(1);
         let state = AppState::new(AppStateInner {
             _alive: alive,
             accounts,
             favorites,
+            settings: settings_service,
             metrics_access: settings.http.metrics,
             cors_origins: settings.http.cors_origins.as_deref().map(Arc::from),
-            client_limiter: crate::http::client_limit::ClientLimiter::new(
+            client_limiter: crate::service::client_limit::ClientLimiter::new(
                 &settings.clients,
                 counters.clone(),
             ),

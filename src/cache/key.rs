@@ -120,6 +120,16 @@ impl CacheKey {
     pub fn namespace(&self) -> &str {
         namespace_of(&self.0)
     }
+
+    /// The namespace as a static label, for metrics (keeps label values bounded).
+    pub fn namespace_label(&self) -> &'static str {
+        let namespace = self.namespace();
+        NAMESPACES
+            .iter()
+            .find(|ns| **ns == namespace)
+            .copied()
+            .unwrap_or("other")
+    }
 }
 
 /// A key some namespace can hold: `<namespace>:<something>`.

@@ -4,27 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::DbError;
 
-#[derive(Debug, Clone)]
-pub struct Favorite {
-    pub id: i64,
-    pub username: String,
-    pub tmdb_id: i64,
-    pub title: String,
-    pub poster_path: Option<String>,
-    pub overview: String,
-    pub release_date: Option<String>,
-    pub created_at: i64,
-}
-
-/// What a client sends to add a favorite, validated.
-#[derive(Debug, Clone)]
-pub struct NewFavorite {
-    pub tmdb_id: i64,
-    pub title: String,
-    pub poster_path: Option<String>,
-    pub overview: String,
-    pub release_date: Option<String>,
-}
+pub use crate::domain::favorite::{Favorite, NewFavorite};
 
 const SELECT: &str = "SELECT f.id, u.username, f.tmdb_id, f.title, f.poster_path, f.overview,
     f.release_date, f.created_at FROM favorites f JOIN users u ON u.id = f.user_id";

@@ -214,8 +214,4 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// RFC 3339, UTC, `Z` suffix, whole seconds: the contract's time format.
-pub fn rfc3339(ms: i64) -> String {
-    let time = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(time).to_string()
-}
+pub use crate::clock::rfc3339;

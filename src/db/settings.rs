@@ -4,26 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::DbError;
 
-#[derive(Debug, Clone)]
-pub struct Setting {
-    pub id: i64,
-    pub setting_code: String,
-    /// JSON text.
-    pub value: String,
-    pub description: String,
-    pub is_active: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// A complete setting as written by POST/PUT (PATCH merges into the stored one first).
-#[derive(Debug, Clone)]
-pub struct SettingFields {
-    pub setting_code: String,
-    pub value: String,
-    pub description: String,
-    pub is_active: bool,
-}
+pub use crate::domain::setting::{Setting, SettingFields};
 
 const COLUMNS: &str = "id, setting_code, value, description, is_active, created_at, updated_at";
 

@@ -5,5 +5,3 @@
 pub mod dictionary;
 /// A fake TMDB with synthetic data, for tests, demo data and benchmarks.
 pub mod fake_tmdb;
-/// Synthetic store fills for scale benchmarks.
-pub mod fill;

@@ -1,5 +1,28 @@
 //! The bounds of a favorite and of the favorites list, stated once for the validators and the
-//! OpenAPI document.
+//! OpenAPI document, and the favorite itself.
+
+/// One favorite, as stored: the movie as the client described it when adding it.
+#[derive(Debug, Clone)]
+pub struct Favorite {
+    pub id: i64,
+    pub username: String,
+    pub tmdb_id: i64,
+    pub title: String,
+    pub poster_path: Option<String>,
+    pub overview: String,
+    pub release_date: Option<String>,
+    pub created_at: i64,
+}
+
+/// What a client sends to add a favorite, validated.
+#[derive(Debug, Clone)]
+pub struct NewFavorite {
+    pub tmdb_id: i64,
+    pub title: String,
+    pub poster_path: Option<String>,
+    pub overview: String,
+    pub release_date: Option<String>,
+}
 
 /// The longest title and poster path a favorite keeps, in characters.
 pub const TITLE_MAX: usize = 255;

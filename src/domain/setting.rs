@@ -3,6 +3,28 @@
 
 use crate::error::ApiError;
 
+/// One application setting, as stored.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub id: i64,
+    pub setting_code: String,
+    /// JSON text.
+    pub value: String,
+    pub description: String,
+    pub is_active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A complete setting as written by POST/PUT (PATCH merges into the stored one first).
+#[derive(Debug, Clone)]
+pub struct SettingFields {
+    pub setting_code: String,
+    pub value: String,
+    pub description: String,
+    pub is_active: bool,
+}
+
 /// The longest setting code and description, in characters.
 pub const CODE_MAX: usize = 100;
 pub const DESCRIPTION_MAX: usize = 1000;

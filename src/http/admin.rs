@@ -8,9 +8,8 @@ use warp::http::{Method, StatusCode};
 
 use super::filters::{route, with_state};
 use super::json::{ApiRequest, api_request, id_segment, json_response, require_method};
-use crate::db::settings::{self, Setting, SettingFields};
-use crate::db::{now_ms, rfc3339};
-use crate::domain::setting;
+use crate::clock::rfc3339;
+use crate::domain::setting::{self, Setting, SettingFields};
 use crate::error::ApiError;
 use crate::service::state::AppState;
 
@@ -165,27 +164,15 @@ impl SettingBody {
     }
 }
 
-fn conflict_or(e: crate::db::DbError) -> ApiError {
-    if e.is_unique_violation() {
-        ApiError::Conflict("A setting with this setting_code already exists".to_owned())
-    } else {
-        e.into()
-    }
-}
-
 async fn settings_collection(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
     super::respond(
         async {
             require_method(&req.method, &[Method::GET, Method::POST], "GET, HEAD, POST")?;
             let auth = req.authorization.as_deref();
-            let db = state.accounts.db().clone();
             if req.method == Method::POST {
                 state.accounts.authenticate_staff(auth).await?;
                 let fields = req.json::<SettingBody>()?.fields(Write::Create)?;
-                let created = db
-                    .call(move |conn| settings::insert(conn, &fields, now_ms()))
-                    .await
-                    .map_err(conflict_or)?;
+                let created = state.settings.create(fields).await?;
                 return Ok(json_response(
                     StatusCode::CREATED,
                     &json!({
@@ -196,7 +183,7 @@ async fn settings_collection(_: Vec<String>, req: ApiRequest, state: AppState) -
                 ));
             }
             state.accounts.authenticate(auth).await?;
-            let all = db.call(|conn| settings::list(conn)).await?;
+            let all = state.settings.list().await?;
             let data: Vec<Value> = all.iter().map(|s| setting_json(s, false)).collect();
             Ok(json_response(
                 StatusCode::OK,
@@ -224,15 +211,10 @@ async fn setting_item(segments: Vec<String>, req: ApiRequest, state: AppState) -
                 state.accounts.authenticate_staff(auth).await?;
             }
             let id = id_segment(&segments[0], "Setting")?;
-            let db = state.accounts.db().clone();
-            let not_found = || ApiError::NotFound("Setting not found".to_owned());
-            let current = db
-                .call(move |conn| settings::by_id(conn, id))
-                .await?
-                .ok_or_else(not_found)?;
-            let result = match req.method {
+            let current = state.settings.get(id).await?;
+            let setting = match req.method {
                 Method::DELETE => {
-                    db.call(move |conn| settings::delete(conn, id)).await?;
+                    state.settings.delete(id).await?;
                     return Ok(json_response(
                         StatusCode::OK,
                         &json!({"success": true, "message": "Setting deleted successfully"}),
@@ -242,15 +224,11 @@ async fn setting_item(segments: Vec<String>, req: ApiRequest, state: AppState) -
                     let fields = req
                         .json::<SettingBody>()?
                         .fields(Write::Replace(&current))?;
-                    db.call(move |conn| settings::update(conn, id, &fields, now_ms()))
-                        .await
-                        .map_err(conflict_or)?
+                    state.settings.update(id, fields).await?
                 }
                 Method::PATCH => {
                     let fields = req.json::<SettingBody>()?.fields(Write::Change(&current))?;
-                    db.call(move |conn| settings::update(conn, id, &fields, now_ms()))
-                        .await
-                        .map_err(conflict_or)?
+                    state.settings.update(id, fields).await?
                 }
                 _ => {
                     return Ok(json_response(
@@ -259,7 +237,6 @@ async fn setting_item(segments: Vec<String>, req: ApiRequest, state: AppState) -
                     ));
                 }
             };
-            let setting = result.ok_or_else(not_found)?;
             Ok(json_response(
                 StatusCode::OK,
                 &json!({
@@ -282,12 +259,7 @@ async fn setting_by_code(segments: Vec<String>, req: ApiRequest, state: AppState
                 .authenticate(req.authorization.as_deref())
                 .await?;
             let code = setting::code(&segments[0])?;
-            let found = state
-                .accounts
-                .db()
-                .call(move |conn| settings::active_by_code(conn, &code))
-                .await?
-                .ok_or_else(|| ApiError::NotFound("No active setting with this code".to_owned()))?;
+            let found = state.settings.active_by_code(code).await?;
             Ok(json_response(
                 StatusCode::OK,
                 &json!({"success": true, "data": setting_json(&found, true)}),

@@ -361,12 +361,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
                 params: &[
                     query(
                         "namespace",
-                        Shape::OneOf(crate::cache::key::NAMESPACES),
+                        Shape::OneOf(crate::service::cache_admin::CLEARABLE_NAMESPACES),
                         "clear one namespace",
                     ),
                     query(
                         "key",
-                        Shape::Pattern(crate::cache::key::shape_pattern),
+                        Shape::Pattern(crate::service::cache_admin::clearable_key_pattern),
                         "clear one key (with namespace: only when the key is in it)",
                     ),
                 ],
@@ -835,12 +835,12 @@ fn response_schemas() -> Value {
         "SettingEnvelope": object(json!({"success": {"const": true}, "message": {"type": "string", "description": "on create, update and delete"}, "data": setting}), &["success", "data"]),
         "SettingList": object(json!({"success": {"const": true}, "count": {"type": "integer"}, "data": {"type": "array", "items": setting_summary}}), &["success", "count", "data"]),
         "Health": object(json!({
-            "status": {"type": "string", "enum": super::ops::health::STATUSES},
+            "status": {"type": "string", "enum": crate::service::health::STATUSES},
             "checks": object(json!({
-                "cache": check(super::ops::health::CACHE),
-                "database": check(super::ops::health::DATABASE),
-                "tmdb": check(super::ops::health::TMDB),
-                "components": check(super::ops::health::COMPONENTS),
+                "cache": check(crate::service::health::CACHE),
+                "database": check(crate::service::health::DATABASE),
+                "tmdb": check(crate::service::health::TMDB),
+                "components": check(crate::service::health::COMPONENTS),
             }), &["cache", "database", "tmdb", "components"]),
             "version": {"type": "string"},
             "uptime_seconds": {"type": "integer"},

@@ -40,9 +40,9 @@ pub fn answer<B>(
         None => None,
     };
     let path = request.uri().path();
-    let (key, route) = movies::hot_key(state, path, request.uri().query().unwrap_or(""))?;
-    let now_ms = state.movies.now_ms();
-    let entry = state.movies.hot_entry(&key, now_ms)?;
+    let (cached, language, route) =
+        movies::hot_request(state, path, request.uri().query().unwrap_or(""))?;
+    let hit = state.movies.hot(&cached, &language)?;
     let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let limiter = &state.client_limiter;
     limiter.admit(limiter.client_ip(peer, forwarded_for)).ok()?;
@@ -57,7 +57,7 @@ pub fn answer<B>(
         cache = tracing::field::Empty,
     );
     let _entered = span.enter();
-    let served = state.movies.serve_hot(&key, entry, now_ms);
+    let served = state.movies.serve_hot(hit);
     let mut response = response::movie_response(state, served, None, if_none_match);
     if let Some(origin) = origin {
         let headers = response.headers_mut();

@@ -8,8 +8,8 @@ use warp::http::{Method, StatusCode};
 
 use super::filters::{route, with_state};
 use super::json::{ApiRequest, api_request, id_segment, json_response, require_method};
-use crate::db::favorites::{Favorite, NewFavorite};
-use crate::db::rfc3339;
+use crate::clock::rfc3339;
+use crate::domain::favorite::{Favorite, NewFavorite};
 use crate::domain::{MovieId, MovieIdSegment};
 use crate::error::ApiError;
 use crate::service::accounts::AuthUser;

@@ -6,6 +6,7 @@ pub mod api_spec;
 pub mod client_limit;
 pub mod connections;
 pub mod docs;
+pub mod envelope;
 pub mod fast_path;
 pub mod favorites;
 pub mod filters;
@@ -31,9 +32,7 @@ pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
     let cors = cors(state.cors_origins.as_deref());
-    let api = state
-        .client_limiter
-        .filter()
+    let api = client_limit::filter(&state.client_limiter)
         .and(
             movies::routes(state.clone())
                 .or(users::routes(state.clone()))

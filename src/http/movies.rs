@@ -13,6 +13,7 @@ use crate::domain::{
     Language, MovieId, MovieIdSegment, Page, Region, Requester, SearchQuery, TimeWindow,
 };
 use crate::error::ApiError;
+use crate::service::movies::CachedRequest;
 use crate::service::state::AppState;
 
 type Response = warp::reply::Response;
@@ -132,36 +133,55 @@ fn requester() -> impl Filter<Extract = (Requester,), Error = std::convert::Infa
 
 use super::respond;
 
-/// The cache key a valid GET of `path?raw` is answered from, with the route's label, for the
-/// routes the hot tier holds (trending, recommendations, details); `None` for any other route
-/// and for any request the handlers would refuse, which the full route then answers with its
-/// error.
-pub fn hot_key(
+/// A cached endpoint's route, its movie id already read from the path (each door reads it its
+/// own way: the full route checks the method between the id's form and its range).
+enum Cached {
+    Trending,
+    Recommendations(MovieId),
+    Details(MovieId),
+}
+
+/// The one parser of the cached endpoints' queries, shared by both doors so that they cannot
+/// drift: the fast path takes `.ok()?` (anything refused goes down the full route), the
+/// handlers `?`. The parameters are checked in the order the handlers always checked them.
+fn cached_request(
+    route: Cached,
+    query: &Query,
+    state: &AppState,
+) -> Result<(CachedRequest, Language), ApiError> {
+    let request = match route {
+        Cached::Trending => {
+            let window = TimeWindow::parse(query.get("time_window"))?;
+            let page = Page::parse(query.get("page"))?;
+            CachedRequest::Trending { window, page }
+        }
+        Cached::Recommendations(id) => CachedRequest::Recommendations {
+            id,
+            page: Page::parse(query.get("page"))?,
+        },
+        Cached::Details(id) => CachedRequest::Details { id },
+    };
+    Ok((request, language(query, state)?))
+}
+
+/// The request a valid GET of `path?raw` is, with the route's label, for the routes the hot
+/// tier holds (trending, recommendations, details); `None` for any other route and for any
+/// request the handlers would refuse, which the full route then answers with its error.
+pub fn hot_request(
     state: &AppState,
     path: &str,
     raw: &str,
-) -> Option<(crate::cache::CacheKey, &'static str)> {
+) -> Option<(CachedRequest, Language, &'static str)> {
     let route = MovieRoute::of(path)?;
     let label = route.label()?;
-    let query = Query::parse(raw);
-    let language = language(&query, state).ok()?;
-    let movies = &state.movies;
-    match route {
-        MovieRoute::Trending => {
-            let window = TimeWindow::parse(query.get("time_window")).ok()?;
-            let page = Page::parse(query.get("page")).ok()?;
-            Some((movies.trending_key(window, &language, page), label))
-        }
-        MovieRoute::Recommendations(id) => {
-            let id = movie_id(&id).ok()?;
-            let page = Page::parse(query.get("page")).ok()?;
-            Some((movies.recommendations_key(id, &language, page), label))
-        }
-        MovieRoute::Details(id) => {
-            Some((movies.details_key(movie_id(&id).ok()?, &language), label))
-        }
-        MovieRoute::Search | MovieRoute::Popular => None,
-    }
+    let cached = match route {
+        MovieRoute::Trending => Cached::Trending,
+        MovieRoute::Recommendations(id) => Cached::Recommendations(movie_id(&id).ok()?),
+        MovieRoute::Details(id) => Cached::Details(movie_id(&id).ok()?),
+        MovieRoute::Search | MovieRoute::Popular => return None,
+    };
+    let (request, language) = cached_request(cached, &Query::parse(raw), state).ok()?;
+    Some((request, language, label))
 }
 
 fn language(query: &Query, state: &AppState) -> Result<Language, ApiError> {
@@ -204,10 +224,13 @@ async fn trending(call: Call) -> Response {
         async {
             require_get(&method)?;
             let query = Query::parse(&raw);
-            let window = TimeWindow::parse(query.get("time_window"))?;
-            let page = Page::parse(query.get("page"))?;
-            let language = language(&query, &state)?;
-            let served = state.movies.trending(window, &language, page, who).await?;
+            let (request, language) = cached_request(Cached::Trending, &query, &state)?;
+            let CachedRequest::Trending { window, .. } = request else {
+                return Err(ApiError::Internal(
+                    "a trending route parsed as another request".to_owned(),
+                ));
+            };
+            let served = state.movies.cached(request, &language, who).await?;
             let mut params = vec![("time_window", window.as_str())];
             params.extend(language_param(&language, &state).map(|l| ("language", l)));
             let links = ListLinks {
@@ -231,12 +254,8 @@ async fn recommendations(id: String, call: Call) -> Response {
         async {
             let id = movie_id_for(&id, &method)?;
             let query = Query::parse(&raw);
-            let page = Page::parse(query.get("page"))?;
-            let language = language(&query, &state)?;
-            let served = state
-                .movies
-                .recommendations(id, &language, page, who)
-                .await?;
+            let (request, language) = cached_request(Cached::Recommendations(id), &query, &state)?;
+            let served = state.movies.cached(request, &language, who).await?;
             let path = format!("/api/movies/{id}/recommendations/");
             let links = ListLinks {
                 path: &path,
@@ -262,8 +281,8 @@ async fn details(id: String, call: Call) -> Response {
         async {
             let id = movie_id_for(&id, &method)?;
             let query = Query::parse(&raw);
-            let language = language(&query, &state)?;
-            let served = state.movies.details(id, &language, who).await?;
+            let (request, language) = cached_request(Cached::Details(id), &query, &state)?;
+            let served = state.movies.cached(request, &language, who).await?;
             Ok(movie_response(
                 &state,
                 served,

@@ -5,10 +5,9 @@ use std::fmt::Write as _;
 
 use warp::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
-use crate::cache::{EntryMeta, ListMeta, Shape};
 use crate::domain::MAX_PAGE;
-use crate::error::ApiError;
-use crate::service::movies::{CacheOutcome, Served};
+use crate::domain::list::ListMeta;
+use crate::service::movies::{CacheOutcome, Freshness, Served};
 use crate::service::state::AppState;
 
 const DATA_PREFIX: &[u8] = b"{\"success\":true,\"data\":";
@@ -59,7 +58,7 @@ fn list_suffix(meta: &ListMeta, links: &ListLinks<'_>, base: Option<&str>) -> Ve
 }
 
 /// The strong validator of a rendered body: 16 hex digits in quotes.
-fn etag(meta: &EntryMeta, salt: u64) -> String {
+fn etag(meta: &Freshness, salt: u64) -> String {
     let mut out = String::with_capacity(18);
     out.push('"');
     out.push_str(&crate::hex::lower(u128::from(meta.etag ^ salt), 16));
@@ -95,7 +94,7 @@ pub fn movie_response(
     let mut headers = HeaderMap::with_capacity(12);
     headers.insert(&X_CACHE, HeaderValue::from_static(served.outcome.as_str()));
     let mut not_modified = false;
-    match &served.freshness {
+    match &served.freshness() {
         Some(meta) => {
             let tag = etag(meta, state.etag_salt);
             not_modified = matches_if_none_match(if_none_match, &tag);
@@ -126,19 +125,14 @@ pub fn movie_response(
         return response;
     }
 
-    let suffix = match (served.document.shape(), links) {
-        (Some(Shape::List(meta)), Some(links)) => {
-            list_suffix(&meta, links, state.public_url.as_deref())
-        }
+    let suffix = |list: Option<&ListMeta>| match (list, links) {
+        (Some(meta), Some(links)) => list_suffix(meta, links, state.public_url.as_deref()),
         _ => OBJECT_SUFFIX.to_vec(),
     };
-    let body = match served.document.render(DATA_PREFIX, &suffix) {
+    let body = match state.movies.render(&served, DATA_PREFIX, suffix) {
         Ok(body) => body,
-        Err(e) => {
-            return ApiError::Internal(format!("rendering a cached page: {e}")).into_response();
-        }
+        Err(e) => return e.into_response(),
     };
-    state.movies.remember_rendered(&served, &body);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -201,12 +195,10 @@ mod tests {
 
     #[test]
     fn etags_are_sixteen_quoted_hex_digits() {
-        let mut meta = EntryMeta {
+        let mut meta = Freshness {
             stored_at_ms: 0,
             expires_at_ms: 0,
             etag: 0xab,
-            shape: Shape::Object,
-            raw_len: 0,
         };
         assert_eq!(etag(&meta, 0), "\"00000000000000ab\"");
         meta.etag = u64::MAX;

@@ -8,6 +8,15 @@ use crate::cache::{CacheKey, key};
 use crate::error::ApiError;
 use crate::service::state::AppState;
 
+/// The namespaces a clear accepts (`?namespace=`), for the OpenAPI document.
+pub const CLEARABLE_NAMESPACES: &[&str] = key::NAMESPACES;
+
+/// The pattern a key a clear accepts (`?key=`) matches, for the OpenAPI document: the one the
+/// clear enforces.
+pub fn clearable_key_pattern() -> String {
+    key::shape_pattern()
+}
+
 /// The staff endpoint's `data`: store sizes and the process counters.
 pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
     let store = state

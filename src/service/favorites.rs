@@ -1,8 +1,9 @@
 //! `FavoriteService`: a user's favorites, always read from SQLite (never cached), and the
 //! profile cache invalidated whenever they change.
 
-use crate::db::favorites::{self, Favorite, NewFavorite};
+use crate::db::favorites;
 use crate::db::now_ms;
+use crate::domain::favorite::{Favorite, NewFavorite};
 use crate::error::ApiError;
 use crate::service::accounts::{AccountService, AuthUser};
 

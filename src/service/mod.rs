@@ -8,16 +8,24 @@ pub mod accounts;
 pub mod auth;
 /// Cache statistics and clearing for staff, the admin socket and the command line.
 pub mod cache_admin;
+/// The per-client request limiter and the client's address.
+pub mod client_limit;
 /// Components that stopped working, for `/health/`.
 pub mod components;
+/// Store and TMDB failures as client-visible errors.
+pub mod errors;
 /// A user's favorites.
 pub mod favorites;
+/// `/health/` and readiness: every check, reused for a second.
+pub mod health;
 /// Where the server is between start and stop, for `/health/ready`.
 pub mod lifecycle;
 /// Offline search over the movies stored locally.
 pub mod local_search;
 /// The movie service: cache rules and TMDB calls.
 pub mod movies;
+/// Application settings.
+pub mod settings;
 /// The state shared by request handlers.
 pub mod state;
 /// Filling the cache ahead of demand.

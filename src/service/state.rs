@@ -32,12 +32,13 @@ pub struct AppStateInner {
     pub movies: MovieService,
     pub accounts: AccountService,
     pub favorites: FavoriteService,
+    pub settings: crate::service::settings::SettingService,
     /// Who may read `/metrics`.
     pub metrics_access: crate::config::MetricsAccess,
     /// CORS origins; `None`: any origin.
     pub cors_origins: Option<Arc<[String]>>,
     /// Per-client request limits and the client address rules.
-    pub client_limiter: crate::http::client_limit::ClientLimiter,
+    pub client_limiter: crate::service::client_limit::ClientLimiter,
     /// Cache hygiene (expired entries, size bound); `None` offline.
     pub sweeper: Option<crate::cache::sweeper::Sweeper>,
     /// Starting, serving or draining: whether `/health/ready` may say ready.
@@ -50,7 +51,7 @@ pub struct AppStateInner {
     pub components: crate::service::components::Components,
     /// The last `/health/` answer (status, body), reused for a second: its store probe writes
     /// and flushes, and anyone may ask for it as often as the client limit allows.
-    pub health: Arc<crate::sync::Recent<(warp::http::StatusCode, serde_json::Value)>>,
+    pub health: Arc<crate::sync::Recent<crate::service::health::Report>>,
     pub clock: Clock,
     /// Absolute base for pagination links (`https://movies.example.com`), or `None` for
     /// path-and-query links.
@@ -59,4 +60,46 @@ pub struct AppStateInner {
     pub etag_salt: u64,
     /// Dropped with the last clone of the state: lets shutdown wait until nothing holds the stores.
     pub(crate) _alive: tokio::sync::mpsc::Sender<()>,
+}
+
+/// What `/metrics` reads at scrape time rather than records: plain numbers, so the exposition
+/// needs nothing of the stores or the TMDB client.
+pub struct Gauges {
+    pub counters: crate::counters::CounterSnapshot,
+    pub store_bytes: u64,
+    pub store_entries: u64,
+    pub store_max_bytes: u64,
+    pub hot_entries: u64,
+    pub hot_bytes: u64,
+    /// 0 closed, 0.5 half-open, 1 open.
+    pub breaker_open: f64,
+    pub uptime: std::time::Duration,
+    /// A shared Redis's `used_memory` and `maxmemory`, when the cache is there.
+    pub redis_memory: Option<(u64, u64)>,
+}
+
+impl AppStateInner {
+    pub async fn gauges(&self) -> Gauges {
+        let usage = self.cache.usage();
+        let (hot_entries, hot_bytes) = self.cache.hot().usage();
+        Gauges {
+            counters: self.counters.snapshot(),
+            store_bytes: usage.stored_bytes(),
+            store_entries: usage.entries(),
+            store_max_bytes: usage.max_bytes(),
+            hot_entries,
+            hot_bytes,
+            breaker_open: match self.movies.tmdb().budget().breaker_state() {
+                crate::tmdb::budget::BreakerState::Closed => 0.0,
+                crate::tmdb::budget::BreakerState::HalfOpen => 0.5,
+                crate::tmdb::budget::BreakerState::Open => 1.0,
+            },
+            uptime: self.started.elapsed(),
+            redis_memory: self
+                .cache
+                .shared_info()
+                .await
+                .map(|info| (info.used_memory, info.maxmemory)),
+        }
+    }
 }

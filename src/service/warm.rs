@@ -161,7 +161,7 @@ struct IdOnly {
 }
 
 fn movie_ids(served: &Served) -> Vec<MovieId> {
-    let Ok(raw) = served.document.render(b"", b"") else {
+    let Some(raw) = served.payload() else {
         return Vec::new();
     };
     serde_json::from_slice::<Vec<IdOnly>>(&raw)

@@ -67,7 +67,7 @@ impl MovieService {
         if self.offline {
             return self.offline_lookup(&request.key, &request.what).await;
         }
-        let ns = crate::measure::namespace_label(request.key.namespace());
+        let ns = request.key.namespace_label();
         let now_ms = self.clock.now_ms();
         let window = self.resilience.revalidate_window.as_millis() as u64;
         let grace = self.resilience.stale_grace.as_millis() as u64;
@@ -116,7 +116,7 @@ impl MovieService {
             Ok((shape, raw, meta, generation)) => Ok(Served {
                 document: Document::Fetched { shape, raw },
                 outcome: CacheOutcome::Miss,
-                freshness: Some(meta),
+                meta: Some(meta),
                 now_ms: self.clock.now_ms(),
                 // Noted when the fetch stored the document: any later change refuses the body.
                 hot: generation.map(|generation| HotSlot { key, generation }),
@@ -273,7 +273,7 @@ impl MovieService {
     /// share one call, whose answer each of them gets.
     pub(super) async fn bypass(&self, request: Request) -> Result<Served, ApiError> {
         Counters::incr(&self.counters.bypasses);
-        let ns = crate::measure::namespace_label(request.key.namespace());
+        let ns = request.key.namespace_label();
         record_cache_outcome(ns, CacheOutcome::Bypass);
         let flight_key = {
             let mut key = request.path.clone();
@@ -313,7 +313,7 @@ impl MovieService {
                 Ok(Served {
                     document: Document::Fetched { shape, raw },
                     outcome: CacheOutcome::Bypass,
-                    freshness: None,
+                    meta: None,
                     now_ms,
                     hot: None,
                 })

@@ -17,6 +17,7 @@ use crate::cache::{CacheError, CacheKey, CachedEntry, EntryMeta, PageCache, Shap
 use crate::clock::Clock;
 use crate::config::{ResilienceSettings, TtlSettings};
 use crate::counters::Counters;
+use crate::domain::list::ListMeta;
 use crate::domain::{Language, MovieId, Page, Region, Requester, SearchQuery, TimeWindow};
 use crate::error::ApiError;
 use crate::service::local_search::LocalSearch;
@@ -90,23 +91,62 @@ pub struct HotSlot {
 /// What a service call produced.
 #[derive(Debug)]
 pub struct Served {
-    pub document: Document,
+    pub(in crate::service::movies) document: Document,
     pub outcome: CacheOutcome,
-    /// The entry's timestamps and payload hash, for cacheable documents.
-    pub freshness: Option<EntryMeta>,
+    /// The entry's metadata, for cacheable documents.
+    pub(in crate::service::movies) meta: Option<EntryMeta>,
     /// The service's notion of now, for `Age` and `max-age`.
     pub now_ms: u64,
     /// Set when the rendered body may be kept in the hot tier (fresh cacheable documents).
-    pub hot: Option<HotSlot>,
+    pub(in crate::service::movies) hot: Option<HotSlot>,
+}
+
+/// A request for one of the cached endpoints (trending, recommendations, details), as both HTTP
+/// doors parse it; with a language, it names one cache entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachedRequest {
+    Trending { window: TimeWindow, page: Page },
+    Recommendations { id: MovieId, page: Page },
+    Details { id: MovieId },
+}
+
+/// A fresh body the hot tier holds for a request, found but not yet served (nothing counted).
+pub struct HotHit {
+    key: CacheKey,
+    entry: HotEntry,
+    now_ms: u64,
+}
+
+/// What the caching headers of a cacheable document are made of.
+#[derive(Debug, Clone, Copy)]
+pub struct Freshness {
+    /// The payload's hash (the ETag before the link salt).
+    pub etag: u64,
+    pub stored_at_ms: u64,
+    pub expires_at_ms: u64,
 }
 
 impl Served {
+    /// TMDB's JSON as served (a list's `results`, a movie's details), without the envelope.
+    pub fn payload(&self) -> Option<Bytes> {
+        self.document.render(b"", b"").ok()
+    }
+
+    /// The caching headers' numbers; `None` for what is never cached (search, popular).
+    pub fn freshness(&self) -> Option<Freshness> {
+        self.meta.as_ref().map(|meta| Freshness {
+            etag: meta.etag,
+            stored_at_ms: meta.stored_at_ms,
+            expires_at_ms: meta.expires_at_ms,
+        })
+    }
+
     /// A finished body from the hot tier.
     fn from_hot(entry: HotEntry, now_ms: u64) -> Served {
         Served {
             document: Document::Rendered(entry.body),
             outcome: CacheOutcome::Hit,
-            freshness: Some(entry.meta),
+            meta: Some(entry.meta),
             now_ms,
             hot: None,
         }
@@ -194,15 +234,15 @@ impl MovieService {
         (*language != self.default_language).then_some(language)
     }
 
-    pub fn trending_key(&self, window: TimeWindow, language: &Language, page: Page) -> CacheKey {
+    fn trending_key(&self, window: TimeWindow, language: &Language, page: Page) -> CacheKey {
         CacheKey::trending(window, self.key_language(language), page)
     }
 
-    pub fn recommendations_key(&self, id: MovieId, language: &Language, page: Page) -> CacheKey {
+    fn recommendations_key(&self, id: MovieId, language: &Language, page: Page) -> CacheKey {
         CacheKey::recommendations(id, self.key_language(language), page)
     }
 
-    pub fn details_key(&self, id: MovieId, language: &Language) -> CacheKey {
+    fn details_key(&self, id: MovieId, language: &Language) -> CacheKey {
         CacheKey::movie(id, self.key_language(language))
     }
 
@@ -400,28 +440,68 @@ impl MovieService {
     fn hot_hit(&self, key: &CacheKey) -> Option<Served> {
         let now_ms = self.clock.now_ms();
         let entry = self.hot_entry(key, now_ms)?;
-        Some(self.serve_hot(key, entry, now_ms))
+        Some(self.serve_hot_entry(key, entry, now_ms))
     }
 
     /// The hot tier's fresh body for `key`, if it has one (never offline, where every entry is
     /// served as stale). Only a lookup: nothing is counted until `serve_hot`.
-    pub fn hot_entry(&self, key: &CacheKey, now_ms: u64) -> Option<HotEntry> {
+    fn hot_entry(&self, key: &CacheKey, now_ms: u64) -> Option<HotEntry> {
         if self.offline {
             return None;
         }
         self.cache.hot().get(key.as_str(), now_ms)
     }
 
-    /// Serves a body `hot_entry` found: counts the hit and notes the read.
-    pub fn serve_hot(&self, key: &CacheKey, entry: HotEntry, now_ms: u64) -> Served {
+    /// The cache key of a cached endpoint's request.
+    fn key_of(&self, request: &CachedRequest, language: &Language) -> CacheKey {
+        match *request {
+            CachedRequest::Trending { window, page } => self.trending_key(window, language, page),
+            CachedRequest::Recommendations { id, page } => {
+                self.recommendations_key(id, language, page)
+            }
+            CachedRequest::Details { id } => self.details_key(id, language),
+        }
+    }
+
+    /// The fast path's question: is this request a fresh body in the hot tier? Only a lookup:
+    /// nothing is counted until [`MovieService::serve_hot`].
+    pub fn hot(&self, request: &CachedRequest, language: &Language) -> Option<HotHit> {
+        let key = self.key_of(request, language);
+        let now_ms = self.clock.now_ms();
+        let entry = self.hot_entry(&key, now_ms)?;
+        Some(HotHit { key, entry, now_ms })
+    }
+
+    /// Answers a cached endpoint's request (the full route's way: hot tier, store, TMDB).
+    pub async fn cached(
+        &self,
+        request: CachedRequest,
+        language: &Language,
+        who: Requester,
+    ) -> Result<Served, ApiError> {
+        match request {
+            CachedRequest::Trending { window, page } => {
+                self.trending(window, language, page, who).await
+            }
+            CachedRequest::Recommendations { id, page } => {
+                self.recommendations(id, language, page, who).await
+            }
+            CachedRequest::Details { id } => self.details(id, language, who).await,
+        }
+    }
+
+    /// Serves what [`MovieService::hot`] found: counts the hit and notes the read.
+    pub fn serve_hot(&self, hit: HotHit) -> Served {
+        let HotHit { key, entry, now_ms } = hit;
+        self.serve_hot_entry(&key, entry, now_ms)
+    }
+
+    fn serve_hot_entry(&self, key: &CacheKey, entry: HotEntry, now_ms: u64) -> Served {
         // The store does not see this read: note it for the size bound's LRU order (skipped,
         // never waited for, when the log is busy).
         self.cache.usage().touch(key.as_str(), now_ms);
         Counters::incr(&self.counters.hits);
-        record_cache_outcome(
-            crate::measure::namespace_label(key.namespace()),
-            CacheOutcome::Hit,
-        );
+        record_cache_outcome(key.namespace_label(), CacheOutcome::Hit);
         Served::from_hot(entry, now_ms)
     }
 
@@ -443,7 +523,7 @@ impl MovieService {
         }
         record_cache_outcome(namespace, outcome);
         Served {
-            freshness: Some(entry.meta),
+            meta: Some(entry.meta),
             document: Document::Cached(entry),
             outcome,
             now_ms,
@@ -451,9 +531,30 @@ impl MovieService {
         }
     }
 
+    /// The response body of `served`: `prefix`, the document's JSON, then what `suffix` makes of
+    /// a list's numbers (`None` for a single document). A fresh body is kept in the hot tier in
+    /// the same call, so the next hit is that body as it is.
+    pub fn render(
+        &self,
+        served: &Served,
+        prefix: &[u8],
+        suffix: impl FnOnce(Option<&ListMeta>) -> Vec<u8>,
+    ) -> Result<Bytes, ApiError> {
+        let list = match served.document.shape() {
+            Some(Shape::List(meta)) => Some(meta),
+            _ => None,
+        };
+        let body = served
+            .document
+            .render(prefix, &suffix(list.as_ref()))
+            .map_err(|e| ApiError::Internal(format!("rendering a cached page: {e}")))?;
+        self.remember_rendered(served, &body);
+        Ok(body)
+    }
+
     /// Keeps a rendered body in the hot tier, when `served` allows it.
-    pub fn remember_rendered(&self, served: &Served, body: &Bytes) {
-        if let (Some(slot), Some(meta)) = (&served.hot, &served.freshness) {
+    fn remember_rendered(&self, served: &Served, body: &Bytes) {
+        if let (Some(slot), Some(meta)) = (&served.hot, &served.meta) {
             self.cache.hot().insert(
                 slot.key.as_str(),
                 slot.generation,

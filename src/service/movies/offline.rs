@@ -56,7 +56,7 @@ impl MovieService {
         key: &CacheKey,
         what: &str,
     ) -> Result<Served, ApiError> {
-        let ns = crate::measure::namespace_label(key.namespace());
+        let ns = key.namespace_label();
         let now_ms = self.clock.now_ms();
         match self.cache.get(key, now_ms).await {
             Lookup::Fresh(entry) => {
@@ -156,7 +156,7 @@ impl MovieService {
                 raw,
             },
             outcome: CacheOutcome::Hit,
-            freshness: None,
+            meta: None,
             now_ms: self.clock.now_ms(),
             hot: None,
         })
