@@ -35,7 +35,8 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
     (
         "reelcache_http_requests_total",
         Kind::Counter,
-        "HTTP requests answered, by route pattern, method and status",
+        "HTTP requests answered, by route pattern, method, status and door (fast: a hot-tier \
+         hit answered before warp's filters; full: the filter chain)",
     ),
     (
         "reelcache_http_request_duration_seconds",
@@ -304,25 +305,37 @@ type LabelAt = (usize, usize);
 /// kept per thread once made, keyed by their labels' addresses: finding a handle in the
 /// recorder's registry (hashing and comparing its name and labels) costs several times what
 /// recording does. Labels are static strings from bounded sets, so the maps stay small.
-pub fn http_request(route: &'static str, method: &str, status: u16, seconds: f64) {
+pub fn http_request(
+    route: &'static str,
+    method: &str,
+    status: u16,
+    door: &'static str,
+    seconds: f64,
+) {
     let method = method_label(method);
     let status = status_label(status);
     thread_local! {
-        static COUNTERS: RefCell<FxHashMap<[LabelAt; 3], Counter>> =
+        static COUNTERS: RefCell<FxHashMap<[LabelAt; 4], Counter>> =
             RefCell::new(FxHashMap::default());
         static HISTOGRAMS: RefCell<FxHashMap<LabelAt, Histogram>> =
             RefCell::new(FxHashMap::default());
     }
     COUNTERS.with_borrow_mut(|counters| {
         counters
-            .entry([address(route), address(method), address(status)])
+            .entry([
+                address(route),
+                address(method),
+                address(status),
+                address(door),
+            ])
             .or_insert_with(|| {
                 handle();
                 metrics::counter!(
                     "reelcache_http_requests_total",
                     "route" => route,
                     "method" => method,
-                    "status" => status
+                    "status" => status,
+                    "door" => door
                 )
             })
             .increment(1);

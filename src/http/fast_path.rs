@@ -67,7 +67,14 @@ pub fn answer<B>(
             HeaderValue::from_static(EXPOSED_HEADERS),
         );
     }
-    Some(observe::finish(started, method, route, &id, response))
+    Some(observe::finish(
+        started,
+        method,
+        route,
+        observe::Door::Fast,
+        &id,
+        response,
+    ))
 }
 
 /// `Some(None)`: not a cross-origin request; `Some(Some(origin))`: an allowed origin, echoed as

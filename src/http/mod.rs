@@ -1,5 +1,17 @@
-//! The HTTP surface: one module per resource group, shared filters, and the single place where
-//! warp's rejections become the contract's error envelope.
+//! The HTTP surface. A request comes in through one of two doors, both in `server.rs`'s
+//! connection loop:
+//!
+//! 1. **The fast path** (`fast_path.rs`), tried first on every request hyper has parsed: a GET or
+//!    HEAD of a cached movie endpoint whose fresh body is in the hot tier, from a client within
+//!    its limits, is answered right there, before warp.
+//! 2. **The full route** ([`routes`]): warp's filter chain, one module per resource group
+//!    (`movies`, `users`, `favorites`, `admin`, `ops`, `docs`), with shared filters and the single
+//!    place where rejections become the contract's error envelope (`rejection.rs`).
+//!
+//! Both doors parse a movie request with the same function (`movies::cached_request`), write
+//! it with the same `response::movie_response` and finish it with the same
+//! `observe::finish` (request id, security headers, metrics and the log line, which carry
+//! `door=fast` or `door=full`). `envelope.rs` turns an `ApiError` into a response.
 
 pub mod admin;
 pub mod api_spec;

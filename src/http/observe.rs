@@ -119,9 +119,27 @@ where
              id: String,
              response: warp::reply::Response| {
                 let route = route_label(path.as_str());
-                finish(started, &method, route, &id, response)
+                finish(started, &method, route, Door::Full, &id, response)
             },
         )
+}
+
+/// Which of the two doors answered a request (`http/mod.rs`): the fast path before warp's
+/// filters, or the full route through them. Logged with every request and a label of
+/// `reelcache_http_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Fast,
+    Full,
+}
+
+impl Door {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::Fast => "fast",
+            Door::Full => "full",
+        }
+    }
 }
 
 /// What every response gets on its way out, whichever path answered it: the request id, the
@@ -132,6 +150,7 @@ pub fn finish(
     started: Instant,
     method: &Method,
     route: &'static str,
+    door: Door,
     id: &str,
     mut response: warp::reply::Response,
 ) -> warp::reply::Response {
@@ -149,7 +168,13 @@ pub fn finish(
     );
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    crate::measure::http_request(route, method.as_str(), status, elapsed.as_secs_f64());
+    crate::measure::http_request(
+        route,
+        method.as_str(),
+        status,
+        door.as_str(),
+        elapsed.as_secs_f64(),
+    );
     if let Some(cache) = response
         .headers()
         .get(&super::response::X_CACHE)
@@ -161,7 +186,8 @@ pub fn finish(
         // Whole microseconds: a float of milliseconds prints as 0.137254 in one line and
         // 12.000001 in the next, noise to read and to index.
         let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        tracing::info!(route, status, latency_us, "request");
+        let door = door.as_str();
+        tracing::info!(route, status, latency_us, door, "request");
     }
     response
 }

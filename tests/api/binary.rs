@@ -473,7 +473,7 @@ async fn json_logs_have_one_line_per_request_with_its_id() {
         .filter(|l| l["fields"]["message"] == "request")
         .collect();
     assert_eq!(requests.len(), 2, "{logs}");
-    for (line, cache) in requests.iter().zip(["MISS", "HIT"]) {
+    for ((line, cache), door) in requests.iter().zip(["MISS", "HIT"]).zip(["full", "fast"]) {
         let (f, span) = (&line["fields"], &line["span"]);
         assert_eq!(span["method"], "GET");
         assert_eq!(span["path"], "/api/movies/trending/");
@@ -481,6 +481,8 @@ async fn json_logs_have_one_line_per_request_with_its_id() {
         assert_eq!(span["cache"], cache);
         assert_eq!(f["route"], "/api/movies/trending/");
         assert_eq!(f["status"], 200);
+        // The miss went through warp's filters; the hit was answered before them.
+        assert_eq!(f["door"], door, "{line}");
         // Whole microseconds, not a float of milliseconds.
         assert!(f["latency_us"].is_u64(), "{line}");
         // Each field said once: in the span or in the line, and no list of spans repeating it.

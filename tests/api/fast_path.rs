@@ -152,3 +152,34 @@ async fn a_client_that_stalls_while_sending_headers_is_disconnected() {
     assert_eq!(app.get(PAGE).await.status, 200);
     app.stop().await;
 }
+
+/// `/metrics` tells the doors apart: the miss counted under `door="full"`, the hot hit under
+/// `door="fast"`, each with its route.
+#[tokio::test]
+async fn metrics_count_each_door_apart() {
+    let env = TestEnv::new().await;
+    let (app, _miss) = hot_app(&env).await;
+    let count = |text: &str, door: &str| -> f64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("reelcache_http_requests_total{")
+                    && l.contains("route=\"/api/movies/trending/\"")
+                    && l.contains(&format!("door=\"{door}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let before = String::from_utf8(app.get("/metrics").await.body).unwrap();
+    let hit = app.get(PAGE).await;
+    assert_eq!(hit.x_cache(), "HIT");
+    let after = String::from_utf8(app.get("/metrics").await.body).unwrap();
+    // Metrics are process-wide and tests run side by side: count what this hit moved.
+    assert!(
+        count(&after, "fast") >= count(&before, "fast") + 1.0,
+        "{after}"
+    );
+    assert!(
+        count(&after, "full") >= 1.0,
+        "the miss went through the filters: {after}"
+    );
+}
