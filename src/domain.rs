@@ -3,12 +3,28 @@
 
 use std::fmt;
 
-use crate::error::ApiError;
-
 pub mod favorite;
 pub mod list;
 pub mod pattern;
 pub mod setting;
+
+/// A value a client sent that the contract does not take: which parameter or field, and why.
+/// The validators return it; `error.rs` turns it into a `400 VALIDATION_ERROR` naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: &str, message: impl Into<String>) -> Invalid {
+        Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
 
 /// TMDB serves pages 1..=500 of every list, whatever `total_pages` says.
 pub const MAX_PAGE: u32 = 500;
@@ -33,12 +49,12 @@ impl Page {
 
     /// `None` (parameter absent) means page 1; anything but an integer in 1..=500 is refused,
     /// including an empty value, a sign, a fraction or surrounding spaces.
-    pub fn parse(raw: Option<&str>) -> Result<Page, ApiError> {
+    pub fn parse(raw: Option<&str>) -> Result<Page, Invalid> {
         let Some(raw) = raw else {
             return Ok(Page::FIRST);
         };
         let invalid = || {
-            ApiError::validation(
+            Invalid::new(
                 "page",
                 format!("page must be an integer between 1 and {MAX_PAGE}"),
             )
@@ -78,7 +94,7 @@ pub enum MovieIdSegment {
     /// Not a number at all: the path does not name a movie route (404 `NOT_FOUND`).
     NotNumeric,
     /// A number outside 1..=2147483647 (400 `VALIDATION_ERROR`).
-    OutOfRange(ApiError),
+    OutOfRange(Invalid),
     Valid(MovieId),
 }
 
@@ -93,7 +109,7 @@ impl MovieId {
             Ok(n) if (1..=u64::from(Self::MAX)).contains(&n) => {
                 MovieIdSegment::Valid(MovieId(n as u32))
             }
-            _ => MovieIdSegment::OutOfRange(ApiError::validation(
+            _ => MovieIdSegment::OutOfRange(Invalid::new(
                 "movie_id",
                 format!("movie_id must be an integer between 1 and {}", Self::MAX),
             )),
@@ -127,11 +143,11 @@ impl TimeWindow {
     /// The accepted spellings, in `ALL`'s order (the OpenAPI document's `enum`).
     pub const NAMES: [&'static str; 2] = ["day", "week"];
 
-    pub fn parse(raw: Option<&str>) -> Result<TimeWindow, ApiError> {
+    pub fn parse(raw: Option<&str>) -> Result<TimeWindow, Invalid> {
         match raw {
             None | Some("day") => Ok(TimeWindow::Day),
             Some("week") => Ok(TimeWindow::Week),
-            Some(_) => Err(ApiError::validation(
+            Some(_) => Err(Invalid::new(
                 "time_window",
                 "time_window must be one of: day, week",
             )),
@@ -163,19 +179,19 @@ impl SearchQuery {
         format!("^[{SPACE}]*{edge}(?:[^{CONTROL}]{{0,{inner}}}{edge})?[{SPACE}]*$")
     }
 
-    pub fn parse(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
+    pub fn parse(raw: Option<&str>) -> Result<SearchQuery, Invalid> {
         let trimmed = raw.unwrap_or("").trim();
         if trimmed.is_empty() {
-            return Err(ApiError::validation("query", "query is required"));
+            return Err(Invalid::new("query", "query is required"));
         }
         if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(ApiError::validation(
+            return Err(Invalid::new(
                 "query",
                 format!("query must be between 1 and {} characters", Self::MAX_CHARS),
             ));
         }
         if trimmed.chars().any(char::is_control) {
-            return Err(ApiError::validation(
+            return Err(Invalid::new(
                 "query",
                 "query must not contain control characters",
             ));
@@ -215,11 +231,11 @@ impl Language {
     }
 
     /// The `language` query parameter: absent means the configured default.
-    pub fn parse_param(raw: Option<&str>, default: &Language) -> Result<Language, ApiError> {
+    pub fn parse_param(raw: Option<&str>, default: &Language) -> Result<Language, Invalid> {
         match raw {
             None => Ok(default.clone()),
             Some(raw) => Language::parse(raw).ok_or_else(|| {
-                ApiError::validation(
+                Invalid::new(
                     "language",
                     "language must look like 'en' or 'en-US' (ISO 639-1, optional ISO 3166-1 region)",
                 )
@@ -246,13 +262,13 @@ impl Region {
     /// What `parse_param` accepts, for the OpenAPI document.
     pub const PATTERN: &'static str = "^[A-Za-z]{2}$";
 
-    pub fn parse_param(raw: Option<&str>) -> Result<Option<Region>, ApiError> {
+    pub fn parse_param(raw: Option<&str>) -> Result<Option<Region>, Invalid> {
         match raw {
             None => Ok(None),
             Some(raw) if raw.len() == 2 && raw.bytes().all(|b| b.is_ascii_alphabetic()) => {
                 Ok(Some(Region(raw.to_ascii_uppercase())))
             }
-            Some(_) => Err(ApiError::validation(
+            Some(_) => Err(Invalid::new(
                 "region",
                 "region must be a two-letter ISO 3166-1 code such as 'US'",
             )),
@@ -339,7 +355,7 @@ mod tests {
 
 /// Account inputs, validated as the contract says.
 pub mod account {
-    use crate::error::ApiError;
+    use super::Invalid;
 
     /// The shortest and longest username and password registration accepts.
     pub const USERNAME_MIN: usize = 3;
@@ -369,12 +385,12 @@ pub mod account {
     }
 
     /// 3..=150 characters of letters, digits and `@ . + - _`.
-    pub fn username(raw: Option<&str>) -> Result<String, ApiError> {
-        let value = raw.ok_or_else(|| ApiError::validation("username", "username is required"))?;
+    pub fn username(raw: Option<&str>) -> Result<String, Invalid> {
+        let value = raw.ok_or_else(|| Invalid::new("username", "username is required"))?;
         let count = value.chars().count();
         let allowed = |c: char| c.is_alphanumeric() || "@.+-_".contains(c);
         if !(USERNAME_MIN..=USERNAME_MAX).contains(&count) || !value.chars().all(allowed) {
-            return Err(ApiError::validation(
+            return Err(Invalid::new(
                 "username",
                 "username must be 3 to 150 characters of letters, digits and @ . + - _",
             ));
@@ -383,17 +399,17 @@ pub mod account {
     }
 
     /// At least 8 characters; at most 1024 so hashing stays cheap.
-    pub fn password(raw: Option<&str>) -> Result<String, ApiError> {
-        let value = raw.ok_or_else(|| ApiError::validation("password", "password is required"))?;
+    pub fn password(raw: Option<&str>) -> Result<String, Invalid> {
+        let value = raw.ok_or_else(|| Invalid::new("password", "password is required"))?;
         let count = value.chars().count();
         if count < PASSWORD_MIN {
-            return Err(ApiError::validation(
+            return Err(Invalid::new(
                 "password",
                 "password must be at least 8 characters",
             ));
         }
         if count > PASSWORD_MAX {
-            return Err(ApiError::validation(
+            return Err(Invalid::new(
                 "password",
                 "password must be at most 1024 characters",
             ));
@@ -403,9 +419,9 @@ pub mod account {
 
     /// Optional (absent, `null` or blank: none); when given, something@domain.tld without
     /// spaces, at most 254 characters including any spaces around it.
-    pub fn email(raw: Option<&str>) -> Result<String, ApiError> {
+    pub fn email(raw: Option<&str>) -> Result<String, Invalid> {
         if raw.is_some_and(|v| v.chars().count() > EMAIL_MAX) {
-            return Err(ApiError::validation(
+            return Err(Invalid::new(
                 "email",
                 format!("email must be at most {EMAIL_MAX} characters"),
             ));
@@ -422,10 +438,7 @@ pub mod account {
                     && !domain.ends_with('.')
             });
         if !valid {
-            return Err(ApiError::validation(
-                "email",
-                "email is not a valid address",
-            ));
+            return Err(Invalid::new("email", "email is not a valid address"));
         }
         Ok(value.to_owned())
     }

@@ -196,6 +196,12 @@ impl ApiError {
     }
 }
 
+impl From<crate::domain::Invalid> for ApiError {
+    fn from(invalid: crate::domain::Invalid) -> ApiError {
+        ApiError::validation(&invalid.field, invalid.message)
+    }
+}
+
 #[derive(Serialize)]
 struct Envelope<'a> {
     success: bool,

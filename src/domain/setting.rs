@@ -1,7 +1,7 @@
 //! Application settings' inputs: the code that names a setting and its description's bound,
 //! stated once for the validators and the OpenAPI document.
 
-use crate::error::ApiError;
+use super::Invalid;
 
 /// One application setting, as stored.
 #[derive(Debug, Clone)]
@@ -35,14 +35,14 @@ pub fn code_pattern() -> String {
 }
 
 /// A setting code: 1..=100 ASCII letters, digits, `_` and `-`.
-pub fn code(raw: &str) -> Result<String, ApiError> {
+pub fn code(raw: &str) -> Result<String, Invalid> {
     let count = raw.chars().count();
     if !(1..=CODE_MAX).contains(&count)
         || !raw
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
-        return Err(ApiError::validation(
+        return Err(Invalid::new(
             "setting_code",
             format!("setting_code must be 1 to {CODE_MAX} characters of letters, digits, _ and -"),
         ));
@@ -51,9 +51,9 @@ pub fn code(raw: &str) -> Result<String, ApiError> {
 }
 
 /// A description: at most 1000 characters.
-pub fn description(value: &str) -> Result<(), ApiError> {
+pub fn description(value: &str) -> Result<(), Invalid> {
     if value.chars().count() > DESCRIPTION_MAX {
-        return Err(ApiError::validation(
+        return Err(Invalid::new(
             "description",
             format!("description must be at most {DESCRIPTION_MAX} characters"),
         ));

@@ -281,7 +281,7 @@ async fn check(segments: Vec<String>, req: ApiRequest, state: AppState) -> Respo
             let user = user(&req, &state).await?;
             let tmdb_id = match segment {
                 MovieIdSegment::Valid(id) => i64::from(id.get()),
-                MovieIdSegment::OutOfRange(e) => return Err(e),
+                MovieIdSegment::OutOfRange(e) => return Err(e.into()),
                 MovieIdSegment::NotNumeric => return Err(no_route()),
             };
             let body = match state.favorites.check(&user, tmdb_id).await? {

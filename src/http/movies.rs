@@ -185,7 +185,10 @@ pub fn hot_request(
 }
 
 fn language(query: &Query, state: &AppState) -> Result<Language, ApiError> {
-    Language::parse_param(query.get("language"), state.movies.default_language())
+    Ok(Language::parse_param(
+        query.get("language"),
+        state.movies.default_language(),
+    )?)
 }
 
 /// `language` in links only when the client chose a non-default one, matching the cache key.
@@ -211,7 +214,7 @@ fn movie_id_for(segment: &str, method: &Method) -> Result<MovieId, ApiError> {
 fn movie_id_of(parsed: MovieIdSegment) -> Result<MovieId, ApiError> {
     match parsed {
         MovieIdSegment::Valid(id) => Ok(id),
-        MovieIdSegment::OutOfRange(err) => Err(err),
+        MovieIdSegment::OutOfRange(err) => Err(err.into()),
         MovieIdSegment::NotNumeric => Err(ApiError::NotFound(
             "No route for this path (a movie id is a number)".to_owned(),
         )),
