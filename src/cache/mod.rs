@@ -15,6 +15,7 @@ pub mod sled_store;
 /// Portable snapshot files of the cache.
 pub mod snapshot;
 mod stats;
+pub mod store;
 pub mod sweeper;
 pub mod usage;
 
@@ -34,6 +35,7 @@ pub use redis_store::RedisStore;
 pub use sled_slot::SledSlot;
 pub use sled_store::SledStore;
 pub use stats::RedisStats;
+pub use store::Store;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CacheError {
@@ -49,19 +51,10 @@ pub enum CacheError {
     Disk(String),
 }
 
-/// The backends. An enum rather than a trait object: native async fns are not object-safe, and
-/// the set is closed (sled embedded, Redis shared).
-#[derive(Clone)]
-pub enum Store {
-    /// Supervised: reopened once a disk that refused writes takes them again.
-    Sled(SledSlot),
-    Redis(RedisStore),
-}
-
 /// One stored entry whose header has been verified; the payload is still compressed.
 #[derive(Debug, Clone)]
 pub struct CachedEntry {
-    bytes: sled::IVec,
+    bytes: Bytes,
     payload_offset: usize,
     /// The payload was compressed against the built-in dictionary (format 2).
     dictionary: bool,
@@ -69,7 +62,7 @@ pub struct CachedEntry {
 }
 
 impl CachedEntry {
-    fn from_bytes(bytes: sled::IVec) -> Result<CachedEntry, envelope::EnvelopeError> {
+    fn from_bytes(bytes: Bytes) -> Result<CachedEntry, envelope::EnvelopeError> {
         let decoded = envelope::decode(&bytes)?;
         Ok(CachedEntry {
             payload_offset: decoded.payload_offset(&bytes),
@@ -179,13 +172,7 @@ impl PageCache {
     /// Looks `key` up. Store errors and undecodable entries are misses; a damaged entry is removed
     /// so the next fetch replaces it.
     pub async fn get(&self, key: &CacheKey, now_ms: u64) -> Lookup {
-        let found = match &self.store {
-            Store::Sled(sled) => sled.get(key.as_str()),
-            Store::Redis(redis) => redis
-                .get(key.as_str())
-                .await
-                .map(|v| v.map(sled::IVec::from)),
-        };
+        let found = self.store.get(key.as_str()).await;
         let bytes = match found {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Lookup::Miss,
@@ -275,10 +262,7 @@ impl PageCache {
     /// when it did.
     async fn replace(&self, key: &str, old: Vec<u8>, new: Vec<u8>) -> Option<u64> {
         let (old_len, new_len) = (old.len() as u64, new.len() as u64);
-        let replaced = match &self.store {
-            Store::Sled(sled) => sled.replace(key.to_owned(), old, new).await,
-            Store::Redis(redis) => redis.replace(key, &old, &new).await,
-        };
+        let replaced = self.store.replace(key, old, new).await;
         match replaced {
             Ok(true) => {
                 self.usage.stored(new_len, old_len);
@@ -313,13 +297,8 @@ impl PageCache {
         let stored = bytes.len() as u64;
         let raw = envelope::decode(&bytes).map_or(0, |d| u64::from(d.meta.raw_len));
         let pending = self.hot.pending(Some(key.as_str()));
-        let result = match &self.store {
-            Store::Sled(sled) => sled.put(key.as_str(), bytes),
-            Store::Redis(redis) => redis
-                .put(key.as_str(), &bytes, expires_of(&bytes))
-                .await
-                .map(|()| None),
-        };
+        let expires = expires_of(&bytes);
+        let result = self.store.put(key.as_str(), bytes, expires).await;
         let generation = pending.finish();
         match result {
             Ok(old) => {
@@ -358,13 +337,7 @@ impl PageCache {
         key: &str,
         seen: Option<&sled_store::IndexRecord>,
     ) -> Result<bool, CacheError> {
-        let removed = match (&self.store, seen) {
-            (Store::Sled(sled), Some(seen)) => sled.remove_if_record(key, seen),
-            (Store::Sled(sled), None) => sled.remove_blocking(key),
-            (Store::Redis(redis), _) => {
-                block_on(redis.remove(key)).map(|removed| removed.then_some(0))
-            }
-        };
+        let removed = self.store.remove_blocking(key, seen);
         if seen.is_some() && matches!(removed, Ok(None)) {
             // Stored again since the sweeper looked (or already gone): nothing to forget.
             return Ok(false);
@@ -389,96 +362,54 @@ impl PageCache {
         }
         let entries = entries
             .into_iter()
-            .map(|(key, value)| (key.as_str().to_owned(), value))
+            .map(|(key, value)| {
+                let expires = expires_of(&value);
+                (key.as_str().to_owned(), value, expires)
+            })
             .collect();
-        let result = match &self.store {
-            Store::Sled(sled) => sled.put_batch_blocking(entries),
-            Store::Redis(redis) => {
-                let entries: Vec<(String, Vec<u8>, u64)> = entries
-                    .into_iter()
-                    .map(|(key, value)| {
-                        let expires = expires_of(&value);
-                        (key, value, expires)
-                    })
-                    .collect();
-                block_on(redis.put_many(&entries))
-            }
-        };
+        let result = self.store.put_batch_blocking(entries);
         self.hot.invalidate_all();
         result
     }
 
     /// Every stored (key, envelope) whose key starts with `prefix`. Blocking (from Redis, the
     /// entries are read in batches on the runtime, then iterated).
-    pub fn scan_blocking(
-        &self,
-        prefix: &str,
-    ) -> Box<dyn Iterator<Item = Result<(String, sled::IVec), CacheError>>> {
-        match &self.store {
-            Store::Sled(sled) => sled.scan_prefix(prefix),
-            Store::Redis(redis) => {
-                let mut found = Vec::new();
-                let scanned = block_on(redis.scan_each(prefix, |key, value| {
-                    found.push(Ok((key, sled::IVec::from(value))));
-                }));
-                if let Err(e) = scanned {
-                    found.push(Err(e));
-                }
-                Box::new(found.into_iter())
-            }
-        }
+    pub fn scan_blocking(&self, prefix: &str) -> Box<dyn Iterator<Item = store::Scanned>> {
+        self.store.scan_blocking(prefix)
     }
 
     /// Every (key, index record) whose key starts with `prefix`, without reading the entries
     /// (see `SledStore::scan_index`); nothing for Redis, which expires and evicts by itself.
     /// Blocking.
     pub fn scan_index_blocking(&self, prefix: &str) -> IndexScan {
-        match &self.store {
-            Store::Sled(sled) => sled.scan_index(prefix),
-            Store::Redis(_) => Box::new(std::iter::empty()),
-        }
+        self.store.scan_index_blocking(prefix)
     }
 
     /// Whether the store holds no entry. An unreachable Redis counts as not empty, so nothing
     /// is imported into it blindly.
     pub async fn is_empty(&self) -> bool {
-        match &self.store {
-            Store::Sled(sled) => sled.is_empty(),
-            Store::Redis(redis) => redis.is_empty().await.unwrap_or(false),
-        }
+        self.store.is_empty().await
     }
 
     /// `Some` when sled's log should be folded into its snapshot once the store is closed: the
     /// store is sled and was written since it opened (`SledStore::fold_log`).
     pub fn log_to_fold(&self) -> Option<sled_store::FoldToken> {
-        match &self.store {
-            Store::Sled(sled) => sled.log_to_fold(),
-            Store::Redis(_) => None,
-        }
+        self.store.log_to_fold()
     }
 
     /// Which backend holds the entries.
     pub fn backend(&self) -> &'static str {
-        match &self.store {
-            Store::Sled(_) => "sled",
-            Store::Redis(_) => "redis",
-        }
+        self.store.backend()
     }
 
     /// The local store's slot, when the store is sled (its supervisor runs with the server).
     pub fn sled(&self) -> Option<&SledSlot> {
-        match &self.store {
-            Store::Sled(sled) => Some(sled),
-            Store::Redis(_) => None,
-        }
+        self.store.sled()
     }
 
     /// The shared store, when there is one (fill locks, the shared TMDB rate).
     pub fn redis(&self) -> Option<&RedisStore> {
-        match &self.store {
-            Store::Sled(_) => None,
-            Store::Redis(redis) => Some(redis),
-        }
+        self.store.redis()
     }
 
     /// With Redis: its own numbers (entries under the prefix, memory from `INFO`), which also
@@ -512,10 +443,7 @@ impl PageCache {
     /// Removes one entry; `Ok(true)` when it existed, the store's error when it could not.
     pub async fn try_remove(&self, key: &CacheKey) -> Result<bool, CacheError> {
         let pending = self.hot.pending(Some(key.as_str()));
-        let result = match &self.store {
-            Store::Sled(sled) => sled.remove(key.as_str().to_owned()).await,
-            Store::Redis(redis) => redis.remove(key.as_str()).await.map(|r| r.then_some(0)),
-        };
+        let result = self.store.remove(key.as_str()).await;
         pending.finish();
         self.usage.forget(key.as_str());
         let removed = result?;
@@ -528,7 +456,7 @@ impl PageCache {
 
     /// Removes every entry whose key starts with `prefix` (all entries for ""); returns how many.
     pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
-        if let Store::Redis(redis) = &self.store {
+        if let Some(redis) = self.store.redis() {
             let pending = self.hot.pending(None);
             let removed = redis.clear_prefix(prefix).await;
             pending.finish();
@@ -557,10 +485,7 @@ impl PageCache {
     /// Whether the store answers (for `/health/`). `Err(CacheError::Unavailable)` is a shared
     /// store that is away: the service is degraded, not down.
     pub async fn health(&self) -> Result<(), CacheError> {
-        match &self.store {
-            Store::Sled(sled) => sled.health().await,
-            Store::Redis(redis) => redis.health().await,
-        }
+        self.store.health().await
     }
 
     /// Writes buffered data to disk (shutdown). Redis keeps its own durability.
@@ -568,10 +493,7 @@ impl PageCache {
         if !self.settle(SETTLE_LIMIT).await {
             tracing::warn!("some entries stay with fast compression: re-encoding took too long");
         }
-        match &self.store {
-            Store::Sled(sled) => sled.flush().await,
-            Store::Redis(_) => Ok(()),
-        }
+        self.store.flush().await
     }
 }
 
@@ -593,10 +515,4 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 /// The expiry recorded in an envelope (0 for one that does not decode: nothing serves it).
 fn expires_of(bytes: &[u8]) -> u64 {
     envelope::decode(bytes).map_or(0, |d| d.meta.expires_at_ms)
-}
-
-/// Runs a shared-store future from blocking code (snapshots, offline search, which run on the
-/// blocking pool), on the runtime that owns the connection.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Handle::current().block_on(future)
 }
