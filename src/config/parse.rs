@@ -1,0 +1,112 @@
+//! The parsers of setting values: each says what it wants in its error.
+
+use std::time::Duration;
+
+use reqwest::Url;
+
+/// `*` (any origin) or comma-separated origins like `https://app.example.org`.
+pub(super) fn parse_origins(raw: &str) -> Result<Option<Vec<String>>, String> {
+    if raw.trim() == "*" {
+        return Ok(None);
+    }
+    let origins: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let url = parse_base_url(o)?;
+            Ok(url)
+        })
+        .collect::<Result<_, String>>()?;
+    if origins.is_empty() {
+        return Err("give '*' or at least one origin".to_owned());
+    }
+    Ok(Some(origins))
+}
+
+/// A whole number of at least `min`.
+/// `auto` (`None`) or a whole number of at least one.
+pub(super) fn parse_auto_count(raw: &str) -> Result<Option<usize>, String> {
+    match raw.trim() {
+        "auto" => Ok(None),
+        n => parse_count(n, 1)
+            .map(|n| Some(n as usize))
+            .map_err(|e| format!("{e}, or 'auto'")),
+    }
+}
+
+/// `auth.hash_concurrency = "auto"` never takes more slots than this (~19 MiB each).
+pub const HASH_SLOTS_AUTO_MAX: usize = 4;
+
+/// `clients.burst = "auto"`: this many seconds of `clients.rps`.
+pub const BURST_SECONDS: u32 = 5;
+
+pub(super) fn parse_count(raw: &str, min: u32) -> Result<u32, String> {
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n >= min)
+        .ok_or_else(|| format!("'{raw}' is not a whole number of at least {min}"))
+}
+
+pub(super) fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!(
+            "'{raw}' is not one of 1/0, true/false, yes/no, on/off"
+        )),
+    }
+}
+
+/// Seconds (`3600`) or a human duration (`30s`, `15m`, `1h`, `1h30m`, `500ms`).
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let parsed = match raw.parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(raw),
+    };
+    match parsed {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be greater than zero".to_owned()),
+        Err(_) => Err(format!(
+            "'{raw}' is not a duration (seconds, or like 30s, 15m, 1h)"
+        )),
+    }
+}
+
+/// A delay that may be zero (off), bounded so a typo cannot keep a stopping server up for hours.
+pub(super) fn parse_shutdown_delay(raw: &str) -> Result<Duration, String> {
+    const MAX: Duration = Duration::from_secs(300);
+    let delay = match raw.trim() {
+        "0" | "0s" | "0ms" => Duration::ZERO,
+        other => parse_duration(other)?,
+    };
+    if delay > MAX {
+        return Err("must be at most 5m".to_owned());
+    }
+    Ok(delay)
+}
+
+/// TTLs are whole seconds on the wire (`max-age`), so anything under a second is refused.
+pub(super) fn parse_ttl(raw: &str) -> Result<Duration, String> {
+    let d = parse_duration(raw)?;
+    if d < Duration::from_secs(1) {
+        return Err("a TTL must be at least 1s".to_owned());
+    }
+    Ok(d)
+}
+
+/// An http(s) URL without query or fragment, returned without a trailing slash so paths can be
+/// appended to it.
+pub(super) fn parse_base_url(raw: &str) -> Result<String, String> {
+    let url = Url::parse(raw.trim_end_matches('/'))
+        .map_err(|_| format!("'{raw}' is not an absolute URL like https://example.com"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("'{raw}' must be an http:// or https:// URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("'{raw}' must not have a query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
