@@ -7,13 +7,16 @@
 mod fetch;
 mod flight;
 mod offline;
+mod served;
+
+pub use served::{CacheOutcome, CachedRequest, Document, Freshness, HotHit, HotSlot, Served};
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::cache::hot::{Generation, HotEntry};
-use crate::cache::{CacheError, CacheKey, CachedEntry, EntryMeta, PageCache, Shape};
+use crate::cache::{CacheKey, CachedEntry, EntryMeta, PageCache, Shape};
 use crate::clock::Clock;
 use crate::config::{ResilienceSettings, TtlSettings};
 use crate::counters::Counters;
@@ -25,133 +28,6 @@ use crate::tmdb::TmdbClient;
 
 use fetch::{Kind, Request};
 use flight::SingleFlight;
-
-/// How a response was produced, as reported in `X-Cache`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheOutcome {
-    Hit,
-    Miss,
-    Stale,
-    Bypass,
-}
-
-impl CacheOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheOutcome::Hit => "HIT",
-            CacheOutcome::Miss => "MISS",
-            CacheOutcome::Stale => "STALE",
-            CacheOutcome::Bypass => "BYPASS",
-        }
-    }
-}
-
-/// A TMDB document ready to be written: still compressed in its cache entry, just fetched, or
-/// already a finished response body from the hot tier.
-#[derive(Debug)]
-pub enum Document {
-    Cached(CachedEntry),
-    Fetched {
-        shape: Shape,
-        raw: Bytes,
-    },
-    /// The whole response body, envelope included.
-    Rendered(Bytes),
-}
-
-impl Document {
-    /// `None` for a finished body, which needs no envelope.
-    pub fn shape(&self) -> Option<Shape> {
-        match self {
-            Document::Cached(entry) => Some(entry.meta.shape),
-            Document::Fetched { shape, .. } => Some(*shape),
-            Document::Rendered(_) => None,
-        }
-    }
-
-    /// The document's JSON between `prefix` and `suffix`, in one buffer (a finished body as it
-    /// is).
-    pub fn render(&self, prefix: &[u8], suffix: &[u8]) -> Result<Bytes, CacheError> {
-        match self {
-            Document::Cached(entry) => entry.render(prefix, suffix).map(Bytes::from),
-            Document::Fetched { raw, .. } => Ok([prefix, &raw[..], suffix].concat().into()),
-            Document::Rendered(body) => Ok(body.clone()),
-        }
-    }
-}
-
-/// Where a rendered body may be kept in the hot tier: the key, and the generation noted before
-/// the store was read (see `cache::hot`).
-#[derive(Debug, Clone)]
-pub struct HotSlot {
-    pub key: CacheKey,
-    pub generation: Generation,
-}
-
-/// What a service call produced.
-#[derive(Debug)]
-pub struct Served {
-    pub(in crate::service::movies) document: Document,
-    pub outcome: CacheOutcome,
-    /// The entry's metadata, for cacheable documents.
-    pub(in crate::service::movies) meta: Option<EntryMeta>,
-    /// The service's notion of now, for `Age` and `max-age`.
-    pub now_ms: u64,
-    /// Set when the rendered body may be kept in the hot tier (fresh cacheable documents).
-    pub(in crate::service::movies) hot: Option<HotSlot>,
-}
-
-/// A request for one of the cached endpoints (trending, recommendations, details), as both HTTP
-/// doors parse it; with a language, it names one cache entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CachedRequest {
-    Trending { window: TimeWindow, page: Page },
-    Recommendations { id: MovieId, page: Page },
-    Details { id: MovieId },
-}
-
-/// A fresh body the hot tier holds for a request, found but not yet served (nothing counted).
-pub struct HotHit {
-    key: CacheKey,
-    entry: HotEntry,
-    now_ms: u64,
-}
-
-/// What the caching headers of a cacheable document are made of.
-#[derive(Debug, Clone, Copy)]
-pub struct Freshness {
-    /// The payload's hash (the ETag before the link salt).
-    pub etag: u64,
-    pub stored_at_ms: u64,
-    pub expires_at_ms: u64,
-}
-
-impl Served {
-    /// TMDB's JSON as served (a list's `results`, a movie's details), without the envelope.
-    pub fn payload(&self) -> Option<Bytes> {
-        self.document.render(b"", b"").ok()
-    }
-
-    /// The caching headers' numbers; `None` for what is never cached (search, popular).
-    pub fn freshness(&self) -> Option<Freshness> {
-        self.meta.as_ref().map(|meta| Freshness {
-            etag: meta.etag,
-            stored_at_ms: meta.stored_at_ms,
-            expires_at_ms: meta.expires_at_ms,
-        })
-    }
-
-    /// A finished body from the hot tier.
-    fn from_hot(entry: HotEntry, now_ms: u64) -> Served {
-        Served {
-            document: Document::Rendered(entry.body),
-            outcome: CacheOutcome::Hit,
-            meta: Some(entry.meta),
-            now_ms,
-            hot: None,
-        }
-    }
-}
 
 /// Everything `MovieService` is built from.
 pub struct MovieServiceParts {
