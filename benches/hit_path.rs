@@ -15,7 +15,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use reelcache::app::startup::Opened;
+use reelcache::app::open::Opened;
 use reelcache::cache::{CacheKey, ListMeta, Shape};
 use reelcache::clock::Clock;
 use reelcache::config::{Credential, Settings};

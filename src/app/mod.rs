@@ -6,5 +6,7 @@ pub mod cli;
 pub mod commands;
 /// `reelcache dev fill`: synthetic store fills for scale benchmarks.
 pub mod dev_fill;
+/// Opening a data directory: the stores, the client and the services wired together.
+pub mod open;
 /// Building and running the application.
 pub mod startup;

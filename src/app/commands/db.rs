@@ -31,7 +31,7 @@ pub fn run_db(
         }
         DbCommand::Restore { file } => {
             Database::check_backup(file).map_err(db_error)?;
-            let _lock = crate::app::startup::lock_data_dir(&settings.data_dir).map_err(|e| {
+            let _lock = crate::app::open::lock_data_dir(&settings.data_dir).map_err(|e| {
                 CommandError::runtime(format!("{e}; stop the server before restoring"))
             })?;
             let live = settings.data_dir.join(FILE_NAME);

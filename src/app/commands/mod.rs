@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::cli::WarmArgs;
-use crate::app::startup::Opened;
+use crate::app::open::Opened;
 use crate::cache::snapshot::{self, SnapshotHeader};
 use crate::clock::Clock;
 use crate::config::{Credential, Settings};
