@@ -4,6 +4,7 @@
 
 pub mod codec;
 mod encoder;
+mod entry;
 pub mod envelope;
 pub mod fill;
 pub mod hot;
@@ -29,6 +30,7 @@ use serde::Serialize;
 use crate::counters::Counters;
 use crate::telemetry::spawn_blocking;
 
+pub use entry::{CachedEntry, Lookup};
 pub use envelope::{EntryMeta, ListMeta, Shape};
 pub use key::CacheKey;
 pub use redis_store::RedisStore;
@@ -51,61 +53,9 @@ pub enum CacheError {
     Disk(String),
 }
 
-/// One stored entry whose header has been verified; the payload is still compressed.
-#[derive(Debug, Clone)]
-pub struct CachedEntry {
-    bytes: Bytes,
-    payload_offset: usize,
-    /// The payload was compressed against the built-in dictionary (format 2).
-    dictionary: bool,
-    pub meta: EntryMeta,
-}
-
-impl CachedEntry {
-    fn from_bytes(bytes: Bytes) -> Result<CachedEntry, envelope::EnvelopeError> {
-        let decoded = envelope::decode(&bytes)?;
-        Ok(CachedEntry {
-            payload_offset: decoded.payload_offset(&bytes),
-            dictionary: decoded.uses_dictionary(),
-            meta: decoded.meta,
-            bytes,
-        })
-    }
-
-    /// The payload decompressed between `prefix` and `suffix`.
-    pub fn render(&self, prefix: &[u8], suffix: &[u8]) -> Result<Vec<u8>, CacheError> {
-        envelope::render(
-            &self.bytes[self.payload_offset..],
-            self.meta.raw_len,
-            self.dictionary,
-            prefix,
-            suffix,
-        )
-        .map_err(|e| CacheError::Store(e.to_string()))
-    }
-
-    pub fn is_fresh(&self, now_ms: u64) -> bool {
-        now_ms < self.meta.expires_at_ms
-    }
-
-    /// The encoded envelope, as stored.
-    pub fn encoded(&self) -> &[u8] {
-        &self.bytes
-    }
-}
-
 /// The sweeper's walk over the index: (key, record, or `None` when it does not decode).
 pub type IndexScan =
     Box<dyn Iterator<Item = Result<(String, Option<sled_store::IndexRecord>), CacheError>>>;
-
-/// What a lookup found.
-#[derive(Debug)]
-pub enum Lookup {
-    Fresh(CachedEntry),
-    /// Past its TTL. Kept so that later rules (stale-if-error, offline) can still serve it.
-    Expired(CachedEntry),
-    Miss,
-}
 
 /// Entries and bytes of one namespace.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
