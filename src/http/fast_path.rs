@@ -13,13 +13,10 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use warp::http::{HeaderMap, HeaderValue, Method, Request, header};
+use warp::http::{HeaderValue, Method, Request, header};
 
-use super::{movies, observe, response};
+use super::{cors, movies, observe, response};
 use crate::service::state::AppState;
-
-/// The response headers a cross-origin script may read: what `super::cors` exposes.
-pub(super) const EXPOSED_HEADERS: &str = "etag, x-cache, age, x-request-id, retry-after";
 
 /// The response, when this request is a hot-tier hit; `None` sends it down the full route.
 pub fn answer<B>(
@@ -33,7 +30,7 @@ pub fn answer<B>(
         return None;
     }
     let headers = request.headers();
-    let origin = allowed_origin(state, headers)?;
+    let origin = cors::fast_path_origin(state.cors_origins.as_deref(), headers)?;
     let if_none_match = match headers.get(header::IF_NONE_MATCH) {
         // The full route refuses an unreadable header with a 400.
         Some(value) => Some(value.to_str().ok()?),
@@ -49,13 +46,8 @@ pub fn answer<B>(
 
     // Committed: from here on the request is answered as a hit.
     let id = observe::request_id_of(headers);
-    let span = tracing::info_span!(
-        "request",
-        method = %method,
-        path = %path,
-        request_id = id.as_str(),
-        cache = tracing::field::Empty,
-    );
+    let span = observe::request_span(method, path);
+    span.record("request_id", id.as_str());
     let _entered = span.enter();
     let served = state.movies.serve_hot(hit);
     let mut response = response::movie_response(state, served, None, if_none_match);
@@ -64,7 +56,7 @@ pub fn answer<B>(
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(EXPOSED_HEADERS),
+            HeaderValue::from_static(cors::EXPOSED_HEADERS),
         );
     }
     Some(observe::finish(
@@ -75,19 +67,4 @@ pub fn answer<B>(
         &id,
         response,
     ))
-}
-
-/// `Some(None)`: not a cross-origin request; `Some(Some(origin))`: an allowed origin, echoed as
-/// the full route's CORS layer does; `None`: an origin the full route refuses (with a 403).
-fn allowed_origin<'h>(state: &AppState, headers: &'h HeaderMap) -> Option<Option<&'h HeaderValue>> {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return Some(None);
-    };
-    match &state.cors_origins {
-        None => Some(Some(origin)),
-        Some(allowed) => allowed
-            .iter()
-            .any(|allowed| allowed.as_bytes() == origin.as_bytes())
-            .then_some(Some(origin)),
-    }
 }

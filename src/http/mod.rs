@@ -9,14 +9,16 @@
 //!    place where rejections become the contract's error envelope (`rejection.rs`).
 //!
 //! Both doors parse a movie request with the same function (`movies::cached_request`), write
-//! it with the same `response::movie_response` and finish it with the same
-//! `observe::finish` (request id, security headers, metrics and the log line, which carry
-//! `door=fast` or `door=full`). `envelope.rs` turns an `ApiError` into a response.
+//! it with the same `response::movie_response`, open the same span (`observe::request_span`),
+//! apply the same CORS rule (`cors.rs`) and finish it with the same `observe::finish` (request
+//! id, security headers, metrics and the log line, which carry `door=fast` or `door=full`).
+//! `envelope.rs` turns an `ApiError` into a response.
 
 pub mod admin;
 pub mod api_spec;
 pub mod client_limit;
 pub mod connections;
+pub mod cors;
 pub mod docs;
 pub mod envelope;
 pub mod fast_path;
@@ -43,7 +45,7 @@ use crate::service::state::AppState;
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    let cors = cors(state.cors_origins.as_deref());
+    let cors = cors::filter(state.cors_origins.as_deref());
     let api = client_limit::filter(&state.client_limiter)
         .and(
             movies::routes(state.clone())
@@ -65,33 +67,8 @@ pub fn routes(
         .recover(rejection::handle)
         .unify();
     observe::around(api).with(warp::trace(|info| {
-        tracing::info_span!(
-            "request",
-            method = %info.method(),
-            path = %info.path(),
-            request_id = tracing::field::Empty,
-            cache = tracing::field::Empty,
-        )
+        observe::request_span(info.method(), info.path())
     }))
-}
-
-/// CORS: the configured origins (`None`: any origin, never with credentials), the methods the
-/// API uses, the headers a front end sends, and the headers it may read.
-fn cors(origins: Option<&[String]>) -> warp::filters::cors::Builder {
-    let builder = warp::cors()
-        .allow_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-        .allow_headers([
-            "authorization",
-            "content-type",
-            "if-none-match",
-            "x-request-id",
-        ])
-        .expose_headers(fast_path::EXPOSED_HEADERS.split(", "))
-        .max_age(600);
-    match origins {
-        None => builder.allow_any_origin(),
-        Some(origins) => builder.allow_origins(origins.iter().map(String::as_str)),
-    }
 }
 
 /// A handler's result as a response: errors become the contract's envelope.

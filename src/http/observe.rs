@@ -124,6 +124,18 @@ where
         )
 }
 
+/// The span of one request, the same for both doors: its method, path, request id (recorded once
+/// known) and cache outcome (recorded by `finish`).
+pub fn request_span(method: &Method, path: &str) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %method,
+        path = %path,
+        request_id = tracing::field::Empty,
+        cache = tracing::field::Empty,
+    )
+}
+
 /// Which of the two doors answered a request (`http/mod.rs`): the fast path before warp's
 /// filters, or the full route through them. Logged with every request and a label of
 /// `reelcache_http_requests_total`.
