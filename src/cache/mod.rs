@@ -245,9 +245,11 @@ impl PageCache {
         count_stored: bool,
     ) -> Option<hot::Generation> {
         let stored = bytes.len() as u64;
-        let raw = envelope::decode(&bytes).map_or(0, |d| u64::from(d.meta.raw_len));
+        // One decode (it checksums the whole entry) for both numbers.
+        let (raw, expires) = envelope::decode(&bytes).map_or((0, 0), |d| {
+            (u64::from(d.meta.raw_len), d.meta.expires_at_ms)
+        });
         let pending = self.hot.pending(Some(key.as_str()));
-        let expires = expires_of(&bytes);
         let result = self.store.put(key.as_str(), bytes, expires).await;
         let generation = pending.finish();
         match result {
@@ -312,10 +314,7 @@ impl PageCache {
         }
         let entries = entries
             .into_iter()
-            .map(|(key, value)| {
-                let expires = expires_of(&value);
-                (key.as_str().to_owned(), value, expires)
-            })
+            .map(|(key, value)| (key.as_str().to_owned(), value))
             .collect();
         let result = self.store.put_batch_blocking(entries);
         self.hot.invalidate_all();
@@ -463,6 +462,6 @@ impl Drop for CountStored {
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
 /// The expiry recorded in an envelope (0 for one that does not decode: nothing serves it).
-fn expires_of(bytes: &[u8]) -> u64 {
+pub(crate) fn expires_of(bytes: &[u8]) -> u64 {
     envelope::decode(bytes).map_or(0, |d| d.meta.expires_at_ms)
 }

@@ -79,19 +79,21 @@ impl Store {
         }
     }
 
-    /// Writes many (key, envelope, expiry) at once. Blocking.
-    pub fn put_batch_blocking(
-        &self,
-        entries: Vec<(String, Vec<u8>, u64)>,
-    ) -> Result<(), CacheError> {
+    /// Writes many (key, envelope) at once. Blocking. Only Redis needs each entry's expiry (its
+    /// TTL), so only Redis decodes the envelopes for it.
+    pub fn put_batch_blocking(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), CacheError> {
         match self {
-            Store::Sled(sled) => sled.put_batch_blocking(
-                entries
+            Store::Sled(sled) => sled.put_batch_blocking(entries),
+            Store::Redis(redis) => {
+                let entries: Vec<(String, Vec<u8>, u64)> = entries
                     .into_iter()
-                    .map(|(key, value, _)| (key, value))
-                    .collect(),
-            ),
-            Store::Redis(redis) => block_on(redis.put_many(&entries)),
+                    .map(|(key, value)| {
+                        let expires = super::expires_of(&value);
+                        (key, value, expires)
+                    })
+                    .collect();
+                block_on(redis.put_many(&entries))
+            }
         }
     }
 
