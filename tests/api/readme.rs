@@ -9,6 +9,7 @@
 //!   but every `reelcache ...` command in it is still parsed by the binary (`--help` appended:
 //!   an unknown flag, a misspelled subcommand or a bad value fails), so it cannot drift either.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -178,17 +179,41 @@ impl Shell {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so a timeout kills whatever it started too (a server left
+            // running would hold the pipes open).
+            .process_group(0)
             .spawn()
             .expect("sh runs");
+        // The pipes are drained while the script runs (a full pipe would stall it), and the
+        // script is killed if it outlives the bound.
+        let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                let _ = pipe.read_to_end(&mut out);
+                out
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+        let stderr = drain(Box::new(child.stderr.take().expect("piped")));
         let deadline = Instant::now() + Duration::from_secs(60);
-        while child.try_wait().unwrap().is_none() {
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                break;
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(format!("-{}", child.id()))
+                    .status();
+                break child.wait().unwrap();
             }
             std::thread::sleep(Duration::from_millis(20));
+        };
+        Output {
+            status,
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
         }
-        child.wait_with_output().unwrap()
     }
 }
 
