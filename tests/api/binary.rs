@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use reelcache::dev::fake_tmdb::{Behaviour, FakeTmdb};
 
-use crate::process::{command, listening_addr, listening_addr_async, signal, stderr_of, wait_exit};
+use crate::process::{
+    command, listening_addr, listening_addr_async, signal, stderr_of, wait_exit, wait_exit_async,
+};
 
 const SECRET: &str = "s3cr3t-key-do-not-log-0123456789";
 
@@ -20,16 +22,13 @@ async fn serves_on_port_zero_and_stops_on_sigterm_and_sigint() {
             .env("TMDB_BASE_URL", fake.base_url())
             .spawn()
             .unwrap();
-        let (mut child, addr) = listening_addr_async(child).await;
+        let (child, addr) = listening_addr_async(child).await;
         let body = reqwest::get(format!("http://{addr}/api/movies/trending/"))
             .await
             .unwrap();
         assert_eq!(body.status(), 200);
         signal(&child, sig);
-        let status =
-            tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
-                .await
-                .unwrap();
+        let status = wait_exit_async(child, Duration::from_secs(10)).await;
         assert!(
             status.success(),
             "SIG{sig}: {status:?}\n{}",
@@ -170,7 +169,7 @@ async fn the_credential_never_reaches_logs_or_responses() {
         .env("RUST_LOG", "trace")
         .spawn()
         .unwrap();
-    let (mut child, addr) = listening_addr_async(child).await;
+    let (child, addr) = listening_addr_async(child).await;
     let mut bodies = String::new();
     for path in [
         "/api/movies/trending/",
@@ -189,9 +188,7 @@ async fn the_credential_never_reaches_logs_or_responses() {
     assert_eq!(r.status(), 502);
     bodies.push_str(&r.text().await.unwrap());
     signal(&child, "TERM");
-    tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
-        .await
-        .unwrap();
+    wait_exit_async(child, Duration::from_secs(10)).await;
     let logs = stderr_of(dir.path());
     assert!(logs.contains("tmdb"), "trace logs were captured: {logs}");
     assert!(
@@ -256,11 +253,7 @@ async fn acknowledged_account_writes_survive_sigkill() {
         .unwrap();
     assert_eq!(favorites["data"][0]["title"], "Fight Club");
     signal(&child, "TERM");
-    let mut child = child;
-    let status =
-        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
-            .await
-            .unwrap();
+    let status = wait_exit_async(child, Duration::from_secs(10)).await;
     assert!(status.success());
 }
 
@@ -327,11 +320,7 @@ async fn a_server_killed_during_a_write_burst_restarts_with_a_readable_cache() {
     }
     eprintln!("{hits} of {} pages survived the kill", paths.len());
     signal(&child, "TERM");
-    let mut child = child;
-    let status =
-        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
-            .await
-            .unwrap();
+    let status = wait_exit_async(child, Duration::from_secs(10)).await;
     assert!(status.success());
 }
 
@@ -346,7 +335,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
         .env("TMDB_BASE_URL", fake.base_url())
         .spawn()
         .unwrap();
-    let (mut child, addr) = listening_addr_async(child).await;
+    let (child, addr) = listening_addr_async(child).await;
     let in_flight = tokio::spawn(reqwest::get(format!("http://{addr}/api/movies/trending/")));
     // Let the request reach TMDB, then ask the server to stop.
     let started = Instant::now();
@@ -357,10 +346,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     signal(&child, "TERM");
     let response = in_flight.await.unwrap().unwrap();
     assert_eq!(response.status(), 200, "the request in flight was answered");
-    let status =
-        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
-            .await
-            .unwrap();
+    let status = wait_exit_async(child, Duration::from_secs(10)).await;
     assert!(status.success());
     // And new connections are refused once it has stopped.
     assert!(
@@ -380,7 +366,7 @@ async fn the_shutdown_delay_keeps_answering_while_not_ready() {
         .env("REELCACHE_RESILIENCE_SHUTDOWN_DELAY", "1500ms")
         .spawn()
         .unwrap();
-    let (mut child, addr) = listening_addr_async(child).await;
+    let (child, addr) = listening_addr_async(child).await;
     // A fresh connection per request: a load balancer's next probe, a new client.
     let fresh = || {
         reqwest::Client::builder()
@@ -426,10 +412,7 @@ async fn the_shutdown_delay_keeps_answering_while_not_ready() {
         200,
         "a new connection is still answered during the delay"
     );
-    let status =
-        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
-            .await
-            .unwrap();
+    let status = wait_exit_async(child, Duration::from_secs(10)).await;
     assert!(status.success());
     assert!(
         signalled.elapsed() >= Duration::from_millis(1500),
@@ -448,7 +431,7 @@ async fn json_logs_have_one_line_per_request_with_its_id() {
         .env("REELCACHE_LOG_FORMAT", "json")
         .spawn()
         .unwrap();
-    let (mut child, addr) = listening_addr_async(child).await;
+    let (child, addr) = listening_addr_async(child).await;
     let client = reqwest::Client::new();
     for _ in 0..2 {
         let r = client
@@ -460,9 +443,7 @@ async fn json_logs_have_one_line_per_request_with_its_id() {
         assert_eq!(r.status(), 200);
     }
     signal(&child, "TERM");
-    tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
-        .await
-        .unwrap();
+    wait_exit_async(child, Duration::from_secs(10)).await;
     let logs = stderr_of(dir.path());
     let lines: Vec<serde_json::Value> = logs
         .lines()
@@ -506,7 +487,7 @@ async fn text_logs_say_each_field_once_without_float_noise() {
         .env("TMDB_BASE_URL", fake.base_url())
         .spawn()
         .unwrap();
-    let (mut child, addr) = listening_addr_async(child).await;
+    let (child, addr) = listening_addr_async(child).await;
     for _ in 0..2 {
         let r = reqwest::get(format!("http://{addr}/api/movies/trending/?page=3"))
             .await
@@ -514,9 +495,7 @@ async fn text_logs_say_each_field_once_without_float_noise() {
         assert_eq!(r.status(), 200);
     }
     signal(&child, "TERM");
-    tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
-        .await
-        .unwrap();
+    wait_exit_async(child, Duration::from_secs(10)).await;
     let logs = stderr_of(dir.path());
     let requests: Vec<&str> = logs.lines().filter(|l| l.contains(" request ")).collect();
     assert_eq!(requests.len(), 2, "{logs}");

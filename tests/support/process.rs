@@ -75,6 +75,13 @@ pub(crate) fn wait_exit(child: &mut Child, limit: Duration) -> std::process::Exi
     }
 }
 
+/// `wait_exit` from async tests, off the runtime's threads.
+pub(crate) async fn wait_exit_async(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+    tokio::task::spawn_blocking(move || wait_exit(&mut child, limit))
+        .await
+        .unwrap()
+}
+
 pub(crate) fn stderr_of(dir: &Path) -> String {
     std::fs::read_to_string(stderr_path(dir)).unwrap_or_default()
 }
