@@ -381,11 +381,6 @@ impl MovieService {
         Served::from_hot(entry, now_ms)
     }
 
-    /// The service's clock, in Unix milliseconds.
-    pub fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
-    }
-
     fn serve_entry(
         &self,
         namespace: &'static str,
