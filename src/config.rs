@@ -1,29 +1,32 @@
 //! `Settings`: every knob of reelcache, with defaults in code, then an optional TOML file, then the
 //! environment, then command-line flags. Nothing else in the crate reads the environment.
 //!
-//! Each setting is described once in [`SPECS`] (its dotted name, its environment variable, its
-//! default); loading resolves a raw string per setting, remembering which layer it came from, and
-//! then parses it. A bad value stops start-up with one line naming the setting and its source.
+//! Each setting is declared once, in `config/table.rs` (`settings!`: the struct field, its dotted
+//! name, default, older name and parser); its environment variable and flag follow from the name,
+//! and [`SPECS`] lists them all. Loading resolves a raw string per setting, remembering which
+//! layer it came from, and then parses it. A bad value stops start-up with one line naming the
+//! setting and its source.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use crate::domain::Language;
 
 mod environment;
 mod parse;
 mod resolve;
 mod secret;
 mod specs;
+mod table;
 pub use environment::{environment_help, setting_of_flag};
 pub use parse::{BURST_SECONDS, HASH_SLOTS_AUTO_MAX, parse_duration};
 pub use resolve::Resolved;
 pub use secret::{Credential, RedisUrl, Secret, redact_url};
 pub use specs::{SPECS, Shown, Spec};
+pub use table::{
+    AuthSettings, CacheSettings, ClientSettings, HttpSettings, ResilienceSettings, Settings,
+    TmdbSettings, TtlSettings,
+};
 
 /// What an offline server with an empty cache starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,133 +67,9 @@ impl fmt::Display for Origin {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    pub language: Language,
-    /// Absolute base for `next`/`previous` links, without a trailing slash.
-    pub public_url: Option<String>,
-    /// Asked for with `--offline` / `REELCACHE_OFFLINE`. The server is also offline whenever no
-    /// TMDB credential is configured: see [`Settings::is_offline`].
-    pub offline: bool,
-    /// Snapshot imported at start-up into an empty cache when offline.
-    pub seed_snapshot: SeedSnapshot,
-    pub tmdb: TmdbSettings,
-    pub ttl: TtlSettings,
-    pub cache: CacheSettings,
-    pub auth: AuthSettings,
-    pub resilience: ResilienceSettings,
-    pub clients: ClientSettings,
-    pub http: HttpSettings,
-    /// Which layer each setting came from, by dotted name.
-    pub origins: BTreeMap<&'static str, Origin>,
-}
-
-#[derive(Debug, Clone)]
-pub struct TmdbSettings {
-    /// `https://api.themoviedb.org/3`, without a trailing slash.
-    pub base_url: String,
-    pub credential: Option<Credential>,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-    /// Upstream requests per second, shared by every caller in this process.
-    pub rps: NonZeroU32,
-}
-
-#[derive(Debug, Clone)]
-pub struct TtlSettings {
-    pub trending: Duration,
-    pub recommendations: Duration,
-    pub details: Duration,
-    pub user: Duration,
-}
-
 /// How often a sled store that cannot write is looked at (and reopened once the disk takes
 /// writes again): a few seconds, so `/health/` says so soon after space comes back.
 pub const REOPEN_EVERY: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone)]
-pub struct CacheSettings {
-    /// `Some`: the page cache lives in this Redis (shared by several instances) instead of sled.
-    pub url: Option<RedisUrl>,
-    /// Every Redis key reelcache writes starts with this.
-    pub redis_prefix: String,
-    /// Longest any Redis command may take; past it the cache counts as unavailable for the call.
-    pub redis_timeout: Duration,
-    /// How long a cross-instance fill lock lives, and so how long other instances wait for its
-    /// holder before fetching themselves.
-    pub redis_lock_ttl: Duration,
-    /// sled's in-memory page cache. Real memory use is several times this (sled 0.34).
-    pub memory_bytes: u64,
-    /// How often sled flushes its write buffer to disk.
-    pub flush_every: Duration,
-    /// Upper bound on stored bytes; past it the least recently used entries are evicted.
-    pub max_bytes: u64,
-    /// How often the sweeper removes entries past expiry + stale grace.
-    pub sweep_every: Duration,
-    /// While sled cannot write (a full or read-only disk), how often to look whether it can
-    /// again. Not a setting (`REOPEN_EVERY`): tests shorten it.
-    pub reopen_every: Duration,
-    /// Memory for finished response bodies of hot entries (0: off).
-    pub hot_bytes: u64,
-}
-
-/// How reelcache behaves when TMDB is slow, failing or rate-limiting.
-#[derive(Debug, Clone)]
-pub struct ResilienceSettings {
-    /// How long past its TTL an entry is kept to be served when TMDB fails.
-    pub stale_grace: Duration,
-    /// Past its TTL by less than this, an entry is served at once while one refresh runs.
-    pub revalidate_window: Duration,
-    /// Most TMDB requests in flight at once (TMDB allows 20 connections per address).
-    pub max_concurrency: usize,
-    /// Extra attempts for a GET that timed out, failed to connect, or got a 5xx.
-    pub retries: u32,
-    /// Overall time one client request may spend on TMDB, retries included.
-    pub deadline: Duration,
-    /// Consecutive failures that open the circuit breaker, and how long it stays open.
-    pub breaker_threshold: u32,
-    pub breaker_cooldown: Duration,
-    /// Fetch page N+1 in the background after a miss on page N.
-    pub prefetch: bool,
-    /// Longest pause a TMDB 429 may impose (its `Retry-After`, in seconds or as an HTTP-date,
-    /// is clamped to this): an upstream value is data, not a promise.
-    pub max_retry_after: Duration,
-    /// With a stale copy at hand, how long a client waits for TMDB before the stale copy answers
-    /// (the fetch goes on in the background, within `deadline`, and refreshes the entry).
-    pub stale_after: Duration,
-    /// The share (percent) of TMDB's request rate and in-flight slots one client's misses may
-    /// take, so one client cannot starve the others (100: no per-client cap).
-    pub client_share: u32,
-    /// How long in-flight requests may take to finish at shutdown.
-    pub shutdown_grace: Duration,
-    /// At shutdown, how long the server goes on accepting and answering while `/health/ready`
-    /// already says 503, so that load balancers stop sending before connections are refused.
-    pub shutdown_delay: Duration,
-}
-
-/// How the HTTP surface presents itself.
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    /// Origins allowed by CORS; `None` = any origin (without credentials).
-    pub cors_origins: Option<Vec<String>>,
-    pub log_format: LogFormat,
-    pub metrics: MetricsAccess,
-    /// How long a client may take to send a request's headers, and how long an idle keep-alive
-    /// connection stays open.
-    pub header_timeout: Duration,
-    /// How long a client may take to send a request's body, from the end of its headers.
-    pub body_timeout: Duration,
-    /// Open client connections at most, over all clients; more are answered 503 and closed.
-    pub max_connections: usize,
-    /// Open connections at most from one client address (trusted proxies exempt); more are
-    /// answered 429 and closed.
-    pub max_connections_per_client: usize,
-    /// Threads of the async runtime (requests, TMDB calls); `None`: half the cores, at least
-    /// one. Blocking work (stores, SQLite, password hashing) has its own threads.
-    pub workers: Option<usize>,
-}
 
 impl HttpSettings {
     /// The async runtime's thread count: as configured, or half the cores (at least one).
@@ -216,28 +95,6 @@ pub enum LogFormat {
 }
 
 /// Per-client limits.
-#[derive(Debug, Clone)]
-pub struct ClientSettings {
-    /// Requests per second per client address; 0 turns the limiter off.
-    pub rps: u32,
-    pub burst: u32,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    /// HS256 signing secret; `None`: generated into the data directory on first start.
-    pub jwt_secret: Option<Secret>,
-    pub access_ttl: Duration,
-    pub refresh_ttl: Duration,
-    /// Password hashes (login, registration) computed at once; `None`: half the cores, at least
-    /// one. Each takes ~19 MiB and a core for tens of milliseconds.
-    pub hash_concurrency: Option<usize>,
-    /// How long a login or registration waits for a hashing slot before it is answered 503.
-    pub hash_wait: Duration,
-}
-
 impl AuthSettings {
     /// Hashes at once: as configured, or half the cores (at least one, at most
     /// `HASH_SLOTS_AUTO_MAX`), so a burst of logins leaves cores to the requests that need none
@@ -251,13 +108,25 @@ impl AuthSettings {
 }
 
 /// Values given as command-line flags; `None` when the flag was not given.
+/// Values given as command-line flags, by flag (`--listen`). A flag is named after its setting
+/// as its variable is (`tmdb.base_url`: `--tmdb-base-url`), so the table needs no list of them.
 #[derive(Debug, Clone, Default)]
 pub struct FlagOverrides {
-    pub offline: bool,
-    pub listen: Option<String>,
-    pub data_dir: Option<String>,
-    pub tmdb_base_url: Option<String>,
-    pub cache_url: Option<String>,
+    values: BTreeMap<String, String>,
+}
+
+impl FlagOverrides {
+    /// `flag` given as `--name`; an unknown flag is ignored when the settings are resolved.
+    pub fn set(mut self, flag: &str, value: impl Into<String>) -> FlagOverrides {
+        self.values.insert(flag.to_owned(), value.into());
+        self
+    }
+
+    /// The flag's value for the setting `key`, and the flag's name.
+    pub fn value_of(&self, key: &str) -> Option<(&str, &'static str)> {
+        let flag = environment::names_of(key).flag;
+        self.values.get(flag).map(|v| (v.as_str(), flag))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -383,10 +252,7 @@ impl Settings {
 
     /// Settings for tests and tools: every default, rooted in `data_dir`.
     pub fn defaults_in(data_dir: &Path) -> Settings {
-        let flags = FlagOverrides {
-            data_dir: Some(data_dir.to_string_lossy().into_owned()),
-            ..FlagOverrides::default()
-        };
+        let flags = FlagOverrides::default().set("--data-dir", data_dir.to_string_lossy());
         Settings::load(None, &|_| None, &flags).expect("the built-in defaults are valid")
     }
 }
@@ -473,10 +339,7 @@ mod tests {
             ("REELCACHE_LISTEN", "127.0.0.1:2"),
             ("REELCACHE_TTL_USER", "30s"),
         ]);
-        let flags = FlagOverrides {
-            listen: Some("127.0.0.1:3".into()),
-            ..Default::default()
-        };
+        let flags = FlagOverrides::default().set("--listen", "127.0.0.1:3");
         let s = Settings::load(Some(&path), &env, &flags).unwrap();
         assert_eq!(s.listen.port(), 3);
         assert_eq!(s.origins["listen"], Origin::Flag("--listen"));
@@ -514,10 +377,7 @@ mod tests {
             "{err}"
         );
 
-        let flags = FlagOverrides {
-            listen: Some("localhost".into()),
-            ..Default::default()
-        };
+        let flags = FlagOverrides::default().set("--listen", "localhost");
         let err = Settings::load(None, &|_| None, &flags)
             .unwrap_err()
             .to_string();
@@ -602,7 +462,7 @@ mod tests {
     fn the_example_file_documents_every_setting_with_its_default() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        for spec in SPECS {
+        for spec in SPECS.iter() {
             let name = spec.key.rsplit('.').next().unwrap();
             assert!(
                 text.contains(&format!("{name} =")),
@@ -629,7 +489,7 @@ mod tests {
         let readme =
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
                 .unwrap();
-        for spec in SPECS {
+        for spec in SPECS.iter() {
             for env in std::iter::once(spec.env()).chain(spec.alias) {
                 assert!(readme.contains(env), "{env} is not in the README");
             }
@@ -664,10 +524,7 @@ mod tests {
             !shown.contains("hunter2pass") && shown.contains("redis://u:REDACTED@h:1/0"),
             "{shown}"
         );
-        let flags = FlagOverrides {
-            cache_url: Some("http://x:secretpw@h/".into()),
-            ..Default::default()
-        };
+        let flags = FlagOverrides::default().set("--cache-url", "http://x:secretpw@h/");
         let err = Settings::load(None, &|_| None, &flags)
             .unwrap_err()
             .to_string();

@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use reelcache::app::cli::{Cli, Command, ConfigCommand, DevCommand, SnapshotCommand};
 use reelcache::app::commands::{self, CommandError};
 use reelcache::app::startup::Application;
@@ -17,11 +16,11 @@ const EXIT_CONFIG: u8 = 2;
 fn main() -> ExitCode {
     no_transparent_huge_pages();
     raise_open_files_limit();
-    let cli = Cli::parse();
+    let (cli, flags) = Cli::parse_with_flags();
     let settings = Resolved::collect(
         cli.config.as_deref(),
         &|name| std::env::var(name).ok(),
-        &cli.flag_overrides(),
+        &flags,
     )
     .and_then(|resolved| {
         if let Some(Command::Config(ConfigCommand::Check)) = &cli.command {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::FlagOverrides;
 
@@ -229,13 +229,65 @@ pub enum SnapshotCommand {
 }
 
 impl Cli {
-    pub fn flag_overrides(&self) -> FlagOverrides {
-        FlagOverrides {
-            offline: self.offline,
-            listen: self.listen.clone(),
-            data_dir: self.data_dir.clone(),
-            tmdb_base_url: self.tmdb_base_url.clone(),
-            cache_url: self.cache_url.clone(),
-        }
+    /// The command line, and the settings given on it as flags. Only what was typed counts as a
+    /// flag (not a default), so `config check` names the right source.
+    pub fn parse_with_flags() -> (Cli, FlagOverrides) {
+        let matches = Cli::command().get_matches();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        (cli, flags_given(&matches))
+    }
+}
+
+/// Every global flag that names a setting (`--listen`, `--tmdb-base-url`, ...) and was given.
+fn flags_given(matches: &clap::ArgMatches) -> FlagOverrides {
+    let command = Cli::command();
+    command
+        .get_arguments()
+        .filter_map(|arg| Some((arg.get_id().as_str(), arg.get_long()?)))
+        .filter(|(_, long)| crate::config::setting_of_flag(long).is_some())
+        .filter(|(id, _)| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .filter_map(|(id, long)| {
+            let value = matches.get_raw(id)?.next()?.to_string_lossy().into_owned();
+            Some((long, value))
+        })
+        .fold(FlagOverrides::default(), |flags, (long, value)| {
+            flags.set(&format!("--{long}"), value)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags_of(args: &[&str]) -> Vec<(&'static str, String)> {
+        let matches = Cli::command().try_get_matches_from(args).unwrap();
+        let flags = flags_given(&matches);
+        crate::config::SPECS
+            .iter()
+            .filter_map(|spec| flags.value_of(spec.key))
+            .map(|(value, flag)| (flag, value.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn only_typed_flags_count_wherever_they_are_given() {
+        assert!(flags_of(&["reelcache"]).is_empty());
+        assert_eq!(
+            flags_of(&["reelcache", "warm", "--listen", "127.0.0.1:9", "--offline"]),
+            [
+                ("--listen", "127.0.0.1:9".to_owned()),
+                ("--offline", "true".to_owned())
+            ]
+        );
+        assert_eq!(
+            flags_of(&[
+                "reelcache",
+                "--tmdb-base-url",
+                "http://h/3",
+                "config",
+                "check"
+            ]),
+            [("--tmdb-base-url", "http://h/3".to_owned())]
+        );
     }
 }

@@ -26,6 +26,9 @@ pub struct EnvNames {
     pub alias: Option<&'static str>,
     /// `<var>_FILE` and `<alias>_FILE`, for secrets only.
     pub files: Vec<&'static str>,
+    /// The flag that sets it, where the command line has one: `--` and the key with dashes
+    /// (`tmdb.base_url` → `--tmdb-base-url`).
+    pub flag: &'static str,
 }
 
 impl EnvNames {
@@ -63,6 +66,7 @@ static NAMES: LazyLock<Vec<EnvNames>> = LazyLock::new(|| {
                 var,
                 alias: spec.alias,
                 files,
+                flag: leak(format!("--{}", spec.key.replace(['.', '_'], "-"))),
             }
         })
         .collect()
@@ -82,7 +86,9 @@ pub fn names_of(key: &str) -> &'static EnvNames {
 pub fn setting_of_flag(long: &str) -> Option<&'static Spec> {
     SPECS
         .iter()
-        .find(|spec| spec.key.replace(['.', '_'], "-") == long)
+        .zip(NAMES.iter())
+        .find(|(_, names)| names.flag.strip_prefix("--") == Some(long))
+        .map(|(spec, _)| spec)
 }
 
 /// The setting's value from the environment, and which name gave it: its variable, its alias,
@@ -202,7 +208,7 @@ mod tests {
         assert_eq!(spec("tmdb.base_url").env(), "REELCACHE_TMDB_BASE_URL");
         assert_eq!(spec("http.workers").env(), "REELCACHE_HTTP_WORKERS");
         let mut seen = std::collections::BTreeSet::new();
-        for spec in SPECS {
+        for spec in SPECS.iter() {
             assert_ne!(
                 spec.alias,
                 Some(spec.env()),

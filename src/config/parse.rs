@@ -1,8 +1,14 @@
 //! The parsers of setting values: each says what it wants in its error.
 
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::Url;
+
+use super::{Credential, LogFormat, MetricsAccess, Secret, SeedSnapshot};
+use crate::domain::Language;
 
 /// `*` (any origin) or comma-separated origins like `https://app.example.org`.
 pub(super) fn parse_origins(raw: &str) -> Result<Option<Vec<String>>, String> {
@@ -109,4 +115,115 @@ pub(super) fn parse_base_url(raw: &str) -> Result<String, String> {
         return Err(format!("'{raw}' must not have a query or fragment"));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+pub(super) fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
+    raw.parse::<SocketAddr>()
+        .map_err(|_| format!("'{raw}' is not an address like 127.0.0.1:8000"))
+}
+
+pub(super) fn parse_path(raw: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(raw))
+}
+
+pub(super) fn parse_language(raw: &str) -> Result<Language, String> {
+    Language::parse(raw).ok_or_else(|| format!("'{raw}' is not a language like en-US"))
+}
+
+/// `builtin`, `none`, or a snapshot file (relative paths are in the data directory).
+pub(super) fn parse_seed_snapshot(raw: &str, data_dir: &Path) -> SeedSnapshot {
+    match raw.trim() {
+        "builtin" => SeedSnapshot::Builtin,
+        "none" => SeedSnapshot::None,
+        path => SeedSnapshot::File(data_dir.join(path)),
+    }
+}
+
+/// A TMDB credential, its transport chosen by its shape. The reason never holds the value.
+pub(super) fn parse_credential(raw: &str) -> Result<Credential, String> {
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err("the credential contains whitespace or control characters".to_owned())
+    } else {
+        Ok(Credential::from_shape(raw))
+    }
+}
+
+pub(super) fn parse_non_zero(raw: &str) -> Result<NonZeroU32, String> {
+    raw.parse::<NonZeroU32>()
+        .map_err(|_| format!("'{raw}' is not a whole number of at least 1"))
+}
+
+/// A size in bytes (`64MiB`, `1GiB`, `1000000`); the error shows `example`.
+pub(super) fn size_like(example: &'static str) -> impl Fn(&str) -> Result<u64, String> {
+    move |raw| {
+        raw.parse::<bytesize::ByteSize>()
+            .map(|b| b.as_u64())
+            .map_err(|_| format!("'{raw}' is not a size like {example}"))
+    }
+}
+
+/// Redis keys are cleared by `SCAN MATCH prefix*`, so the prefix must hold no glob character.
+pub(super) fn parse_redis_prefix(raw: &str) -> Result<String, String> {
+    if raw.is_empty() || raw.contains(['*', '?', '[', ']', '\\']) {
+        Err(format!(
+            "'{raw}' must be non-empty and free of the glob characters *?[]\\"
+        ))
+    } else {
+        Ok(raw.to_owned())
+    }
+}
+
+pub(super) fn parse_jwt_secret(raw: &str) -> Result<Secret, String> {
+    if raw.len() < 32 {
+        Err("a signing secret needs at least 32 characters".to_owned())
+    } else {
+        Ok(Secret::new(raw))
+    }
+}
+
+pub(super) fn parse_percent(raw: &str) -> Result<u32, String> {
+    parse_count(raw, 1).and_then(|n| {
+        (n <= 100)
+            .then_some(n)
+            .ok_or_else(|| format!("'{raw}' is not a percentage from 1 to 100"))
+    })
+}
+
+/// `auto` (`None`: `BURST_SECONDS` of the rate) or a whole number of at least one.
+pub(super) fn parse_burst(raw: &str) -> Result<Option<u32>, String> {
+    match raw.trim() {
+        "auto" => Ok(None),
+        n => parse_count(n, 1)
+            .map(Some)
+            .map_err(|e| format!("{e}, or 'auto'")),
+    }
+}
+
+/// Comma-separated IP addresses (may be empty).
+pub(super) fn parse_proxies(raw: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("'{s}' is not an IP address"))
+        })
+        .collect()
+}
+
+pub(super) fn parse_log_format(raw: &str) -> Result<LogFormat, String> {
+    match raw {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("'{raw}' is not one of: text, json")),
+    }
+}
+
+pub(super) fn parse_metrics(raw: &str) -> Result<MetricsAccess, String> {
+    match raw {
+        "public" => Ok(MetricsAccess::Public),
+        "staff" => Ok(MetricsAccess::Staff),
+        "off" => Ok(MetricsAccess::Off),
+        _ => Err(format!("'{raw}' is not one of: public, staff, off")),
+    }
 }

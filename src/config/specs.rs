@@ -1,7 +1,11 @@
-//! The table of settings: every key, its default, its older name and how it may be shown; the
-//! flags that set some of them.
+//! What a setting is (`Spec`: its dotted name, default, older name, how it may be shown) and the
+//! `settings!` macro that declares each one exactly once, beside the struct field it fills and
+//! the parser of its value (the declarations themselves are in `config/table.rs`).
 
-use super::{FlagOverrides, environment};
+use std::sync::LazyLock;
+
+use super::resolve::Resolved;
+use super::{ConfigError, Settings, environment};
 
 /// How a setting's value may be shown (`config check`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,8 +18,10 @@ pub enum Shown {
 }
 
 /// One setting: its dotted name (the TOML key), its default, and how it may be shown. Its
-/// environment variable is derived from the key (`environment::var_of`); `alias` is the name it
-/// had before that rule, still read so existing deployments keep working.
+/// environment variable is derived from the key (`environment::var_of`), its flag too where it
+/// has one (`--tmdb-base-url`); `alias` is the name it had before that rule, still read so
+/// existing deployments keep working.
+#[derive(Debug, Clone, Copy)]
 pub struct Spec {
     pub key: &'static str,
     pub alias: Option<&'static str>,
@@ -23,7 +29,38 @@ pub struct Spec {
     pub shown: Shown,
 }
 
-const fn spec(key: &'static str, default: Option<&'static str>) -> Spec {
+/// Every setting, in the order `settings!` declares them (`config check` lists them so): a
+/// slice (`SPECS.iter()`, `for spec in SPECS`), collected once from the declarations.
+pub const SPECS: Specs = Specs;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Specs;
+
+static DECLARED: LazyLock<Vec<Spec>> = LazyLock::new(|| {
+    let mut specs = Vec::new();
+    Settings::declare(&mut specs);
+    specs
+});
+
+impl std::ops::Deref for Specs {
+    type Target = [Spec];
+
+    fn deref(&self) -> &'static [Spec] {
+        &DECLARED
+    }
+}
+
+impl IntoIterator for Specs {
+    type Item = &'static Spec;
+    type IntoIter = std::slice::Iter<'static, Spec>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        DECLARED.iter()
+    }
+}
+
+/// A setting that is only read by a `derived` field (`derived(&[spec(...)])`).
+pub const fn spec(key: &'static str, default: Option<&'static str>) -> Spec {
     Spec {
         key,
         alias: None,
@@ -33,21 +70,21 @@ const fn spec(key: &'static str, default: Option<&'static str>) -> Spec {
 }
 
 impl Spec {
-    const fn alias(self, alias: &'static str) -> Spec {
+    pub const fn alias(self, alias: &'static str) -> Spec {
         Spec {
             alias: Some(alias),
             ..self
         }
     }
 
-    const fn secret(self) -> Spec {
+    pub const fn secret(self) -> Spec {
         Spec {
             shown: Shown::Secret,
             ..self
         }
     }
 
-    const fn url_with_password(self) -> Spec {
+    pub const fn url_with_password(self) -> Spec {
         Spec {
             shown: Shown::UrlPassword,
             ..self
@@ -67,75 +104,150 @@ impl Spec {
     }
 }
 
-pub const SPECS: &[Spec] = &[
-    spec("listen", Some("127.0.0.1:8000")),
-    spec("data_dir", Some("./data")),
-    spec("language", Some("en-US")),
-    spec("public_url", None),
-    spec("offline", Some("false")),
-    spec("seed_snapshot", Some("builtin")),
-    spec("tmdb.base_url", Some("https://api.themoviedb.org/3")).alias("TMDB_BASE_URL"),
-    spec("tmdb.api_key", None).alias("TMDB_API_KEY").secret(),
-    spec("tmdb.access_token", None)
-        .alias("TMDB_ACCESS_TOKEN")
-        .secret(),
-    spec("tmdb.connect_timeout", Some("3s")),
-    spec("tmdb.timeout", Some("10s")),
-    spec("tmdb.rps", Some("40")),
-    spec("ttl.trending", Some("1h")),
-    spec("ttl.recommendations", Some("1h")),
-    spec("ttl.details", Some("24h")),
-    spec("ttl.user", Some("15m")),
-    spec("auth.jwt_secret", None)
-        .alias("REELCACHE_JWT_SECRET")
-        .secret(),
-    spec("auth.access_ttl", Some("60m")).alias("REELCACHE_ACCESS_TTL"),
-    spec("auth.refresh_ttl", Some("7d")).alias("REELCACHE_REFRESH_TTL"),
-    spec("auth.hash_concurrency", Some("auto")).alias("REELCACHE_HASH_CONCURRENCY"),
-    spec("auth.hash_wait", Some("2s")).alias("REELCACHE_HASH_WAIT"),
-    spec("cache.memory", Some("32MiB")),
-    spec("cache.max_bytes", Some("1GiB")),
-    spec("cache.hot_bytes", Some("32MiB")),
-    spec("cache.sweep_every", Some("5m")),
-    spec("resilience.stale_grace", Some("24h")).alias("REELCACHE_STALE_GRACE"),
-    spec("resilience.revalidate_window", Some("10m")).alias("REELCACHE_REVALIDATE_WINDOW"),
-    spec("resilience.max_concurrency", Some("20")).alias("REELCACHE_TMDB_MAX_CONCURRENCY"),
-    spec("resilience.retries", Some("2")).alias("REELCACHE_TMDB_RETRIES"),
-    spec("resilience.deadline", Some("15s")).alias("REELCACHE_TMDB_DEADLINE"),
-    spec("resilience.breaker_threshold", Some("5")).alias("REELCACHE_BREAKER_THRESHOLD"),
-    spec("resilience.breaker_cooldown", Some("30s")).alias("REELCACHE_BREAKER_COOLDOWN"),
-    spec("resilience.prefetch", Some("true")).alias("REELCACHE_PREFETCH"),
-    spec("resilience.max_retry_after", Some("60s")).alias("REELCACHE_TMDB_MAX_RETRY_AFTER"),
-    spec("resilience.stale_after", Some("1s")).alias("REELCACHE_STALE_AFTER"),
-    spec("resilience.client_share", Some("50")).alias("REELCACHE_TMDB_CLIENT_SHARE"),
-    spec("resilience.shutdown_grace", Some("10s")).alias("REELCACHE_SHUTDOWN_GRACE"),
-    spec("resilience.shutdown_delay", Some("0s")),
-    spec("http.cors_origins", Some("*")).alias("REELCACHE_CORS_ORIGINS"),
-    spec("http.log_format", Some("text")).alias("REELCACHE_LOG_FORMAT"),
-    spec("http.metrics", Some("public")).alias("REELCACHE_METRICS"),
-    spec("http.header_timeout", Some("75s")).alias("REELCACHE_HEADER_TIMEOUT"),
-    spec("http.body_timeout", Some("10s")).alias("REELCACHE_BODY_TIMEOUT"),
-    spec("http.max_connections", Some("4096")).alias("REELCACHE_MAX_CONNECTIONS"),
-    spec("http.max_connections_per_client", Some("256"))
-        .alias("REELCACHE_MAX_CONNECTIONS_PER_CLIENT"),
-    spec("http.workers", Some("auto")).alias("REELCACHE_WORKERS"),
-    spec("clients.rps", Some("100")).alias("REELCACHE_CLIENT_RPS"),
-    spec("clients.burst", Some("auto")).alias("REELCACHE_CLIENT_BURST"),
-    spec("clients.trusted_proxies", Some("")).alias("REELCACHE_TRUSTED_PROXIES"),
-    spec("cache.flush_every", Some("500ms")),
-    spec("cache.url", None).url_with_password(),
-    spec("cache.redis_prefix", Some("reelcache:v1:")).alias("REELCACHE_REDIS_PREFIX"),
-    spec("cache.redis_timeout", Some("250ms")).alias("REELCACHE_REDIS_TIMEOUT"),
-    spec("cache.redis_lock_ttl", Some("5s")).alias("REELCACHE_REDIS_LOCK_TTL"),
-];
+/// A field filled from one setting that always has a value (its default at least).
+pub struct Required(Spec);
 
-pub(super) fn flag_for(key: &str, flags: &FlagOverrides) -> Option<(String, &'static str)> {
-    match key {
-        "listen" => flags.listen.clone().map(|v| (v, "--listen")),
-        "data_dir" => flags.data_dir.clone().map(|v| (v, "--data-dir")),
-        "offline" => flags.offline.then(|| ("true".to_owned(), "--offline")),
-        "tmdb.base_url" => flags.tmdb_base_url.clone().map(|v| (v, "--tmdb-base-url")),
-        "cache.url" => flags.cache_url.clone().map(|v| (v, "--cache-url")),
-        _ => None,
+/// A field filled from one setting that may be unset (`Option<T>`).
+pub struct Optional(Spec);
+
+/// A field computed from the settings it names (and any other already declared).
+pub struct Derived(&'static [Spec]);
+
+/// A field that is itself a struct of settings.
+pub struct Section(fn(&mut Vec<Spec>));
+
+pub const fn required(key: &'static str, default: &'static str) -> Required {
+    Required(spec(key, Some(default)))
+}
+
+pub const fn optional(key: &'static str) -> Optional {
+    Optional(spec(key, None))
+}
+
+pub const fn derived(reads: &'static [Spec]) -> Derived {
+    Derived(reads)
+}
+
+pub const fn section(declare: fn(&mut Vec<Spec>)) -> Section {
+    Section(declare)
+}
+
+/// What a field filled from one setting offers whatever its kind: the setting's older name and
+/// its place in the table.
+macro_rules! one_setting {
+    ($kind:ident) => {
+        impl $kind {
+            pub const fn alias(self, alias: &'static str) -> $kind {
+                $kind(self.0.alias(alias))
+            }
+
+            pub(super) fn declare(&self, out: &mut Vec<Spec>) {
+                out.push(self.0);
+            }
+        }
+    };
+}
+
+one_setting!(Required);
+one_setting!(Optional);
+
+impl Required {
+    pub(super) fn value<T>(
+        &self,
+        resolved: &Resolved,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        resolved.required(self.0.key, parse)
     }
 }
+
+impl Optional {
+    /// Secrets have no default, so only optional settings can be one.
+    pub const fn secret(self) -> Optional {
+        Optional(self.0.secret())
+    }
+
+    pub const fn url_with_password(self) -> Optional {
+        Optional(self.0.url_with_password())
+    }
+
+    pub(super) fn value<T>(
+        &self,
+        resolved: &Resolved,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        resolved.optional(self.0.key, parse)
+    }
+}
+
+impl Derived {
+    pub(super) fn declare(&self, out: &mut Vec<Spec>) {
+        out.extend_from_slice(self.0);
+    }
+
+    pub(super) fn value<T>(
+        &self,
+        resolved: &Resolved,
+        compute: impl FnOnce(&Resolved) -> Result<T, ConfigError>,
+    ) -> Result<T, ConfigError> {
+        compute(resolved)
+    }
+}
+
+impl Section {
+    pub(super) fn declare(&self, out: &mut Vec<Spec>) {
+        (self.0)(out)
+    }
+
+    pub(super) fn value<T>(
+        &self,
+        resolved: &Resolved,
+        resolve: impl FnOnce(&Resolved) -> Result<T, ConfigError>,
+    ) -> Result<T, ConfigError> {
+        resolve(resolved)
+    }
+}
+
+/// Declares structs of settings. Each field is written once, as
+/// `name: Type = how => value`, where `how` is `required(key, default)`, `optional(key)`
+/// (`Option<Type>`), `derived(&[settings it reads])` or `section(Struct::declare)`, with
+/// `.alias(..)`/`.secret()` where they apply, and `value` parses the raw text (`required`,
+/// `optional`) or computes the field from the resolved settings (`derived`, `section`). Each
+/// struct gets `declare` (its settings, in order, for `SPECS`) and `resolve` (the struct from
+/// the layered values), so a setting cannot be in the table without a field or the other way
+/// round.
+macro_rules! settings {
+    ($(
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$field_meta:meta])*
+                $field:ident: $ty:ty = $how:expr => $value:expr,
+            )*
+        }
+    )*) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The settings this struct is filled from, in order.
+            pub(super) fn declare(out: &mut Vec<$crate::config::Spec>) {
+                $(($how).declare(out);)*
+            }
+
+            /// The struct from the layered values, each parsed or an error naming it.
+            pub(super) fn resolve(
+                resolved: &$crate::config::Resolved,
+            ) -> Result<Self, $crate::config::ConfigError> {
+                Ok(Self {
+                    $($field: ($how).value(resolved, $value)?,)*
+                })
+            }
+        }
+    )*};
+}
+
+pub(super) use settings;
