@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::{Language, MAX_PAGE, MovieId, Region, SearchQuery, TimeWindow};
+use crate::domain::{Language, MAX_PAGE, MovieId, Region};
 use crate::domain::{account, favorite, setting};
 use crate::error::ApiError;
 
@@ -71,7 +71,7 @@ pub struct Endpoint {
     pub operations: &'static [Operation],
 }
 
-const fn query(name: &'static str, shape: Shape, description: &'static str) -> Param {
+pub(super) const fn query(name: &'static str, shape: Shape, description: &'static str) -> Param {
     Param {
         name,
         location: In::Query,
@@ -81,7 +81,7 @@ const fn query(name: &'static str, shape: Shape, description: &'static str) -> P
     }
 }
 
-const fn path(name: &'static str, shape: Shape, description: &'static str) -> Param {
+pub(super) const fn path(name: &'static str, shape: Shape, description: &'static str) -> Param {
     Param {
         name,
         location: In::Path,
@@ -110,7 +110,7 @@ const ROW_IDS: Shape = Shape::Integer {
     max: i64::MAX as u64,
 };
 
-const PAGE: Param = query(
+pub(super) const PAGE: Param = query(
     "page",
     Shape::Integer {
         min: 1,
@@ -118,20 +118,24 @@ const PAGE: Param = query(
     },
     "default 1",
 );
-const LANGUAGE: Param = query(
+pub(super) const LANGUAGE: Param = query(
     "language",
     Shape::Pattern(language_pattern),
     "xx or xx-YY in any letter case, default from configuration",
 );
-const REGION: Param = query(
+pub(super) const REGION: Param = query(
     "region",
     Shape::Pattern(region_pattern),
     "ISO 3166-1 code, e.g. US",
 );
-const MOVIE_ID: Param = path("movie_id", MOVIE_IDS, "TMDB movie id");
-const UPSTREAM: &[u16] = &[400, 502, 503, 504];
+pub(super) const MOVIE_ID: Param = path("movie_id", MOVIE_IDS, "TMDB movie id");
+pub(super) const UPSTREAM: &[u16] = &[400, 502, 503, 504];
 
-const fn op(method: &'static str, summary: &'static str, tag: &'static str) -> Operation {
+pub(super) const fn op(
+    method: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+) -> Operation {
     Operation {
         method,
         summary,
@@ -145,88 +149,17 @@ const fn op(method: &'static str, summary: &'static str, tag: &'static str) -> O
     }
 }
 
-pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint {
-        path: "/api/movies/trending/",
-        operations: &[Operation {
-            params: &[
-                query(
-                    "time_window",
-                    Shape::OneOf(&TimeWindow::NAMES),
-                    "default day",
-                ),
-                PAGE,
-                LANGUAGE,
-            ],
-            success: (200, "MovieList"),
-            errors: UPSTREAM,
-            ..op(
-                "get",
-                "Trending movies, one cached page at a time",
-                "movies",
-            )
-        }],
-    },
-    Endpoint {
-        path: "/api/movies/search/",
-        operations: &[Operation {
-            params: &[
-                Param {
-                    required: true,
-                    ..query(
-                        "query",
-                        Shape::Pattern(SearchQuery::pattern),
-                        "1..=200 characters once trimmed, no control characters",
-                    )
-                },
-                PAGE,
-                LANGUAGE,
-                REGION,
-            ],
-            success: (200, "MovieList"),
-            errors: UPSTREAM,
-            ..op(
-                "get",
-                "Search movies (not cached: asked of TMDB; offline, answered from the movies stored locally)",
-                "movies",
-            )
-        }],
-    },
-    Endpoint {
-        path: "/api/movies/popular/",
-        operations: &[Operation {
-            params: &[PAGE, LANGUAGE, REGION],
-            success: (200, "MovieList"),
-            errors: UPSTREAM,
-            ..op(
-                "get",
-                "Popular movies (not cached: asked of TMDB; offline, its last stored pages)",
-                "movies",
-            )
-        }],
-    },
-    Endpoint {
-        path: "/api/movies/{movie_id}/recommendations/",
-        operations: &[Operation {
-            params: &[MOVIE_ID, PAGE, LANGUAGE],
-            success: (200, "MovieList"),
-            errors: &[400, 404, 502, 503, 504],
-            ..op(
-                "get",
-                "Recommendations for a movie, one cached page at a time",
-                "movies",
-            )
-        }],
-    },
-    Endpoint {
-        path: "/api/movies/{movie_id}/",
-        operations: &[Operation {
-            params: &[MOVIE_ID, LANGUAGE],
-            success: (200, "MovieDetail"),
-            errors: &[400, 404, 502, 503, 504],
-            ..op("get", "Movie details (cached; 24h by default)", "movies")
-        }],
-    },
+/// The API: the movie routes' rows (kept with their routes, in `http/movies/mod.rs`) and then
+/// everyone else's.
+pub fn endpoints() -> &'static [Endpoint] {
+    static ALL: std::sync::LazyLock<Vec<Endpoint>> = std::sync::LazyLock::new(|| {
+        let movies = super::movies::documented();
+        movies.chain(OTHERS.iter().copied()).collect()
+    });
+    &ALL
+}
+
+const OTHERS: &[Endpoint] = &[
     Endpoint {
         path: "/api/users/register/",
         operations: &[Operation {
@@ -860,7 +793,7 @@ fn schemas() -> Value {
 /// The OpenAPI 3.1 document.
 pub fn openapi() -> Value {
     let mut paths = Map::new();
-    for endpoint in ENDPOINTS {
+    for endpoint in endpoints() {
         let mut item = Map::new();
         for op in endpoint.operations {
             item.insert(op.method.to_owned(), operation_json(op));
@@ -884,7 +817,7 @@ pub fn openapi() -> Value {
 
 #[cfg(test)]
 mod summaries {
-    use super::ENDPOINTS;
+    use super::endpoints;
     use crate::config::SPECS;
 
     /// A summary that names a TTL names the default the configuration really has.
@@ -899,7 +832,7 @@ mod summaries {
                 .find(|s| s.key == key)
                 .and_then(|s| s.default)
                 .unwrap();
-            let summary = ENDPOINTS
+            let summary = endpoints()
                 .iter()
                 .find(|e| e.path == path)
                 .map(|e| e.operations[0].summary)

@@ -7,7 +7,9 @@
 //! valid query, an allowed (or no) `Origin`, readable headers, a fresh body in the hot tier, and
 //! the client within its rate limit. Anything else, including every error, goes to the full
 //! route, which answers it as it always did; nothing is counted or taken from a client's
-//! allowance until this path has committed to answering. The response is decorated by the same
+//! allowance until this path has committed to answering. A valid request whose body the hot
+//! tier does not hold goes down the full route already parsed (`movies::Parsed`), so a miss is
+//! parsed and looked up in the hot tier once. The response is decorated by the same
 //! functions the full route uses (`movie_response`, `observe::finish`).
 
 use std::net::SocketAddr;
@@ -18,31 +20,54 @@ use warp::http::{HeaderValue, Method, Request, header};
 use super::{cors, movies, observe, response};
 use crate::service::state::AppState;
 
-/// The response, when this request is a hot-tier hit; `None` sends it down the full route.
-pub fn answer<B>(
+/// What the fast path made of a request.
+pub enum Outcome {
+    /// A hot-tier hit, answered.
+    Answered(warp::reply::Response),
+    /// Left to the full route; with the request already parsed when it is a valid request for
+    /// a cached endpoint whose body the hot tier does not hold (the full route goes on from
+    /// there).
+    Declined(Option<movies::Parsed>),
+}
+
+/// Answers `request` when it is a hot-tier hit, and otherwise says what the full route needs.
+pub fn answer<B>(state: &AppState, request: &Request<B>, peer: Option<SocketAddr>) -> Outcome {
+    match hit(state, request, peer) {
+        Ok(response) => Outcome::Answered(response),
+        Err(parsed) => Outcome::Declined(parsed),
+    }
+}
+
+/// `Err(None)`: not a hit (or not one this path may answer); `Err(Some(_))`: a valid request
+/// for a cached endpoint with no fresh body in the hot tier.
+fn hit<B>(
     state: &AppState,
     request: &Request<B>,
     peer: Option<SocketAddr>,
-) -> Option<warp::reply::Response> {
+) -> Result<warp::reply::Response, Option<movies::Parsed>> {
     let started = Instant::now();
     let method = request.method();
     if method != Method::GET && method != Method::HEAD {
-        return None;
+        return Err(None);
     }
     let headers = request.headers();
-    let origin = cors::fast_path_origin(state.cors_origins.as_deref(), headers)?;
+    let origin = cors::fast_path_origin(state.cors_origins.as_deref(), headers).ok_or(None)?;
     let if_none_match = match headers.get(header::IF_NONE_MATCH) {
         // The full route refuses an unreadable header with a 400.
-        Some(value) => Some(value.to_str().ok()?),
+        Some(value) => Some(value.to_str().map_err(|_| None)?),
         None => None,
     };
     let path = request.uri().path();
-    let (cached, language, route) =
-        movies::hot_request(state, path, request.uri().query().unwrap_or(""))?;
-    let hit = state.movies.hot(&cached, &language)?;
+    let query = request.uri().query().unwrap_or("");
+    let (hit, route) = match movies::probe(state, path, query).ok_or(None)? {
+        movies::Probe::Hit { hit, route } => (hit, route),
+        movies::Probe::Miss(parsed) => return Err(Some(parsed)),
+    };
     let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let limiter = &state.client_limiter;
-    limiter.admit(limiter.client_ip(peer, forwarded_for)).ok()?;
+    limiter
+        .admit(limiter.client_ip(peer, forwarded_for))
+        .map_err(|_| None)?;
 
     // Committed: from here on the request is answered as a hit.
     let id = observe::request_id_of(headers);
@@ -59,7 +84,7 @@ pub fn answer<B>(
             HeaderValue::from_static(cors::EXPOSED_HEADERS),
         );
     }
-    Some(observe::finish(
+    Ok(observe::finish(
         started,
         method,
         route,

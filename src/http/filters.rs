@@ -27,14 +27,25 @@ pub fn route(
     })
 }
 
+/// Matches `parts` (the pattern's segments; a `{...}` segment, such as `{}` or `{movie_id}`,
+/// captures) against the whole path, with or without a trailing slash.
 pub fn match_path(parts: &[&str], path: &str) -> Option<Vec<String>> {
+    match_segments(parts.iter().copied(), path)
+}
+
+/// [`match_path`] with the pattern as the API table writes it (`/api/movies/{movie_id}/`).
+pub fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
+    match_segments(pattern.trim_matches('/').split('/'), path)
+}
+
+fn match_segments<'p>(parts: impl Iterator<Item = &'p str>, path: &str) -> Option<Vec<String>> {
     let path = path.strip_prefix('/').unwrap_or(path);
     let path = path.strip_suffix('/').unwrap_or(path);
     let mut segments = path.split('/');
     let mut captured = Vec::new();
     for part in parts {
         let segment = segments.next()?;
-        if *part == "{}" {
+        if part.starts_with('{') {
             if segment.is_empty() {
                 return None;
             }
@@ -42,7 +53,7 @@ pub fn match_path(parts: &[&str], path: &str) -> Option<Vec<String>> {
                 .decode_utf8()
                 .ok()?;
             captured.push(decoded.into_owned());
-        } else if segment != *part {
+        } else if segment != part {
             return None;
         }
     }

@@ -8,10 +8,12 @@
 //!    (`movies`, `users`, `favorites`, `admin`, `ops`, `docs`), with shared filters and the single
 //!    place where rejections become the contract's error envelope (`rejection.rs`).
 //!
-//! Both doors parse a movie request with the same function (`movies::cached_request`), write
-//! it with the same `response::movie_response`, open the same span (`observe::request_span`),
-//! apply the same CORS rule (`cors.rs`) and finish it with the same `observe::finish` (request
-//! id, security headers, metrics and the log line, which carry `door=fast` or `door=full`).
+//! Both doors parse a movie request with the same parser (the route table in `movies/mod.rs`:
+//! the fast path asks `movies::probe`, and a request it parsed but found no hot body for goes
+//! down the full route already parsed, in the request's extensions), write it with the same
+//! `response::movie_response`, open the same span (`observe::request_span`), apply the same
+//! CORS rule (`cors.rs`) and finish it with the same `observe::finish` (request id, security
+//! headers, metrics and the log line, which carry `door=fast` or `door=full`).
 //! `envelope.rs` turns an `ApiError` into a response.
 
 pub mod admin;

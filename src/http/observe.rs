@@ -19,7 +19,7 @@ type RoutePattern = (Vec<Option<&'static str>>, &'static str);
 fn route_patterns() -> &'static [RoutePattern] {
     static PATTERNS: OnceLock<Vec<RoutePattern>> = OnceLock::new();
     PATTERNS.get_or_init(|| {
-        super::api_spec::ENDPOINTS
+        super::api_spec::endpoints()
             .iter()
             .map(|endpoint| {
                 let segments = endpoint

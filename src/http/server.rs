@@ -80,10 +80,12 @@ pub async fn serve(
         let routes = routes.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             match fast_path::answer(&state, &request, Some(peer)) {
-                Some(response) => Either::Left(std::future::ready(Ok(response))),
+                fast_path::Outcome::Answered(response) => {
+                    Either::Left(std::future::ready(Ok(response)))
+                }
                 // Only a request the fast path leaves needs its own handle on the filter chain,
                 // and only such a request may read a body.
-                None => {
+                fast_path::Outcome::Declined(parsed) => {
                     let forwarded_for = request
                         .headers()
                         .get("x-forwarded-for")
@@ -91,6 +93,9 @@ pub async fn serve(
                     let client = state.client_limiter.client_ip(Some(peer), forwarded_for);
                     let mut request = request.map(|body| DeadlineBody::new(body, body_timeout));
                     request.extensions_mut().insert(ClientAddr(client));
+                    if let Some(parsed) = parsed {
+                        request.extensions_mut().insert(parsed);
+                    }
                     Either::Right(routes.clone().call(request))
                 }
             }

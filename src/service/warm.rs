@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::counters::Counters;
 use crate::domain::{MovieId, Page, Requester, TimeWindow};
 use crate::error::ApiError;
+use crate::service::movies::endpoints::{Details, Recommendations, Trending};
 use crate::service::movies::{CacheOutcome, MovieService, Served};
 
 #[derive(Debug, Clone)]
@@ -185,15 +186,22 @@ async fn run_job(
     let language = service.default_language().clone();
     let result = match job {
         Job::Trending(window, page) => {
+            let request = Trending { window, page };
             service
-                .trending(window, &language, page, Requester::Background)
+                .cached(request, &language, Requester::Background)
                 .await
         }
         Job::Popular(page) => service.warm_popular(&language, page).await,
-        Job::Details(id) => service.details(id, &language, Requester::Background).await,
-        Job::Recommendations(id, page) => {
+        Job::Details(id) => {
+            let request = Details { id };
             service
-                .recommendations(id, &language, page, Requester::Background)
+                .cached(request, &language, Requester::Background)
+                .await
+        }
+        Job::Recommendations(id, page) => {
+            let request = Recommendations { id, page };
+            service
+                .cached(request, &language, Requester::Background)
                 .await
         }
     };

@@ -128,6 +128,62 @@ async fn requests_the_fast_path_cannot_answer_get_the_full_routes_answer() {
     app.stop().await;
 }
 
+/// A valid request with no body in the hot tier goes down the full route already parsed; anything
+/// else goes down it as it came. Either way the full route's answer is what a client sees.
+#[tokio::test]
+async fn a_miss_goes_down_the_full_route_already_parsed() {
+    use reelcache::http::fast_path::{Outcome, answer};
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let state = app.state();
+    let outcome = |uri: &str| {
+        answer(
+            state,
+            &warp::http::Request::get(uri).body(()).unwrap(),
+            None,
+        )
+    };
+
+    for uri in [
+        PAGE,
+        "/api/movies/550/recommendations/?page=3",
+        "/api/movies/550/",
+    ] {
+        assert!(
+            matches!(outcome(uri), Outcome::Declined(Some(_))),
+            "{uri}: handed on parsed"
+        );
+    }
+    for uri in [
+        "/api/movies/trending/?page=0",
+        "/api/movies/0/",
+        "/api/movies/abc/",
+        "/api/movies/550/?language=x",
+        "/api/movies/search/?query=alien",
+        "/api/movies/popular/",
+        "/api/users/me/",
+    ] {
+        assert!(
+            matches!(outcome(uri), Outcome::Declined(None)),
+            "{uri}: handed on as it came"
+        );
+    }
+
+    let miss = app.get(PAGE).await;
+    assert_eq!((miss.status, miss.x_cache()), (200, "MISS"));
+    let next = miss.json()["pagination"]["next"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        next.ends_with("/api/movies/trending/?time_window=day&page=3"),
+        "the full route's links: {next}"
+    );
+    assert!(matches!(outcome(PAGE), Outcome::Answered(_)), "now hot");
+    assert_eq!(env.tmdb.total(), 1);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_client_that_stalls_while_sending_headers_is_disconnected() {
     let env = TestEnv::new().await;

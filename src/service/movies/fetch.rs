@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::endpoints::Kind;
 use super::{CacheOutcome, Document, Fetched, HotSlot, MovieService, Served, record_cache_outcome};
 use crate::cache::fill::FillClaim;
 use crate::cache::redis_control::FillLock;
@@ -13,15 +14,6 @@ use crate::counters::Counters;
 use crate::domain::{MAX_PAGE, Page, Requester};
 use crate::error::ApiError;
 use crate::tmdb::{self, TmdbError};
-
-/// Which TMDB document an endpoint returns. A TMDB 404 means "no such movie" only for documents
-/// that belong to a movie; for the global lists it is TMDB misbehaving.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Kind {
-    GlobalList,
-    MovieList,
-    Movie,
-}
 
 /// One cacheable TMDB document: where it lives in the cache and how to fetch it.
 #[derive(Debug, Clone)]
@@ -57,7 +49,7 @@ fn stale_can_answer(error: &ApiError) -> bool {
 }
 
 impl MovieService {
-    /// key → cache → one coalesced fetch → store (the hot tier in front is `through_hot`'s), with
+    /// key → cache → one coalesced fetch → store (the hot tier in front is `cached`'s), with
     /// the stale rules:
     /// - expired by less than the revalidate window: answered at once from the stale copy while
     ///   one background refresh runs;

@@ -4,12 +4,14 @@
 //! data directory answers. The HTTP layer only parses, calls one method here, and writes the
 //! result.
 
+pub mod endpoints;
 mod fetch;
 mod flight;
 mod offline;
 mod served;
 
-pub use served::{CacheOutcome, CachedRequest, Document, Freshness, HotHit, HotSlot, Served};
+pub use endpoints::Endpoint;
+pub use served::{CacheOutcome, Document, Freshness, HotHit, HotMiss, HotSlot, Served};
 
 use std::sync::Arc;
 
@@ -21,12 +23,13 @@ use crate::clock::Clock;
 use crate::config::{ResilienceSettings, TtlSettings};
 use crate::counters::Counters;
 use crate::domain::list::ListMeta;
-use crate::domain::{Language, MovieId, Page, Region, Requester, SearchQuery, TimeWindow};
+use crate::domain::{Language, Page, Region, Requester, SearchQuery};
 use crate::error::ApiError;
 use crate::service::local_search::LocalSearch;
 use crate::tmdb::TmdbClient;
 
-use fetch::{Kind, Request};
+use endpoints::Kind;
+use fetch::Request;
 use flight::SingleFlight;
 
 /// Everything `MovieService` is built from.
@@ -110,114 +113,67 @@ impl MovieService {
         (*language != self.default_language).then_some(language)
     }
 
-    fn trending_key(&self, window: TimeWindow, language: &Language, page: Page) -> CacheKey {
-        CacheKey::trending(window, self.key_language(language), page)
-    }
-
-    fn recommendations_key(&self, id: MovieId, language: &Language, page: Page) -> CacheKey {
-        CacheKey::recommendations(id, self.key_language(language), page)
-    }
-
-    fn details_key(&self, id: MovieId, language: &Language) -> CacheKey {
-        CacheKey::movie(id, self.key_language(language))
-    }
-
-    fn trending_request(
+    /// What a miss of `request` asks TMDB; its answer is stored under `key`.
+    fn request_of<E: Endpoint>(
         &self,
-        window: TimeWindow,
+        request: &E,
+        key: CacheKey,
         language: &Language,
-        page: Page,
         who: Requester,
     ) -> Request {
+        let upstream = request.upstream(&self.ttl);
+        let mut params = Vec::with_capacity(upstream.params.len() + 2);
+        params.push(("language", language.as_str().to_owned()));
+        params.extend(upstream.params);
+        params.extend(request.page().map(|page| ("page", page.to_string())));
         Request {
             requester: who,
-            key: self.trending_key(window, language, page),
-            ttl: self.ttl.trending,
-            kind: Kind::GlobalList,
-            path: format!("/trending/movie/{}", window.as_str()),
-            params: vec![
-                ("language", language.as_str().to_owned()),
-                ("page", page.to_string()),
-            ],
-            what: format!("trending ({}) page {page}", window.as_str()),
+            key,
+            ttl: upstream.ttl,
+            kind: upstream.kind,
+            path: upstream.path,
+            params,
+            what: upstream.what,
         }
     }
 
-    fn recommendations_request(
+    /// Answers a cached endpoint's request (the full route's way, and `warm`'s): the hot tier,
+    /// then [`MovieService::cached_miss`]. `who` is whose share of the upstream budget a miss
+    /// takes (see `tmdb::budget`).
+    pub async fn cached<E: Endpoint>(
         &self,
-        id: MovieId,
+        request: E,
         language: &Language,
-        page: Page,
         who: Requester,
-    ) -> Request {
-        Request {
-            requester: who,
-            key: self.recommendations_key(id, language, page),
-            ttl: self.ttl.recommendations,
-            kind: Kind::MovieList,
-            path: format!("/movie/{id}/recommendations"),
-            params: vec![
-                ("language", language.as_str().to_owned()),
-                ("page", page.to_string()),
-            ],
-            what: format!("recommendations page {page} for movie {id}"),
+    ) -> Result<Served, ApiError> {
+        match self.hot(&request, language) {
+            Ok(hit) => Ok(self.serve_hot(hit)),
+            Err(miss) => self.cached_miss(miss, request, language, who).await,
         }
     }
 
-    /// `who` is whose share of the upstream budget a miss takes (see `tmdb::budget`).
-    pub async fn trending(
+    /// A request the hot tier had no fresh body for (as [`MovieService::hot`] found, on either
+    /// door): the store, then TMDB (`fetch.rs`). The fetch is described only here: on a hot
+    /// hit nothing but the key is needed, and building a fetch (path, parameters, description)
+    /// would be most of the hit's work. After a list page's miss, the next page is prefetched.
+    pub async fn cached_miss<E: Endpoint>(
         &self,
-        window: TimeWindow,
+        miss: HotMiss,
+        request: E,
         language: &Language,
-        page: Page,
         who: Requester,
     ) -> Result<Served, ApiError> {
-        let key = self.trending_key(window, language, page);
         let served = self
-            .through_hot(&key, || self.trending_request(window, language, page, who))
+            .through_cache(self.request_of(&request, miss.key, language, who))
             .await?;
-        self.prefetch_after(&served, page, |next| {
-            self.trending_request(window, language, next, Requester::Background)
-        });
+        if let Some(page) = request.page() {
+            self.prefetch_after(&served, page, |next| {
+                let next = request.at_page(next);
+                let key = next.key(self.key_language(language));
+                self.request_of(&next, key, language, Requester::Background)
+            });
+        }
         Ok(served)
-    }
-
-    pub async fn recommendations(
-        &self,
-        id: MovieId,
-        language: &Language,
-        page: Page,
-        who: Requester,
-    ) -> Result<Served, ApiError> {
-        let key = self.recommendations_key(id, language, page);
-        let served = self
-            .through_hot(&key, || {
-                self.recommendations_request(id, language, page, who)
-            })
-            .await?;
-        self.prefetch_after(&served, page, |next| {
-            self.recommendations_request(id, language, next, Requester::Background)
-        });
-        Ok(served)
-    }
-
-    pub async fn details(
-        &self,
-        id: MovieId,
-        language: &Language,
-        who: Requester,
-    ) -> Result<Served, ApiError> {
-        let key = self.details_key(id, language);
-        self.through_hot(&key, || Request {
-            requester: who,
-            key: key.clone(),
-            ttl: self.ttl.details,
-            kind: Kind::Movie,
-            path: format!("/movie/{id}"),
-            params: vec![("language", language.as_str().to_owned())],
-            what: format!("movie {id}"),
-        })
-        .await
     }
 
     fn popular_request(
@@ -298,27 +254,6 @@ impl MovieService {
         .await
     }
 
-    /// The hot tier, then `through_cache`. `request` is built only when the hot tier has no
-    /// body: on a hot hit nothing else is needed, and building a fetch (path, parameters,
-    /// description) would be most of the hit's work.
-    async fn through_hot(
-        &self,
-        key: &CacheKey,
-        request: impl FnOnce() -> Request,
-    ) -> Result<Served, ApiError> {
-        match self.hot_hit(key) {
-            Some(served) => Ok(served),
-            None => self.through_cache(request()).await,
-        }
-    }
-
-    /// A fresh finished body from the hot tier, counted as a hit.
-    fn hot_hit(&self, key: &CacheKey) -> Option<Served> {
-        let now_ms = self.clock.now_ms();
-        let entry = self.hot_entry(key, now_ms)?;
-        Some(self.serve_hot_entry(key, entry, now_ms))
-    }
-
     /// The hot tier's fresh body for `key`, if it has one (never offline, where every entry is
     /// served as stale). Only a lookup: nothing is counted until `serve_hot`.
     fn hot_entry(&self, key: &CacheKey, now_ms: u64) -> Option<HotEntry> {
@@ -328,51 +263,20 @@ impl MovieService {
         self.cache.hot().get(key.as_str(), now_ms)
     }
 
-    /// The cache key of a cached endpoint's request.
-    fn key_of(&self, request: &CachedRequest, language: &Language) -> CacheKey {
-        match *request {
-            CachedRequest::Trending { window, page } => self.trending_key(window, language, page),
-            CachedRequest::Recommendations { id, page } => {
-                self.recommendations_key(id, language, page)
-            }
-            CachedRequest::Details { id } => self.details_key(id, language),
-        }
-    }
-
-    /// The fast path's question: is this request a fresh body in the hot tier? Only a lookup:
-    /// nothing is counted until [`MovieService::serve_hot`].
-    pub fn hot(&self, request: &CachedRequest, language: &Language) -> Option<HotHit> {
-        let key = self.key_of(request, language);
+    /// Is this request a fresh body in the hot tier? Only a lookup: nothing is counted until
+    /// [`MovieService::serve_hot`] (or, for a miss, [`MovieService::cached_miss`]).
+    pub fn hot<E: Endpoint>(&self, request: &E, language: &Language) -> Result<HotHit, HotMiss> {
+        let key = request.key(self.key_language(language));
         let now_ms = self.clock.now_ms();
-        let entry = self.hot_entry(&key, now_ms)?;
-        Some(HotHit { key, entry, now_ms })
-    }
-
-    /// Answers a cached endpoint's request (the full route's way: hot tier, store, TMDB).
-    pub async fn cached(
-        &self,
-        request: CachedRequest,
-        language: &Language,
-        who: Requester,
-    ) -> Result<Served, ApiError> {
-        match request {
-            CachedRequest::Trending { window, page } => {
-                self.trending(window, language, page, who).await
-            }
-            CachedRequest::Recommendations { id, page } => {
-                self.recommendations(id, language, page, who).await
-            }
-            CachedRequest::Details { id } => self.details(id, language, who).await,
+        match self.hot_entry(&key, now_ms) {
+            Some(entry) => Ok(HotHit { key, entry, now_ms }),
+            None => Err(HotMiss { key }),
         }
     }
 
     /// Serves what [`MovieService::hot`] found: counts the hit and notes the read.
     pub fn serve_hot(&self, hit: HotHit) -> Served {
         let HotHit { key, entry, now_ms } = hit;
-        self.serve_hot_entry(&key, entry, now_ms)
-    }
-
-    fn serve_hot_entry(&self, key: &CacheKey, entry: HotEntry, now_ms: u64) -> Served {
         // The store does not see this read: note it for the size bound's LRU order (skipped,
         // never waited for, when the log is busy).
         self.cache.usage().touch(key.as_str(), now_ms);

@@ -1,12 +1,11 @@
 //! What the movie service answers with: a served document (from the hot tier, the store or TMDB)
-//! with its cache outcome and the numbers its caching headers are made of; the requests of the
-//! cached endpoints; a hot-tier hit found but not yet served.
+//! with its cache outcome and the numbers its caching headers are made of; a hot-tier hit found
+//! but not yet served.
 
 use bytes::Bytes;
 
 use crate::cache::hot::{Generation, HotEntry};
 use crate::cache::{CacheError, CacheKey, CachedEntry, EntryMeta, Shape};
-use crate::domain::{MovieId, Page, TimeWindow};
 
 /// How a response was produced, as reported in `X-Cache`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,20 +82,18 @@ pub struct Served {
     pub(in crate::service::movies) hot: Option<HotSlot>,
 }
 
-/// A request for one of the cached endpoints (trending, recommendations, details), as both HTTP
-/// doors parse it; with a language, it names one cache entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CachedRequest {
-    Trending { window: TimeWindow, page: Page },
-    Recommendations { id: MovieId, page: Page },
-    Details { id: MovieId },
-}
-
 /// A fresh body the hot tier holds for a request, found but not yet served (nothing counted).
 pub struct HotHit {
     pub(super) key: CacheKey,
     pub(super) entry: HotEntry,
     pub(super) now_ms: u64,
+}
+
+/// A request the hot tier had no fresh body for when asked, with its key (so that going on to
+/// the store does not build it again).
+#[derive(Debug, Clone)]
+pub struct HotMiss {
+    pub(super) key: CacheKey,
 }
 
 /// What the caching headers of a cacheable document are made of.
