@@ -54,11 +54,8 @@ impl Opened {
         );
         let mut tmdb = TmdbClient::new(&settings.tmdb, &settings.resilience, counters.clone())
             .map_err(StartupError::Other)?;
-        if let Some(redis) = cache.redis() {
-            tmdb = tmdb.share_rate(Box::new(RedisRate {
-                store: redis.clone(),
-                rps: settings.tmdb.rps,
-            }));
+        if let Some(rate) = cache.shared_rate("tmdb", settings.tmdb.rps) {
+            tmdb = tmdb.share_rate(Box::new(SharedTmdbRate(rate)));
         }
         let movies = MovieService::new(MovieServiceParts {
             cache: cache.clone(),
@@ -112,7 +109,7 @@ impl Opened {
                 counters.clone(),
             ),
             // Redis expires entries by their TTL and bounds itself: nothing to sweep there.
-            sweeper: (!settings.is_offline() && cache.redis().is_none()).then(|| {
+            sweeper: (!settings.is_offline() && !cache.expires_by_itself()).then(|| {
                 crate::cache::sweeper::Sweeper::new(
                     cache.clone(),
                     counters.clone(),
@@ -191,16 +188,13 @@ pub fn lock_data_dir(dir: &Path) -> Result<File, StartupError> {
 }
 
 /// The TMDB rate of every instance on one Redis: slots of a GCRA bucket kept there.
-struct RedisRate {
-    store: crate::cache::RedisStore,
-    rps: std::num::NonZeroU32,
-}
+struct SharedTmdbRate(crate::cache::SharedRate);
 
-impl crate::tmdb::budget::RateSlots for RedisRate {
+impl crate::tmdb::budget::RateSlots for SharedTmdbRate {
     fn take(
         &self,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Option<std::time::Duration>, ()>> + Send + '_>>
     {
-        Box::pin(async move { self.store.take_rate("tmdb", self.rps).await.map_err(drop) })
+        Box::pin(async move { self.0.take().await.map_err(drop) })
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::redis_control::FillLock;
+use super::redis_store::FillLock;
 use super::{CacheKey, PageCache};
 
 /// What claiming the fill of a key found.

@@ -9,7 +9,8 @@ pub mod envelope;
 pub mod fill;
 pub mod hot;
 pub mod key;
-pub mod redis_control;
+
+mod blocking;
 pub mod redis_store;
 pub mod sled_slot;
 pub mod sled_store;
@@ -20,23 +21,22 @@ pub mod store;
 pub mod sweeper;
 pub mod usage;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::Serialize;
 
 use crate::counters::Counters;
 use crate::telemetry::spawn_blocking;
 
+pub use blocking::IndexScan;
 pub use entry::{CachedEntry, Lookup};
 pub use envelope::{EntryMeta, ListMeta, Shape};
 pub use key::CacheKey;
 pub use redis_store::RedisStore;
 pub use sled_slot::SledSlot;
 pub use sled_store::SledStore;
-pub use stats::RedisStats;
+pub use stats::{NamespaceStats, RedisStats, StoreStats};
 pub use store::Store;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -51,35 +51,6 @@ pub enum CacheError {
     /// damage: the store is kept as it is and reopened once it can write (`SledSlot`).
     #[error("the disk refused a cache write: {0}")]
     Disk(String),
-}
-
-/// The sweeper's walk over the index: (key, record, or `None` when it does not decode).
-pub type IndexScan =
-    Box<dyn Iterator<Item = Result<(String, Option<sled_store::IndexRecord>), CacheError>>>;
-
-/// Entries and bytes of one namespace.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct NamespaceStats {
-    pub entries: u64,
-    /// Encoded (compressed) bytes.
-    pub stored_bytes: u64,
-    /// JSON bytes before compression.
-    pub raw_bytes: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StoreStats {
-    /// `sled` or `redis`.
-    pub backend: &'static str,
-    pub namespaces: BTreeMap<String, NamespaceStats>,
-    pub entries: u64,
-    pub stored_bytes: u64,
-    pub raw_bytes: u64,
-    /// stored / raw; lower is better.
-    pub compression_ratio: f64,
-    pub disk_bytes: u64,
-    /// The Redis server's own figures (`INFO memory`), with the Redis backend.
-    pub redis: Option<RedisStats>,
 }
 
 #[derive(Clone)]
@@ -269,71 +240,6 @@ impl PageCache {
         }
     }
 
-    /// Removes one entry from a blocking context; `true` when it existed.
-    pub fn remove_blocking(&self, key: &str) -> Result<bool, CacheError> {
-        self.remove_blocking_if(key, None)
-    }
-
-    /// As `remove_blocking`, only if the key's index record is still `seen` (the sweeper's view,
-    /// see `SledStore::remove_if_record`). `Ok(false)` when it changed.
-    pub fn remove_blocking_if_unchanged(
-        &self,
-        key: &str,
-        seen: &sled_store::IndexRecord,
-    ) -> Result<bool, CacheError> {
-        self.remove_blocking_if(key, Some(seen))
-    }
-
-    fn remove_blocking_if(
-        &self,
-        key: &str,
-        seen: Option<&sled_store::IndexRecord>,
-    ) -> Result<bool, CacheError> {
-        let removed = self.store.remove_blocking(key, seen);
-        if seen.is_some() && matches!(removed, Ok(None)) {
-            // Stored again since the sweeper looked (or already gone): nothing to forget.
-            return Ok(false);
-        }
-        self.usage.forget(key);
-        self.hot.invalidate(key);
-        let removed = removed?;
-        if let Some(size) = removed {
-            self.usage.removed(size as u64);
-            self.usage.entry_removed();
-        }
-        Ok(removed.is_some())
-    }
-
-    /// Stores many encoded envelopes at once (snapshot import). Blocking.
-    pub fn put_batch_blocking(&self, entries: Vec<(CacheKey, Vec<u8>)>) -> Result<(), CacheError> {
-        // Estimates (replaced keys count twice) until the next sweep counts exactly.
-        let added: u64 = entries.iter().map(|(_, v)| v.len() as u64).sum();
-        self.usage.stored(added, 0);
-        for _ in &entries {
-            self.usage.entry_added(false);
-        }
-        let entries = entries
-            .into_iter()
-            .map(|(key, value)| (key.as_str().to_owned(), value))
-            .collect();
-        let result = self.store.put_batch_blocking(entries);
-        self.hot.invalidate_all();
-        result
-    }
-
-    /// Every stored (key, envelope) whose key starts with `prefix`. Blocking (from Redis, the
-    /// entries are read in batches on the runtime, then iterated).
-    pub fn scan_blocking(&self, prefix: &str) -> Box<dyn Iterator<Item = store::Scanned>> {
-        self.store.scan_blocking(prefix)
-    }
-
-    /// Every (key, index record) whose key starts with `prefix`, without reading the entries
-    /// (see `SledStore::scan_index`); nothing for Redis, which expires and evicts by itself.
-    /// Blocking.
-    pub fn scan_index_blocking(&self, prefix: &str) -> IndexScan {
-        self.store.scan_index_blocking(prefix)
-    }
-
     /// Whether the store holds no entry. An unreachable Redis counts as not empty, so nothing
     /// is imported into it blindly.
     pub async fn is_empty(&self) -> bool {
@@ -356,9 +262,25 @@ impl PageCache {
         self.store.sled()
     }
 
-    /// The shared store, when there is one (fill locks, the shared TMDB rate).
-    pub fn redis(&self) -> Option<&RedisStore> {
+    /// The shared store, when there is one (fill locks, the shared rate, its figures).
+    fn redis(&self) -> Option<&RedisStore> {
         self.store.redis()
+    }
+
+    /// Whether the store expires and bounds its entries by itself (Redis), so that no sweeper
+    /// has anything to do.
+    pub fn expires_by_itself(&self) -> bool {
+        self.redis().is_some()
+    }
+
+    /// The rate `name` (`rps` per second) shared by every instance on the shared store; `None`
+    /// with a local store, where each process keeps its own.
+    pub fn shared_rate(&self, name: &'static str, rps: std::num::NonZeroU32) -> Option<SharedRate> {
+        Some(SharedRate {
+            store: self.redis()?.clone(),
+            name,
+            rps,
+        })
     }
 
     /// With Redis: its own numbers (entries under the prefix, memory from `INFO`), which also
@@ -443,6 +365,20 @@ impl PageCache {
             tracing::warn!("some entries stay with fast compression: re-encoding took too long");
         }
         self.store.flush().await
+    }
+}
+
+/// A rate shared by every instance through the shared store (`PageCache::shared_rate`).
+pub struct SharedRate {
+    store: RedisStore,
+    name: &'static str,
+    rps: std::num::NonZeroU32,
+}
+
+impl SharedRate {
+    /// Takes one slot: `Ok(None)` when admitted, else how long to wait before asking again.
+    pub async fn take(&self) -> Result<Option<Duration>, CacheError> {
+        self.store.take_rate(self.name, self.rps).await
     }
 }
 

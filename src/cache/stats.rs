@@ -5,8 +5,33 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{CacheError, NamespaceStats, PageCache, Store, StoreStats, envelope, key, redis_store};
+use super::{CacheError, PageCache, Store, envelope, key, redis_store};
 use crate::telemetry::spawn_blocking;
+
+/// Entries and bytes of one namespace.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct NamespaceStats {
+    pub entries: u64,
+    /// Encoded (compressed) bytes.
+    pub stored_bytes: u64,
+    /// JSON bytes before compression.
+    pub raw_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreStats {
+    /// `sled` or `redis`.
+    pub backend: &'static str,
+    pub namespaces: BTreeMap<String, NamespaceStats>,
+    pub entries: u64,
+    pub stored_bytes: u64,
+    pub raw_bytes: u64,
+    /// stored / raw; lower is better.
+    pub compression_ratio: f64,
+    pub disk_bytes: u64,
+    /// The Redis server's own figures (`INFO memory`), with the Redis backend.
+    pub redis: Option<RedisStats>,
+}
 
 /// Memory figures of the Redis server behind the cache.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

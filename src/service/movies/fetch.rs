@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::endpoints::Kind;
 use super::{CacheOutcome, Document, Fetched, HotSlot, MovieService, Served, record_cache_outcome};
 use crate::cache::fill::FillClaim;
-use crate::cache::redis_control::FillLock;
+use crate::cache::redis_store::FillLock;
 use crate::cache::{CacheKey, CachedEntry, Lookup, Shape};
 use crate::counters::Counters;
 use crate::domain::{MAX_PAGE, Page, Requester};

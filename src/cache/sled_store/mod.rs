@@ -2,20 +2,26 @@
 //! here, never the system of record: it is opened defensively (a directory it cannot open, or
 //! that makes it panic, is moved aside and rebuilt), its page cache is bounded by configuration,
 //! and nothing that must survive lives in it.
+//!
+//! Here: the reads, writes and scans. Beside it: `open.rs` (opening defensively, folding the
+//! log, moving a damaged store aside), `index.rs` (the sweeper's index records) and `locks.rs`
+//! (the per-key writer locks).
 
-use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+mod index;
+mod locks;
+mod open;
 
-use std::hash::{BuildHasher, BuildHasherDefault};
+pub use index::IndexRecord;
+pub use open::FoldToken;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-
-use rustc_hash::FxHasher;
-
-use crate::config::CacheSettings;
-use crate::telemetry::spawn_blocking;
 
 use super::CacheError;
+use crate::telemetry::spawn_blocking;
+use index::{INDEX_LEN, index_record_of};
+use locks::KeyLocks;
 
 /// Bumped when the layout of the sled directory changes, so a new layout never opens old files.
 const LAYOUT_DIR: &str = "v1";
@@ -40,231 +46,7 @@ pub struct SledStore {
     written: Arc<AtomicBool>,
 }
 
-/// Taken before a store is closed: whether it has a log to fold, and whether every handle on it
-/// has gone since (a task still holding one would keep sled's files locked).
-pub struct FoldToken(std::sync::Weak<AtomicBool>);
-
-impl FoldToken {
-    pub fn store_released(&self) -> bool {
-        self.0.strong_count() == 0
-    }
-
-    /// Waits (at most `limit`, looking every 10 ms) for the last handle to go: a task that has
-    /// just finished may still be being dropped. `false` if one is still held.
-    pub async fn wait_released(&self, limit: std::time::Duration) -> bool {
-        let until = tokio::time::Instant::now() + limit;
-        while !self.store_released() {
-            if tokio::time::Instant::now() >= until {
-                return false;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        true
-    }
-}
-
-/// Serialises the writers of one key (a miss being stored, the sweeper removing it, a re-encoding
-/// swapping it), so that an entry and its index record change together without a sled
-/// transaction: in the server, between misses, one took ~130 µs against ~15 µs in a loop
-/// (BENCHMARKS.md, "Cold path"), and the first transaction or batch in a process makes every
-/// later sled operation take sled's process-wide lock.
-/// Keys share a lock by hash; a writer holds one for two tree operations, never across I/O of
-/// its own.
-struct KeyLocks {
-    stripes: [Mutex<()>; KEY_LOCK_STRIPES],
-}
-
-const KEY_LOCK_STRIPES: usize = 64;
-
-impl Default for KeyLocks {
-    fn default() -> Self {
-        KeyLocks {
-            stripes: std::array::from_fn(|_| Mutex::new(())),
-        }
-    }
-}
-
-impl KeyLocks {
-    fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
-        let hash = BuildHasherDefault::<FxHasher>::default().hash_one(key);
-        let stripe = &self.stripes[(hash as usize) % KEY_LOCK_STRIPES];
-        // Nothing is left half-done under the lock: a panic elsewhere cannot poison the data.
-        crate::sync::lock(stripe)
-    }
-}
-
-/// The sweeper's view of one entry, kept in the index tree beside it. Format (docs/FORMATS.md):
-/// version byte 1, then big-endian `expires_at_ms` u64, `stored_at_ms` u64, stored length u32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IndexRecord {
-    pub expires_at_ms: u64,
-    pub stored_at_ms: u64,
-    pub stored_len: u32,
-}
-
-const INDEX_FORMAT: u8 = 1;
-const INDEX_LEN: usize = 21;
-
-impl IndexRecord {
-    /// The record of an encoded envelope; `None` when it does not decode.
-    fn of(bytes: &[u8]) -> Option<IndexRecord> {
-        let meta = super::envelope::decode(bytes).ok()?.meta;
-        Some(IndexRecord {
-            expires_at_ms: meta.expires_at_ms,
-            stored_at_ms: meta.stored_at_ms,
-            stored_len: bytes.len() as u32,
-        })
-    }
-
-    fn encode(&self) -> [u8; INDEX_LEN] {
-        let mut out = [0u8; INDEX_LEN];
-        out[0] = INDEX_FORMAT;
-        out[1..9].copy_from_slice(&self.expires_at_ms.to_be_bytes());
-        out[9..17].copy_from_slice(&self.stored_at_ms.to_be_bytes());
-        out[17..21].copy_from_slice(&self.stored_len.to_be_bytes());
-        out
-    }
-
-    fn decode(bytes: &[u8]) -> Option<IndexRecord> {
-        if bytes.len() != INDEX_LEN || bytes[0] != INDEX_FORMAT {
-            return None;
-        }
-        let u64_at = |i: usize| u64::from_be_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-        Some(IndexRecord {
-            expires_at_ms: u64_at(1),
-            stored_at_ms: u64_at(9),
-            stored_len: u32::from_be_bytes(bytes[17..21].try_into().expect("4 bytes")),
-        })
-    }
-}
-
 impl SledStore {
-    /// Opens (or creates) the store in `<data_dir>/cache`. Blocking; call at start-up.
-    pub fn open(data_dir: &Path, settings: &CacheSettings) -> Result<SledStore, CacheError> {
-        let cache_dir = data_dir.join("cache");
-        crate::private_fs::create_dir(&cache_dir)
-            .map_err(|e| io_error(format!("cannot create {}", cache_dir.display()), &e))?;
-        match Self::open_waiting_for_lock(&cache_dir, settings) {
-            Ok(store) => Ok(store),
-            // A full, read-only or unwritable disk is not damage: moving a healthy store aside
-            // for it would lose it (and fill the disk with copies, one per start).
-            Err(e) if is_lock_error(&e) || matches!(e, CacheError::Disk(_)) => Err(e),
-            Err(first) => {
-                let aside = aside_path(data_dir);
-                tracing::error!(
-                    error = %first,
-                    moved_to = %aside.display(),
-                    "the cache store could not be opened; moving it aside and starting an empty \
-                     one (cached pages will be fetched again; users and favorites are not affected)"
-                );
-                // One copy is enough to look at: older ones go, so repeated failures cannot
-                // fill the disk.
-                remove_older_copies(data_dir);
-                std::fs::rename(&cache_dir, &aside).map_err(|e| {
-                    io_error("could not move the damaged cache aside".to_owned(), &e)
-                })?;
-                crate::private_fs::create_dir(&cache_dir)
-                    .map_err(|e| io_error(format!("cannot create {}", cache_dir.display()), &e))?;
-                Self::try_open(&cache_dir, settings)
-            }
-        }
-    }
-
-    /// Opens the store in `data_dir` and drops it again, once nothing else holds it: sled 0.34
-    /// folds its log into its snapshot only when it opens, so the next start would otherwise
-    /// replay everything written since this one (0.5–0.7 s after 100 k new pages, BENCHMARKS.md
-    /// "Scale"). Called after bulk writes and at shutdown. Unlike `open`, a store that does not
-    /// open (a full disk, say) is left where it is: deciding it is damaged is the next start's
-    /// business. Blocking.
-    pub fn fold_log(data_dir: &Path, settings: &CacheSettings) -> Result<(), CacheError> {
-        Self::open_waiting_for_lock(&data_dir.join("cache"), settings).map(drop)
-    }
-
-    /// The caller holds the data directory's lock, so sled's own lock can only be held by this
-    /// process's previous handle, whose background threads let go of it shortly after it is
-    /// dropped. Wait for that instead of mistaking it for damage.
-    fn open_waiting_for_lock(
-        cache_dir: &Path,
-        settings: &CacheSettings,
-    ) -> Result<SledStore, CacheError> {
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
-        loop {
-            match Self::try_open(cache_dir, settings) {
-                Err(e) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                other => return other,
-            }
-        }
-    }
-
-    fn try_open(cache_dir: &Path, settings: &CacheSettings) -> Result<SledStore, CacheError> {
-        let path = cache_dir.join(LAYOUT_DIR);
-        let config = sled::Config::new()
-            .path(&path)
-            .cache_capacity(settings.memory_bytes)
-            .flush_every_ms(Some(settings.flush_every.as_millis().max(1) as u64));
-        // sled 0.34 can panic on some damaged files instead of returning an error.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-            move || -> sled::Result<SledStore> {
-                let db = config.open()?;
-                let pages = db.open_tree(PAGES_TREE)?;
-                let index = db.open_tree(INDEX_TREE)?;
-                let store = SledStore {
-                    db,
-                    pages,
-                    index,
-                    path,
-                    writers: Arc::default(),
-                    written: Arc::default(),
-                };
-                if store.db.get(INDEX_BUILT)?.is_none() {
-                    store.build_index()?;
-                }
-                Ok(store)
-            },
-        ));
-        match opened {
-            Ok(Ok(store)) => Ok(store),
-            Ok(Err(e)) => Err(store_error(e)),
-            Err(_) => Err(CacheError::Store("sled panicked while opening".to_owned())),
-        }
-    }
-
-    /// Indexes every stored entry: once, for a directory written before the index existed.
-    fn build_index(&self) -> sled::Result<()> {
-        if !self.pages.is_empty() {
-            tracing::info!(
-                "indexing the stored cache entries once (a data directory from before 0.2)"
-            );
-        }
-        // In batches, so a large store is not held in memory at once.
-        let mut batch = sled::Batch::default();
-        let mut pending = 0;
-        for item in self.pages.iter() {
-            let (key, bytes) = item?;
-            match IndexRecord::of(&bytes) {
-                Some(record) => batch.insert(key, &record.encode()[..]),
-                // Nothing can serve an entry that does not decode.
-                None => {
-                    self.pages.remove(&key)?;
-                }
-            }
-            pending += 1;
-            if pending == 10_000 {
-                self.index.apply_batch(std::mem::take(&mut batch))?;
-                pending = 0;
-            }
-        }
-        // Not an empty batch: a batch makes sled take its process-wide lock on every operation
-        // from then on (see `KeyLocks`), which a new directory has no reason to pay for.
-        if pending > 0 {
-            self.index.apply_batch(batch)?;
-        }
-        self.db.insert(INDEX_BUILT, &b"1"[..])?;
-        Ok(())
-    }
-
     /// A point read. Called inline on the async thread: the hot entries are in sled's page cache,
     /// and a thread hop would cost more than the read (see BENCHMARKS.md).
     pub fn get(&self, key: &str) -> Result<Option<sled::IVec>, CacheError> {
@@ -467,23 +249,8 @@ impl SledStore {
     }
 }
 
-/// How long to wait for a previous handle in this process to release sled's file lock.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-fn is_lock_error(e: &CacheError) -> bool {
-    matches!(e, CacheError::Store(message) if message.contains("could not acquire lock"))
-}
-
-/// The index record of an entry about to be stored; an entry that does not decode is refused
-/// (nothing could serve it, and the sweeper could not see it).
-fn index_record_of(bytes: &[u8]) -> Result<[u8; INDEX_LEN], CacheError> {
-    IndexRecord::of(bytes)
-        .map(|r| r.encode())
-        .ok_or_else(|| CacheError::Store("refusing to store an entry that does not decode".into()))
-}
-
 /// sled's error as ours: a refused write (`Disk`) is told apart from everything else.
-fn store_error(e: sled::Error) -> CacheError {
+pub(super) fn store_error(e: sled::Error) -> CacheError {
     match &e {
         sled::Error::Io(io) if refuses_writes(io) => CacheError::Disk(e.to_string()),
         _ => CacheError::Store(e.to_string()),
@@ -491,7 +258,7 @@ fn store_error(e: sled::Error) -> CacheError {
 }
 
 /// An I/O error of ours (creating or moving the directory) as a `CacheError`.
-fn io_error(what: String, e: &std::io::Error) -> CacheError {
+pub(super) fn io_error(what: String, e: &std::io::Error) -> CacheError {
     if refuses_writes(e) {
         CacheError::Disk(format!("{what}: {e}"))
     } else {
@@ -516,42 +283,6 @@ pub(crate) fn refuses_writes(e: &std::io::Error) -> bool {
 }
 
 /// Removes the `cache.corrupt-*` copies left by earlier starts, before a new one is made.
-fn remove_older_copies(data_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(data_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with("cache.corrupt-")
-        {
-            let path = entry.path();
-            match std::fs::remove_dir_all(&path) {
-                Ok(()) => {
-                    tracing::info!(removed = %path.display(), "removed an older damaged cache")
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "could not remove an older damaged cache")
-                }
-            }
-        }
-    }
-}
-
-fn aside_path(data_dir: &Path) -> PathBuf {
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut candidate = data_dir.join(format!("cache.corrupt-{ts}"));
-    let mut n = 1;
-    while candidate.exists() {
-        candidate = data_dir.join(format!("cache.corrupt-{ts}-{n}"));
-        n += 1;
-    }
-    candidate
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,8 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use super::CacheError;
-use super::redis_store::RedisStore;
+use super::RedisStore;
+use crate::cache::CacheError;
 
 /// Takes a slot of the shared rate (GCRA over Redis's own clock, so every instance agrees on
 /// time): KEYS[1] the bucket, ARGV[1] the emission interval and ARGV[2] the burst, in µs.

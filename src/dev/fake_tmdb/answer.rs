@@ -1,0 +1,195 @@
+//! How the fake answers one request: the credential and `page` checked like TMDB, the
+//! request recorded, a misbehaviour applied when a rule matches, else the catalogue's document.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use warp::http::{HeaderMap, StatusCode};
+
+use super::{Behaviour, InFlight, Recorded, Shared, catalog};
+
+fn tmdb_error(status: StatusCode, code: u32, message: &str) -> warp::reply::Response {
+    let body = json!({"success": false, "status_code": code, "status_message": message});
+    let mut response = warp::reply::Response::new(body.to_string().into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        warp::http::HeaderValue::from_static("application/json;charset=utf-8"),
+    );
+    response
+}
+
+fn ok_json(doc: &Value) -> warp::reply::Response {
+    let mut response = warp::reply::Response::new(doc.to_string().into());
+    response.headers_mut().insert(
+        "content-type",
+        warp::http::HeaderValue::from_static("application/json;charset=utf-8"),
+    );
+    response
+}
+
+pub(super) async fn answer(
+    shared: &Shared,
+    full: &str,
+    raw_query: &str,
+    headers: &HeaderMap,
+) -> warp::reply::Response {
+    let _in_flight = InFlight::enter(shared);
+    let path = full.strip_prefix("/3").unwrap_or(full).to_owned();
+    let query: Vec<(String, String)> = form_urlencoded::parse(raw_query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let recorded = Recorded {
+        path: path.clone(),
+        query,
+        authorization: header("authorization"),
+        accept_encoding: header("accept-encoding"),
+    };
+    crate::sync::lock(&shared.requests).push(recorded.clone());
+
+    let behaviour = {
+        let mut rules = crate::sync::lock(&shared.rules);
+        let found = rules
+            .iter_mut()
+            .find(|rule| path.starts_with(rule.prefix.as_str()) && rule.remaining != Some(0));
+        found.map(|rule| {
+            if let Some(n) = rule.remaining.as_mut() {
+                *n -= 1;
+            }
+            rule.behaviour.clone()
+        })
+    };
+    if let Some(behaviour) = behaviour
+        && let Some(response) = misbehave(behaviour, &recorded).await
+    {
+        return response;
+    }
+
+    if let Some(expected) = &shared.credential {
+        let bearer = recorded
+            .authorization
+            .as_deref()
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if recorded.param("api_key") != Some(expected) && bearer != Some(expected) {
+            return tmdb_error(
+                StatusCode::UNAUTHORIZED,
+                7,
+                "Invalid API key: You must be granted a valid key.",
+            );
+        }
+    }
+    route(&recorded)
+}
+
+fn route(request: &Recorded) -> warp::reply::Response {
+    let language = request.param("language").unwrap_or("en-US");
+    let page = match request.param("page") {
+        None => 1,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if (1..=500).contains(&n) => n,
+            _ => {
+                return tmdb_error(
+                    StatusCode::BAD_REQUEST,
+                    22,
+                    "Invalid page: Pages start at 1 and max at 500. They are expected to be an integer.",
+                );
+            }
+        },
+    };
+    let not_found = || {
+        tmdb_error(
+            StatusCode::NOT_FOUND,
+            34,
+            "The resource you requested could not be found.",
+        )
+    };
+    let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+    let doc = match segments.as_slice() {
+        ["trending", "movie", window @ ("day" | "week")] => {
+            catalog::trending(window, page, language)
+        }
+        ["movie", "popular"] => catalog::popular(page, language),
+        ["search", "movie"] => {
+            catalog::search(request.param("query").unwrap_or(""), page, language)
+        }
+        ["movie", id] => match id.parse::<u32>() {
+            Ok(id) if catalog::exists(id) => catalog::details(id, language),
+            _ => return not_found(),
+        },
+        ["movie", id, "recommendations"] => match id.parse::<u32>() {
+            Ok(id) if catalog::exists(id) => catalog::recommendations(id, page, language),
+            _ => return not_found(),
+        },
+        _ => return not_found(),
+    };
+    ok_json(&doc)
+}
+
+/// The response a misbehaviour gives, or `None` to go on and answer normally (after a delay).
+async fn misbehave(behaviour: Behaviour, request: &Recorded) -> Option<warp::reply::Response> {
+    match behaviour {
+        Behaviour::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Some(tmdb_error(
+                status,
+                11,
+                "Internal error: Something went wrong, contact TMDB.",
+            ))
+        }
+        Behaviour::Body(body) => Some(warp::reply::Response::new(body.into())),
+        Behaviour::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            None
+        }
+        Behaviour::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            None
+        }
+        Behaviour::RateLimited(retry_after) => {
+            let mut response = tmdb_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                25,
+                "Your request count (41) is over the allowed limit of 40.",
+            );
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", warp::http::HeaderValue::from(seconds));
+            }
+            Some(response)
+        }
+        Behaviour::RateLimitedWith(value) => {
+            let mut response = tmdb_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                25,
+                "Your request count (41) is over the allowed limit of 40.",
+            );
+            if let Ok(value) = warp::http::HeaderValue::from_str(&value) {
+                response.headers_mut().insert("retry-after", value);
+            }
+            Some(response)
+        }
+        Behaviour::Reset => {
+            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+                Ok(bytes::Bytes::from_static(b"{\"page\":1,\"results\":[")),
+                Err(std::io::Error::other("connection reset by the fake")),
+            ];
+            Some(warp::reply::Reply::into_response(warp::reply::stream(
+                futures_util::stream::iter(chunks),
+            )))
+        }
+        Behaviour::Truncated => {
+            let full = route(request);
+            let body = "{\"page\":1,\"results\":[{\"adult\":false,\"id\":1";
+            let mut truncated = warp::reply::Response::new(body.into());
+            *truncated.status_mut() = full.status();
+            Some(truncated)
+        }
+    }
+}
