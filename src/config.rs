@@ -21,11 +21,11 @@ mod table;
 pub use environment::{environment_help, setting_of_flag};
 pub use parse::{BURST_SECONDS, HASH_SLOTS_AUTO_MAX, parse_duration};
 pub use resolve::Resolved;
-pub use secret::{Credential, RedisUrl, Secret, redact_url};
+pub use secret::{Credential, DatabaseUrl, RedisUrl, Secret, redact_url};
 pub use specs::{SPECS, Shown, Spec};
 pub use table::{
-    AuthSettings, CacheSettings, ClientSettings, HttpSettings, ResilienceSettings, Settings,
-    TmdbSettings, TtlSettings,
+    AuthSettings, CacheSettings, ClientSettings, DatabaseSettings, HttpSettings,
+    ResilienceSettings, Settings, TmdbSettings, TtlSettings,
 };
 
 /// What an offline server with an empty cache starts from.
@@ -234,10 +234,21 @@ impl Settings {
                 self.data_dir.join("cache").join("v1").display()
             ),
         });
-        lines.push(format!(
-            "accounts: SQLite {}",
-            self.data_dir.join("reelcache.db").display()
-        ));
+        lines.push(match &self.database.url {
+            Some(url) => format!(
+                "accounts: PostgreSQL {url} (shared by every instance on it; needs \
+                 auth.jwt_secret{})",
+                if self.auth.jwt_secret.is_some() {
+                    ", which is set"
+                } else {
+                    ", which is NOT set: the server will refuse to start"
+                }
+            ),
+            None => format!(
+                "accounts: SQLite {}",
+                self.data_dir.join("reelcache.db").display()
+            ),
+        });
         lines
     }
 

@@ -79,8 +79,8 @@ fn main() -> ExitCode {
             Command::Dev(DevCommand::Fill(args)) => {
                 reelcache::app::dev_fill::run(&settings, &args).await
             }
-            Command::User(command) => commands::run_user(&settings, &command),
-            Command::Db(command) => commands::run_db(&settings, &command),
+            Command::User(command) => commands::run_user(&settings, &command).await,
+            Command::Db(command) => commands::run_db(&settings, &command).await,
             Command::Cache(command) => commands::run_cache(&settings, &command).await,
             Command::Config(ConfigCommand::Check) => Ok(()),
         }

@@ -169,6 +169,26 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "Logins and registrations refused because every password-hashing slot stayed busy",
     ),
     (
+        "reelcache_db_query_duration_seconds",
+        Kind::Histogram,
+        "Time one account-database operation took, by backend (sqlite, postgres)",
+    ),
+    (
+        "reelcache_db_pool_wait_seconds",
+        Kind::Histogram,
+        "Time waited for a PostgreSQL connection from the pool (connecting included)",
+    ),
+    (
+        "reelcache_db_pool_connections",
+        Kind::Gauge,
+        "PostgreSQL connections of this instance's pool, by state (open, idle, max)",
+    ),
+    (
+        "reelcache_db_pool_waiting",
+        Kind::Gauge,
+        "Requests waiting for a PostgreSQL connection now",
+    ),
+    (
         "reelcache_uptime_seconds",
         Kind::Gauge,
         "Seconds since this server started",
@@ -283,6 +303,19 @@ pub fn connections_open(open: usize) {
 pub fn connection_shed(limit: &'static str) {
     handle();
     metrics::counter!("reelcache_connections_shed_total", "limit" => limit).increment(1);
+}
+
+/// Records one account-database operation's time.
+pub fn db_query(backend: &'static str, took: std::time::Duration) {
+    handle();
+    metrics::histogram!("reelcache_db_query_duration_seconds", "backend" => backend)
+        .record(took.as_secs_f64());
+}
+
+/// Records how long a caller waited for a PostgreSQL connection.
+pub fn db_wait(took: std::time::Duration) {
+    handle();
+    metrics::histogram!("reelcache_db_pool_wait_seconds").record(took.as_secs_f64());
 }
 
 /// Counts one login or registration refused because every hashing slot stayed busy.

@@ -120,6 +120,13 @@ pub enum DbCommand {
         /// A file written by `reelcache db backup`
         file: std::path::PathBuf,
     },
+    /// Copy the SQLite account database of the data directory (users with their password
+    /// hashes, live refresh tokens, favorites, settings) into an empty PostgreSQL database, in
+    /// one transaction, and check the counts; the server must be stopped
+    MigrateTo {
+        /// The target: postgres://user:password@host:port/database (it must hold no accounts)
+        url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

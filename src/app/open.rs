@@ -68,11 +68,11 @@ impl Opened {
             components: components.clone(),
             offline: settings.is_offline(),
         });
-        let data_dir = settings.data_dir.clone();
-        let db = tokio::task::spawn_blocking(move || crate::db::Database::open(&data_dir))
-            .await
-            .map_err(|e| StartupError::Other(e.to_string()))?
-            .map_err(|e| StartupError::Database(e.to_string()))?;
+        let db = open_accounts(settings).await?;
+        if matches!(db, crate::db::AccountStore::Postgres(_)) && settings.auth.jwt_secret.is_none()
+        {
+            return Err(StartupError::Other(SHARED_SECRET_NEEDED.to_owned()));
+        }
         let secret = crate::service::auth::secret::load_or_create(
             settings.auth.jwt_secret.as_ref(),
             &settings.data_dir,
@@ -185,6 +185,43 @@ pub fn lock_data_dir(dir: &Path) -> Result<File, StartupError> {
         Err(std::fs::TryLockError::WouldBlock) => Err(StartupError::DataDirLocked(dir.to_owned())),
         Err(std::fs::TryLockError::Error(e)) => Err(data_dir_error(e)),
     }
+}
+
+/// Why an instance on PostgreSQL refuses to start without a configured signing secret.
+const SHARED_SECRET_NEEDED: &str = "the accounts are in PostgreSQL (database.url), shared by \
+    every instance, so every instance must sign tokens with the same secret: set \
+    REELCACHE_AUTH_JWT_SECRET (or REELCACHE_JWT_SECRET_FILE) to the same value of at least 32 \
+    characters on each, instead of letting each generate its own";
+
+/// The account store the settings name: PostgreSQL when `database.url` is set, else SQLite in
+/// the data directory.
+pub async fn open_accounts(settings: &Settings) -> Result<crate::db::AccountStore, StartupError> {
+    let store = if settings.database.url.is_some() {
+        crate::db::AccountStore::Postgres(
+            crate::db::PgStore::open(&settings.database)
+                .await
+                .map_err(|e| {
+                    StartupError::Database(format!(
+                        "PostgreSQL at {}: {e}",
+                        settings
+                            .database
+                            .url
+                            .as_ref()
+                            .map(|u| u.target())
+                            .unwrap_or_default()
+                    ))
+                })?,
+        )
+    } else {
+        let data_dir = settings.data_dir.clone();
+        crate::db::AccountStore::Sqlite(
+            tokio::task::spawn_blocking(move || crate::db::Database::open(&data_dir))
+                .await
+                .map_err(|e| StartupError::Other(e.to_string()))?
+                .map_err(|e| StartupError::Database(e.to_string()))?,
+        )
+    };
+    Ok(store)
 }
 
 /// The TMDB rate of every instance on one Redis: slots of a GCRA bucket kept there.

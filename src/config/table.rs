@@ -12,7 +12,8 @@ use std::time::Duration;
 use super::parse::*;
 use super::specs::{Spec, derived, optional, required, section, settings, spec};
 use super::{
-    Credential, LogFormat, MetricsAccess, Origin, REOPEN_EVERY, RedisUrl, Secret, SeedSnapshot,
+    Credential, DatabaseUrl, LogFormat, MetricsAccess, Origin, REOPEN_EVERY, RedisUrl, Secret,
+    SeedSnapshot,
 };
 use crate::domain::Language;
 
@@ -47,6 +48,7 @@ settings! {
         ttl: TtlSettings = section(TtlSettings::declare) => TtlSettings::resolve,
         cache: CacheSettings = section(CacheSettings::declare) => CacheSettings::resolve,
         auth: AuthSettings = section(AuthSettings::declare) => AuthSettings::resolve,
+        database: DatabaseSettings = section(DatabaseSettings::declare) => DatabaseSettings::resolve,
         resilience: ResilienceSettings =
             section(ResilienceSettings::declare) => ResilienceSettings::resolve,
         clients: ClientSettings = section(ClientSettings::declare) => ClientSettings::resolve,
@@ -120,6 +122,19 @@ settings! {
             .alias("REELCACHE_HASH_CONCURRENCY") => parse_auto_count,
         hash_wait: Duration = required("auth.hash_wait", "2s")
             .alias("REELCACHE_HASH_WAIT") => parse_duration,
+    }
+
+    /// Where the accounts live: SQLite in the data directory, or PostgreSQL.
+    pub struct DatabaseSettings {
+        /// `Some`: users, refresh tokens, favorites and settings live in this PostgreSQL
+        /// database (shared by several instances) instead of SQLite.
+        url: Option<DatabaseUrl> = optional("database.url").url_with_password()
+            => DatabaseUrl::parse,
+        /// Most connections this instance opens to PostgreSQL.
+        pool_size: usize = required("database.pool_size", "16")
+            => |raw| parse_count(raw, 1).map(|n| n as usize),
+        /// Longest wait for a PostgreSQL connection, for connecting, and for one statement.
+        timeout: Duration = required("database.timeout", "5s") => parse_duration,
     }
 
     /// How reelcache behaves when TMDB is slow, failing or rate-limiting.

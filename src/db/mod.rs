@@ -1,12 +1,22 @@
-//! SQLite: the durable source of truth (users, refresh tokens, favorites, settings) in
-//! `<data dir>/reelcache.db`. WAL, foreign keys, a busy timeout, `synchronous=FULL` so an
-//! acknowledged write survives `kill -9`, and numbered migrations tracked in `PRAGMA user_version`.
-//! Every call runs on tokio's blocking pool.
+//! The account store: the durable source of truth (users, refresh tokens, favorites,
+//! settings). [`AccountStore`] is the one interface the services use; behind it either SQLite
+//! in `<data dir>/reelcache.db` (the default, [`Database`] here) or PostgreSQL (`postgres/`,
+//! for several instances). Both run the same numbered migrations and keep the same constraints.
+//!
+//! SQLite: WAL, foreign keys, a busy timeout, `synchronous=FULL` so an acknowledged write
+//! survives `kill -9`, and migrations tracked in `PRAGMA user_version`. Every call runs on
+//! tokio's blocking pool.
 
+pub mod export;
 pub mod favorites;
 mod migrations;
+pub mod postgres;
 pub mod settings;
+mod store;
 pub mod users;
+
+pub use postgres::PgStore;
+pub use store::AccountStore;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -32,6 +42,22 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database task failed: {0}")]
     Task(String),
+    /// PostgreSQL answered with an error (its message; never the URL).
+    #[error("database: {0}")]
+    Postgres(String),
+    /// The database server cannot be reached, or no connection came free in time: a passing
+    /// trouble, answered 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// PostgreSQL refused a write for its storage (disk full, read-only).
+    #[error("database storage refuses writes: {0}")]
+    Refused(String),
+    /// A database that had to be empty (the target of `db migrate-to`) was not.
+    #[error("the target database is not empty: {0}")]
+    NotEmpty(String),
+    /// A uniqueness constraint refused the write (PostgreSQL; SQLite's is its own error code).
+    #[error("database: a uniqueness constraint refused the write")]
+    Duplicate,
 }
 
 impl DbError {
@@ -39,26 +65,28 @@ impl DbError {
     /// the operator's trouble, and a passing one. Reads go on working meanwhile.
     pub fn is_storage_refusal(&self) -> bool {
         use rusqlite::ErrorCode;
-        matches!(
-            self,
-            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(
-                    e.code,
-                    ErrorCode::DiskFull
-                        | ErrorCode::SystemIoFailure
-                        | ErrorCode::ReadOnly
-                        | ErrorCode::CannotOpen
-                )
-        )
+        matches!(self, DbError::Refused(_))
+            || matches!(
+                self,
+                DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(
+                        e.code,
+                        ErrorCode::DiskFull
+                            | ErrorCode::SystemIoFailure
+                            | ErrorCode::ReadOnly
+                            | ErrorCode::CannotOpen
+                    )
+            )
     }
 
     /// A UNIQUE constraint failed (a duplicate the caller should report as a conflict).
     pub fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
-            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-        )
+        matches!(self, DbError::Duplicate)
+            || matches!(
+                self,
+                DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                    if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            )
     }
 }
 
@@ -122,13 +150,16 @@ impl Database {
         T: Send + 'static,
     {
         let conn = self.conn.clone();
-        crate::telemetry::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let result = crate::telemetry::spawn_blocking(move || {
             // A call that panicked left no transaction open (rusqlite rolls back on drop): the
             // connection is as good as before, so it is recovered rather than refused for ever.
             let mut guard = crate::sync::lock(&conn);
             f(&mut guard)
         })
-        .await
+        .await;
+        crate::measure::db_query("sqlite", started.elapsed());
+        result
     }
 
     /// Runs `f` on the current thread (command-line tools).

@@ -38,6 +38,16 @@ pub fn render(gauges: &Gauges) -> String {
         metrics::gauge!("reelcache_redis_used_memory_bytes").set(used as f64);
         metrics::gauge!("reelcache_redis_maxmemory_bytes").set(max as f64);
     }
+    if let Some(pool) = gauges.db_pool {
+        for (state, n) in [
+            ("open", pool.size),
+            ("idle", pool.available),
+            ("max", pool.max_size),
+        ] {
+            metrics::gauge!("reelcache_db_pool_connections", "state" => state).set(n as f64);
+        }
+        metrics::gauge!("reelcache_db_pool_waiting").set(pool.waiting as f64);
+    }
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         metrics::gauge!("reelcache_runtime_workers").set(runtime.metrics().num_workers() as f64);
     }

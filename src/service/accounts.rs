@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::cache::{CacheKey, Lookup, PageCache, Shape};
 use crate::clock::Clock;
-use crate::db::users::{self, User};
-use crate::db::{Database, now_ms, rfc3339};
+use crate::db::users::User;
+use crate::db::{AccountStore, now_ms, rfc3339};
 use crate::error::ApiError;
 use crate::service::auth::jwt::{Claims, TokenError, TokenType, Tokens, now_s};
 use crate::service::auth::login_limiter::LoginLimiter;
@@ -36,12 +36,13 @@ pub struct TokenPair {
 
 #[derive(Clone)]
 pub struct AccountService {
-    db: Database,
+    db: AccountStore,
     tokens: Tokens,
     limiter: LoginLimiter,
     hashing: Hashing,
     cache: PageCache,
     clock: Clock,
+    /// How long a profile is cached; zero when it must not be (see `AccountService::new`).
     profile_ttl: Duration,
 }
 
@@ -110,13 +111,21 @@ fn unauthenticated(message: impl Into<String>) -> ApiError {
 
 impl AccountService {
     pub fn new(
-        db: Database,
+        db: AccountStore,
         tokens: Tokens,
         cache: PageCache,
         clock: Clock,
         profile_ttl: Duration,
         hashing: Hashing,
     ) -> AccountService {
+        // Accounts shared by several instances (PostgreSQL) with a cache that is not (sled): a
+        // profile cached here could not be invalidated when a favorite is added through another
+        // instance, so it is read from the database every time.
+        let profile_ttl = if db.backend() == "postgres" && !cache.expires_by_itself() {
+            Duration::ZERO
+        } else {
+            profile_ttl
+        };
         AccountService {
             db,
             tokens,
@@ -128,7 +137,7 @@ impl AccountService {
         }
     }
 
-    pub fn db(&self) -> &Database {
+    pub fn db(&self) -> &AccountStore {
         &self.db
     }
 
@@ -145,7 +154,7 @@ impl AccountService {
             .await?;
         let result = self
             .db
-            .call(move |conn| users::insert(conn, &username, &email, &hash, false, now_ms()))
+            .insert_user(username, email, hash, false, now_ms())
             .await;
         match result {
             Ok(user) => Ok(user),
@@ -179,11 +188,7 @@ impl AccountService {
                 message: "Too many failed logins; try again later".to_owned(),
                 retry_after,
             })?;
-        let name = username.to_owned();
-        let user = self
-            .db
-            .call(move |conn| users::by_username(conn, &name))
-            .await?;
+        let user = self.db.user_by_username(username.to_owned()).await?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let verified = self
             .hashing
@@ -204,9 +209,7 @@ impl AccountService {
         };
         drop(attempt);
         let id = user.id;
-        self.db
-            .call(move |conn| users::touch_login(conn, id, now_ms()))
-            .await?;
+        self.db.touch_login(id, now_ms()).await?;
         self.invalidate_profile(id).await;
         let pair = self.issue_pair(id).await?;
         Ok((user, pair))
@@ -218,7 +221,7 @@ impl AccountService {
         let (refresh, claims) = self.tokens.issue(user_id, TokenType::Refresh, now);
         let expires_ms = claims.exp as i64 * 1000;
         self.db
-            .call(move |conn| users::store_refresh(conn, &claims.jti, user_id, expires_ms))
+            .store_refresh(claims.jti, user_id, expires_ms)
             .await?;
         Ok(TokenPair { access, refresh })
     }
@@ -234,14 +237,7 @@ impl AccountService {
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ApiError> {
         let claims = self.verify(refresh_token, TokenType::Refresh)?;
         let user_id = claims.user_id;
-        let revoked = self
-            .db
-            .call(move |conn| {
-                let ok = users::revoke_refresh(conn, &claims.jti, user_id, now_ms())?;
-                let active = users::by_id(conn, user_id)?.is_some_and(|u| u.is_active);
-                Ok(ok && active)
-            })
-            .await?;
+        let revoked = self.db.use_refresh(claims.jti, user_id, now_ms()).await?;
         if !revoked {
             return Err(unauthenticated(TokenError::Invalid.to_string()));
         }
@@ -257,7 +253,7 @@ impl AccountService {
         let user_id = user.id;
         let revoked = self
             .db
-            .call(move |conn| users::revoke_refresh(conn, &claims.jti, user_id, now_ms()))
+            .revoke_refresh(claims.jti, user_id, now_ms())
             .await?;
         if !revoked {
             return Err(unauthenticated(TokenError::Invalid.to_string()));
@@ -278,7 +274,7 @@ impl AccountService {
         let user_id = claims.user_id;
         let user = self
             .db
-            .call(move |conn| users::by_id(conn, user_id))
+            .user_by_id(user_id)
             .await?
             .filter(|u| u.is_active)
             .ok_or_else(|| unauthenticated("User not found or inactive"))?;
@@ -319,20 +315,15 @@ impl AccountService {
     pub async fn profile(&self, user: &AuthUser) -> Result<(Bytes, bool), ApiError> {
         let key = self.profile_key(user.id, user.is_staff);
         let now = self.clock.now_ms();
-        if let Lookup::Fresh(entry) = self.cache.get(&key, now).await
+        let cached = !self.profile_ttl.is_zero();
+        if cached
+            && let Lookup::Fresh(entry) = self.cache.get(&key, now).await
             && let Ok(json) = entry.render(b"", b"")
         {
             return Ok((Bytes::from(json), true));
         }
         let user_id = user.id;
-        let (user, favorites_count) = self
-            .db
-            .call(move |conn| {
-                let user = users::by_id(conn, user_id)?;
-                let count = users::favorites_count(conn, user_id)?;
-                Ok((user, count))
-            })
-            .await?;
+        let (user, favorites_count) = self.db.profile(user_id).await?;
         let user = user.ok_or_else(|| unauthenticated("User not found or inactive"))?;
         let data = ProfileData {
             id: user.id,
@@ -345,9 +336,11 @@ impl AccountService {
             favorites_count,
         };
         let json = serde_json::to_vec(&data).expect("a profile serialises");
-        self.cache
-            .put(&key, Shape::Object, &json, now, self.profile_ttl)
-            .await;
+        if cached {
+            self.cache
+                .put(&key, Shape::Object, &json, now, self.profile_ttl)
+                .await;
+        }
         Ok((Bytes::from(json), false))
     }
 

@@ -7,6 +7,8 @@ use crate::tmdb::TmdbError;
 
 /// `Retry-After` of a write refused by a full or read-only disk: an operator has to act.
 const STORAGE_RETRY_AFTER_S: u64 = 30;
+/// `Retry-After` while the account database cannot be reached: it reconnects by itself.
+const UNAVAILABLE_RETRY_AFTER_S: u64 = 5;
 
 impl From<DbError> for ApiError {
     /// A database failure is never the client's fault. A disk that refuses the write (full,
@@ -27,6 +29,17 @@ impl From<DbError> for ApiError {
                           full, read-only or failing); reading still works, try again later"
                     .to_owned(),
                 retry_after: STORAGE_RETRY_AFTER_S,
+            };
+        }
+        if let DbError::Unavailable(reason) = &err {
+            static LOGGED: crate::telemetry::LogEvery = crate::telemetry::LogEvery::ten_seconds();
+            if let Some(suppressed) = LOGGED.ready() {
+                tracing::error!(error = %reason, suppressed, "the account database is unavailable");
+            }
+            return ApiError::Unavailable {
+                message: "The account database cannot be reached right now; try again shortly"
+                    .to_owned(),
+                retry_after: UNAVAILABLE_RETRY_AFTER_S,
             };
         }
         ApiError::Internal(err.to_string())

@@ -1,7 +1,6 @@
-//! `FavoriteService`: a user's favorites, always read from SQLite (never cached), and the
+//! `FavoriteService`: a user's favorites, always read from the account database (never cached), and the
 //! profile cache invalidated whenever they change.
 
-use crate::db::favorites;
 use crate::db::now_ms;
 use crate::domain::favorite::{Favorite, NewFavorite};
 use crate::error::ApiError;
@@ -27,7 +26,7 @@ impl FavoriteService {
         let (favorite, created) = self
             .accounts
             .db()
-            .call(move |conn| favorites::add(conn, user_id, &new, now_ms()))
+            .add_favorite(user_id, new, now_ms())
             .await?;
         if created {
             self.accounts.invalidate_profile(user_id).await;
@@ -38,11 +37,7 @@ impl FavoriteService {
     /// Removes one of the user's favorites; another user's or an unknown id is a 404.
     pub async fn remove(&self, user: &AuthUser, id: i64) -> Result<(), ApiError> {
         let user_id = user.id;
-        let removed = self
-            .accounts
-            .db()
-            .call(move |conn| favorites::remove(conn, user_id, id))
-            .await?;
+        let removed = self.accounts.db().remove_favorite(user_id, id).await?;
         if !removed {
             return Err(ApiError::NotFound("Favorite not found".to_owned()));
         }
@@ -55,7 +50,7 @@ impl FavoriteService {
         Ok(self
             .accounts
             .db()
-            .call(move |conn| favorites::by_tmdb_id(conn, user_id, tmdb_id))
+            .favorite_by_tmdb_id(user_id, tmdb_id)
             .await?)
     }
 
@@ -72,7 +67,7 @@ impl FavoriteService {
         let (rows, total) = self
             .accounts
             .db()
-            .call(move |conn| favorites::page(conn, user_id, offset, i64::from(page_size)))
+            .favorites_page(user_id, offset, i64::from(page_size))
             .await?;
         if rows.is_empty() && page > 1 {
             return Err(ApiError::NotFound(

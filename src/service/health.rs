@@ -111,10 +111,9 @@ fn failing_stores(body: &serde_json::Value) -> String {
 async fn check_health(state: &AppStateInner) -> Report {
     let (cache_ok, degraded, cache) = cache_check(state).await;
     let started = Instant::now();
-    let (db_ok, database) = check(
-        state.accounts.db().ping().await.map_err(|e| e.to_string()),
-        started,
-    );
+    let db = state.accounts.db();
+    let (db_ok, mut database) = check(db.ping().await.map_err(|e| e.to_string()), started);
+    database["backend"] = json!(db.backend());
     let tmdb = if state.movies.is_offline() {
         json!({"status": OFFLINE})
     } else {

@@ -2,13 +2,13 @@
 //! takes a signed-in user and changing takes staff: the HTTP layer checks who asks, this says
 //! what is stored.
 
-use crate::db::{Database, DbError, now_ms, settings};
+use crate::db::{AccountStore, DbError, now_ms};
 use crate::domain::setting::{Setting, SettingFields};
 use crate::error::ApiError;
 
 #[derive(Clone)]
 pub struct SettingService {
-    db: Database,
+    db: AccountStore,
 }
 
 fn not_found() -> ApiError {
@@ -25,46 +25,43 @@ fn conflict_or(e: DbError) -> ApiError {
 }
 
 impl SettingService {
-    pub fn new(db: Database) -> SettingService {
+    pub fn new(db: AccountStore) -> SettingService {
         SettingService { db }
     }
 
     pub async fn list(&self) -> Result<Vec<Setting>, ApiError> {
-        Ok(self.db.call(|conn| settings::list(conn)).await?)
+        Ok(self.db.list_settings().await?)
     }
 
     pub async fn get(&self, id: i64) -> Result<Setting, ApiError> {
-        self.db
-            .call(move |conn| settings::by_id(conn, id))
-            .await?
-            .ok_or_else(not_found)
+        self.db.setting_by_id(id).await?.ok_or_else(not_found)
     }
 
     /// The active setting with this code.
     pub async fn active_by_code(&self, code: String) -> Result<Setting, ApiError> {
         self.db
-            .call(move |conn| settings::active_by_code(conn, &code))
+            .active_setting(code)
             .await?
             .ok_or_else(|| ApiError::NotFound("No active setting with this code".to_owned()))
     }
 
     pub async fn create(&self, fields: SettingFields) -> Result<Setting, ApiError> {
         self.db
-            .call(move |conn| settings::insert(conn, &fields, now_ms()))
+            .insert_setting(fields, now_ms())
             .await
             .map_err(conflict_or)
     }
 
     pub async fn update(&self, id: i64, fields: SettingFields) -> Result<Setting, ApiError> {
         self.db
-            .call(move |conn| settings::update(conn, id, &fields, now_ms()))
+            .update_setting(id, fields, now_ms())
             .await
             .map_err(conflict_or)?
             .ok_or_else(not_found)
     }
 
     pub async fn delete(&self, id: i64) -> Result<(), ApiError> {
-        self.db.call(move |conn| settings::delete(conn, id)).await?;
+        self.db.delete_setting(id).await?;
         Ok(())
     }
 }

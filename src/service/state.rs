@@ -76,6 +76,8 @@ pub struct Gauges {
     pub uptime: std::time::Duration,
     /// A shared Redis's `used_memory` and `maxmemory`, when the cache is there.
     pub redis_memory: Option<(u64, u64)>,
+    /// PostgreSQL's pool, when the accounts are there.
+    pub db_pool: Option<crate::db::postgres::PoolStatus>,
 }
 
 impl AppStateInner {
@@ -100,6 +102,7 @@ impl AppStateInner {
                 .shared_info()
                 .await
                 .map(|info| (info.used_memory, info.maxmemory)),
+            db_pool: self.accounts.db().pool_status(),
         }
     }
 }

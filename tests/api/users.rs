@@ -97,16 +97,12 @@ async fn the_whole_account_flow() {
     assert!(data["last_login"].as_str().unwrap().ends_with('Z'));
 
     // Refresh rotates: the new pair works, the old refresh token is spent.
-    let rotated = app
-        .post("/api/users/refresh/", &json!({"refresh": refresh}), None)
-        .await;
+    let rotated = app.refresh(&refresh).await;
     assert_eq!(rotated.status, 200);
     let new = rotated.json();
     let new_refresh = new["refresh"].as_str().unwrap().to_owned();
     assert_ne!(new_refresh, refresh);
-    let reused = app
-        .post("/api/users/refresh/", &json!({"refresh": refresh}), None)
-        .await;
+    let reused = app.refresh(&refresh).await;
     assert_eq!(reused.status, 401);
     assert_eq!(reused.error_code(), "AUTHENTICATION_FAILED");
     let new_access = new["access"].as_str().unwrap();
@@ -127,13 +123,7 @@ async fn the_whole_account_flow() {
         .await;
     assert_eq!(out.status, 200);
     assert_eq!(out.json()["detail"], "Logged out");
-    let after = app
-        .post(
-            "/api/users/refresh/",
-            &json!({"refresh": new_refresh}),
-            None,
-        )
-        .await;
+    let after = app.refresh(&new_refresh).await;
     assert_eq!(after.status, 401);
     app.stop().await;
 }
@@ -319,13 +309,7 @@ async fn tampered_expired_and_misused_tokens_are_refused() {
             .status,
         200
     );
-    let access_as_refresh = app
-        .post(
-            "/api/users/refresh/",
-            &json!({"refresh": session.access}),
-            None,
-        )
-        .await;
+    let access_as_refresh = app.refresh(&session.access).await;
     assert_eq!(access_as_refresh.status, 401);
     let missing = app.get("/api/users/profile/").await;
     assert_eq!(missing.status, 401);

@@ -281,6 +281,16 @@ impl TestApp {
             .await
     }
 
+    /// Exchanges a refresh token for a new pair (`POST /api/users/refresh/`).
+    pub async fn refresh(&self, refresh: &str) -> Reply {
+        self.post(
+            "/api/users/refresh/",
+            &serde_json::json!({ "refresh": refresh }),
+            None,
+        )
+        .await
+    }
+
     /// Registers `username` (password `password123`) and logs in.
     pub async fn sign_up(&self, username: &str) -> Session {
         let r = self

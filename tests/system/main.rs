@@ -20,8 +20,11 @@ mod helpers;
 #[path = "../support/process.rs"]
 mod process;
 
+mod account_conformance;
+mod accounts_on_postgres;
 mod deploy;
 mod disk;
+mod postgres_server;
 mod redis_server;
 mod scale_out;
 mod scale_out_cli;
@@ -32,6 +35,7 @@ mod store_conformance;
 enum Need {
     Nothing,
     RedisServer,
+    Postgres,
     Root,
     SystemdAnalyze,
 }
@@ -44,6 +48,7 @@ impl Need {
             Need::RedisServer => {
                 (!redis_server::installed()).then_some("redis-server not installed")
             }
+            Need::Postgres => postgres_server::missing(),
             Need::Root => {
                 (!disk::Tmpfs::mountable()).then_some("cannot mount a tmpfs (needs root)")
             }
@@ -99,11 +104,32 @@ macro_rules! conformance {
     };
 }
 
+/// One account-store test, run on both back ends.
+macro_rules! account_conformance {
+    ($($name:ident),* $(,)?) => {
+        vec![
+            $((Need::Nothing, Trial::test(
+                concat!("account_conformance::on_sqlite::", stringify!($name)),
+                || block_on(async {
+                    account_conformance::$name(account_conformance::sqlite_backend().await).await
+                }),
+            )),)*
+            $((Need::Postgres, Trial::test(
+                concat!("account_conformance::on_postgres::", stringify!($name)),
+                || block_on(async {
+                    account_conformance::$name(account_conformance::postgres_backend().await).await
+                }),
+            )),)*
+        ]
+    };
+}
+
 fn trials() -> Vec<(Need, Trial)> {
     let mut all = trials! {
         Nothing: [
             async disk::the_data_directory_is_owner_only_whatever_the_umask,
             async scale_out::a_tls_url_that_cannot_connect_is_an_unavailable_cache,
+            async accounts_on_postgres::an_unreachable_database_is_a_clear_start_up_error,
             async scale_out_cli::without_redis_the_service_answers_and_logs_the_outage_with_a_rate_limit,
             sync deploy::the_install_steps_provide_everything_the_unit_names,
             async deploy::the_units_exec_start_serves_the_demo_from_an_empty_environment,
@@ -114,6 +140,13 @@ fn trials() -> Vec<(Need, Trial)> {
         Root: [
             async disk::a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers,
             async disk::a_read_only_cache_directory_serves_from_tmdb_and_reports_degraded,
+        ],
+        Postgres: [
+            async accounts_on_postgres::any_instance_serves_any_account_request,
+            async accounts_on_postgres::without_a_configured_secret_an_instance_on_postgres_refuses_to_start,
+            sync accounts_on_postgres::user_commands_and_config_check_work_on_postgres,
+            async accounts_on_postgres::postgres_killed_and_restarted_loses_nothing_acknowledged,
+            async accounts_on_postgres::migrate_to_moves_an_installation_over_and_refuses_a_non_empty_target,
         ],
         RedisServer: [
             async scale_out::entries_are_the_same_envelopes_under_the_prefix_with_a_ttl_of_expiry_plus_grace,
@@ -140,6 +173,13 @@ fn trials() -> Vec<(Need, Trial)> {
         stats_count_entries_and_bytes,
         scans_and_batches_hold_the_exact_envelope,
         puts_are_re_encoded_smaller_once_quiet_unless_changed_meanwhile,
+    ));
+    all.extend(account_conformance!(
+        usernames_are_unique_whatever_their_letter_case,
+        a_refresh_token_works_once_and_only_for_its_user,
+        concurrent_adds_of_one_favorite_leave_one_row,
+        settings_have_unique_codes_and_are_read_when_active,
+        the_store_names_its_back_end_and_answers_a_ping,
     ));
     all
 }
@@ -176,5 +216,8 @@ fn main() -> ExitCode {
             eprintln!("system tests: {why}: {count} tests ignored (under CI=true they fail)");
         }
     }
-    libtest_mimic::run(&args, trials).exit_code()
+    let conclusion = libtest_mimic::run(&args, trials);
+    // The run's PostgreSQL, if a test started it, is stopped by its PID.
+    postgres_server::stop_shared();
+    conclusion.exit_code()
 }

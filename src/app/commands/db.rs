@@ -2,9 +2,9 @@
 
 use super::*;
 
-/// `reelcache db backup FILE` (any time: a consistent copy) and `reelcache db restore FILE` (the
-/// server stopped: it takes the data directory's lock).
-pub fn run_db(
+/// `reelcache db backup FILE` (any time: a consistent copy), `reelcache db restore FILE` and
+/// `reelcache db migrate-to URL` (the server stopped: they take the data directory's lock).
+pub async fn run_db(
     settings: &Settings,
     command: &crate::app::cli::DbCommand,
 ) -> Result<(), CommandError> {
@@ -13,6 +13,7 @@ pub fn run_db(
     let db_error = |e: crate::db::DbError| CommandError::runtime(e.to_string());
     match command {
         DbCommand::Backup { file } => {
+            sqlite_only(settings)?;
             if file.exists() {
                 return Err(CommandError::usage(format!(
                     "{} exists already; back up to a new file",
@@ -30,6 +31,7 @@ pub fn run_db(
             );
         }
         DbCommand::Restore { file } => {
+            sqlite_only(settings)?;
             Database::check_backup(file).map_err(db_error)?;
             let _lock = crate::app::open::lock_data_dir(&settings.data_dir).map_err(|e| {
                 CommandError::runtime(format!("{e}; stop the server before restoring"))
@@ -70,6 +72,74 @@ pub fn run_db(
                 file.display()
             );
         }
+        DbCommand::MigrateTo { url } => migrate_to(settings, url).await?,
     }
+    Ok(())
+}
+
+/// Backups and restores are of the SQLite database: with the accounts in PostgreSQL, they are
+/// PostgreSQL's tools' business.
+fn sqlite_only(settings: &Settings) -> Result<(), CommandError> {
+    match &settings.database.url {
+        Some(url) => Err(CommandError::usage(format!(
+            "the accounts are in PostgreSQL ({}), not in the data directory: back them up and \
+             restore them with PostgreSQL's own tools (pg_dump, pg_restore)",
+            url.target()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `reelcache db migrate-to URL`: the data directory's SQLite accounts into an empty PostgreSQL
+/// database, all or nothing.
+async fn migrate_to(settings: &Settings, url: &str) -> Result<(), CommandError> {
+    use crate::db::{AccountStore, Database, DbError, FILE_NAME, PgStore};
+    let url = crate::config::DatabaseUrl::parse(url).map_err(CommandError::usage)?;
+    let source = settings.data_dir.join(FILE_NAME);
+    if !source.exists() {
+        return Err(CommandError::usage(format!(
+            "{} does not exist: there is no SQLite account database in this data directory \
+             (--data-dir)",
+            source.display()
+        )));
+    }
+    // No server may write to the source while it is copied (those writes would be lost).
+    let _lock = crate::app::open::lock_data_dir(&settings.data_dir).map_err(|e| {
+        CommandError::runtime(format!(
+            "{e}; stop the server before migrating its accounts"
+        ))
+    })?;
+    let db =
+        Database::open(&settings.data_dir).map_err(|e| CommandError::runtime(e.to_string()))?;
+    let data = db
+        .export(crate::db::now_ms())
+        .map_err(|e| CommandError::runtime(e.to_string()))?;
+    let mut target_settings = settings.database.clone();
+    target_settings.url = Some(url.clone());
+    let target = PgStore::open(&target_settings)
+        .await
+        .map_err(|e| CommandError::runtime(format!("PostgreSQL at {}: {e}", url.target())))?;
+    let imported = target.import(&data).await;
+    AccountStore::Postgres(target).close();
+    imported.map_err(|e| match e {
+        DbError::NotEmpty(what) => CommandError::usage(format!(
+            "refusing to migrate into {}: {what}; migrate into an empty database",
+            url.target()
+        )),
+        other => CommandError::runtime(format!("PostgreSQL at {}: {other}", url.target())),
+    })?;
+    let [users, tokens, favorites, settings_n] = data.counts();
+    println!(
+        "copied {users} users, {tokens} refresh tokens, {favorites} favorites and {settings_n} \
+         settings from {} to PostgreSQL at {}",
+        source.display(),
+        url.target()
+    );
+    println!(
+        "next: give every instance REELCACHE_DATABASE_URL, and the signing secret this data \
+         directory used so that issued tokens stay valid: \
+         REELCACHE_JWT_SECRET_FILE={} (or the value you configured)",
+        settings.data_dir.join("jwt-secret").display()
+    );
     Ok(())
 }

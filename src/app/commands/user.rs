@@ -2,16 +2,17 @@
 
 use super::*;
 
-/// `reelcache user ...`: opens only the SQLite database, so it is safe while a server runs on
-/// the same data directory (SQLite serialises the writers).
-pub fn run_user(
+/// `reelcache user ...`: opens only the account database the settings name (SQLite in the data
+/// directory, or PostgreSQL), so it is safe while servers run on it (the database serialises
+/// the writers).
+pub async fn run_user(
     settings: &Settings,
     command: &crate::app::cli::UserCommand,
 ) -> Result<(), CommandError> {
     use crate::app::cli::UserCommand;
-    use crate::db::{Database, users};
-    let db =
-        Database::open(&settings.data_dir).map_err(|e| CommandError::runtime(e.to_string()))?;
+    let db = crate::app::open::open_accounts(settings)
+        .await
+        .map_err(|e| CommandError::runtime(e.to_string()))?;
     let db_error = |e: crate::db::DbError| CommandError::runtime(e.to_string());
     match command {
         UserCommand::Create {
@@ -33,9 +34,8 @@ pub fn run_user(
                 .map_err(|e| CommandError::usage(e.to_string()))?;
             let hash = crate::service::auth::password::hash(&password);
             let user = db
-                .call_blocking(|conn| {
-                    users::insert(conn, &username, &email, &hash, *admin, crate::db::now_ms())
-                })
+                .insert_user(username.clone(), email, hash, *admin, crate::db::now_ms())
+                .await
                 .map_err(|e| {
                     if e.is_unique_violation() {
                         CommandError::usage(format!("a user named '{username}' already exists"))
@@ -52,7 +52,8 @@ pub fn run_user(
         }
         UserCommand::SetAdmin { username, revoke } => {
             let found = db
-                .call_blocking(|conn| users::set_staff(conn, username, !revoke))
+                .set_staff(username.clone(), !revoke)
+                .await
                 .map_err(db_error)?;
             if !found {
                 return Err(CommandError::runtime(format!("no user named '{username}'")));
@@ -67,9 +68,7 @@ pub fn run_user(
             );
         }
         UserCommand::List => {
-            let all = db
-                .call_blocking(|conn| users::list(conn))
-                .map_err(db_error)?;
+            let all = db.list_users().await.map_err(db_error)?;
             println!(
                 "{:>6}  {:<24} {:<32} {:<6} {:<6} joined",
                 "id", "username", "email", "staff", "active"

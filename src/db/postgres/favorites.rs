@@ -1,0 +1,129 @@
+//! Favorites, as `db/favorites.rs` keeps them in SQLite.
+
+use tokio_postgres::Row;
+
+use super::PgStore;
+use crate::db::DbError;
+use crate::domain::favorite::{Favorite, NewFavorite};
+
+const SELECT: &str = "SELECT f.id, u.username, f.tmdb_id, f.title, f.poster_path, f.overview,
+    f.release_date, f.created_at FROM favorites f JOIN users u ON u.id = f.user_id";
+
+fn from_row(row: &Row) -> Favorite {
+    Favorite {
+        id: row.get(0),
+        username: row.get(1),
+        tmdb_id: row.get(2),
+        title: row.get(3),
+        poster_path: row.get(4),
+        overview: row.get(5),
+        release_date: row.get(6),
+        created_at: row.get(7),
+    }
+}
+
+impl PgStore {
+    /// Adds a favorite unless this user already has this movie: `INSERT ... ON CONFLICT DO
+    /// NOTHING`, so concurrent adds (from any instance) leave exactly one row. Returns the row
+    /// and whether this call created it.
+    pub async fn add_favorite(
+        &self,
+        user_id: i64,
+        new: &NewFavorite,
+        now_ms: i64,
+    ) -> Result<(Favorite, bool), DbError> {
+        let by_tmdb_id = format!("{SELECT} WHERE f.user_id = $1 AND f.tmdb_id = $2");
+        self.with(async |c| {
+            let insert = c
+                .prepare_cached(
+                    "INSERT INTO favorites
+                     (user_id, tmdb_id, title, poster_path, overview, release_date, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (user_id, tmdb_id) DO NOTHING",
+                )
+                .await?;
+            let inserted = c
+                .execute(
+                    &insert,
+                    &[
+                        &user_id,
+                        &new.tmdb_id,
+                        &new.title,
+                        &new.poster_path,
+                        &new.overview,
+                        &new.release_date,
+                        &now_ms,
+                    ],
+                )
+                .await?;
+            let select = c.prepare_cached(&by_tmdb_id).await?;
+            let row = c.query_opt(&select, &[&user_id, &new.tmdb_id]).await?;
+            Ok((row, inserted == 1))
+        })
+        .await
+        .and_then(|(row, created)| match row {
+            Some(row) => Ok((from_row(&row), created)),
+            // Removed by a concurrent request between the two statements.
+            None => Err(DbError::Task("favorite vanished after insert".to_owned())),
+        })
+    }
+
+    pub async fn favorite_by_tmdb_id(
+        &self,
+        user_id: i64,
+        tmdb_id: i64,
+    ) -> Result<Option<Favorite>, DbError> {
+        let sql = format!("{SELECT} WHERE f.user_id = $1 AND f.tmdb_id = $2");
+        self.with(async |c| {
+            let st = c.prepare_cached(&sql).await?;
+            c.query_opt(&st, &[&user_id, &tmdb_id]).await
+        })
+        .await
+        .map(|row| row.as_ref().map(from_row))
+    }
+
+    /// Removes favorite `id` if it belongs to `user_id`.
+    pub async fn remove_favorite(&self, user_id: i64, id: i64) -> Result<bool, DbError> {
+        self.with(async |c| {
+            let st = c
+                .prepare_cached("DELETE FROM favorites WHERE id = $1 AND user_id = $2")
+                .await?;
+            c.execute(&st, &[&id, &user_id]).await
+        })
+        .await
+        .map(|removed| removed == 1)
+    }
+
+    /// One page, newest first (ties by id, newest first), and the total count, read in one
+    /// snapshot (a repeatable-read transaction), as SQLite's single connection reads them.
+    pub async fn favorites_page(
+        &self,
+        user_id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Favorite>, i64), DbError> {
+        let sql = format!(
+            "{SELECT} WHERE f.user_id = $1 ORDER BY f.created_at DESC, f.id DESC
+             LIMIT $2 OFFSET $3"
+        );
+        self.with(async |c| {
+            let tx = c
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let total: i64 = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM favorites WHERE user_id = $1",
+                    &[&user_id],
+                )
+                .await?
+                .get(0);
+            let rows = tx.query(&sql, &[&user_id, &limit, &offset]).await?;
+            tx.commit().await?;
+            Ok((rows.iter().map(from_row).collect(), total))
+        })
+        .await
+    }
+}
