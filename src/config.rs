@@ -224,11 +224,7 @@ impl Settings {
             }
         }
         lines.push(match &self.cache.url {
-            Some(url) => format!(
-                "cache: Redis {} (prefix {})",
-                redact_url(url.expose()),
-                self.cache.redis_prefix
-            ),
+            Some(url) => format!("cache: Redis {} (prefix {})", url, self.cache.redis_prefix),
             None => format!(
                 "cache: sled in {}",
                 self.data_dir.join("cache").join("v1").display()
@@ -504,6 +500,44 @@ mod tests {
             for env in std::iter::once(spec.env()).chain(spec.alias) {
                 assert!(readme.contains(env), "{env} is not in the README");
             }
+        }
+    }
+
+    #[test]
+    fn cluster_urls_list_their_seeds_and_never_show_their_password() {
+        let url =
+            RedisUrl::parse("redis+cluster://:hunter2pass@10.0.0.1:7000,10.0.0.2:7001/").unwrap();
+        assert_eq!(
+            url.cluster_seeds().unwrap(),
+            [
+                "redis://:hunter2pass@10.0.0.1:7000",
+                "redis://:hunter2pass@10.0.0.2:7001"
+            ]
+        );
+        assert_eq!(
+            url.to_string(),
+            "redis+cluster://:REDACTED@10.0.0.1:7000,10.0.0.2:7001"
+        );
+        assert!(!format!("{url:?}").contains("hunter2pass"));
+        assert_eq!(redact_url(url.expose()), url.to_string());
+        let tls = RedisUrl::parse("rediss+cluster://user:pw@a:1,b:2").unwrap();
+        assert_eq!(tls.cluster_seeds().unwrap()[1], "rediss://user:pw@b:2");
+        assert!(
+            RedisUrl::parse("redis://h:1/0")
+                .unwrap()
+                .cluster_seeds()
+                .is_none()
+        );
+        for bad in [
+            "redis+cluster://",
+            "redis+cluster://:secretpw@h1,h2:2",
+            "redis+cluster://:secretpw@h:port",
+        ] {
+            let err = RedisUrl::parse(bad).unwrap_err();
+            assert!(
+                err.contains("host:port") && !err.contains("secretpw"),
+                "{err}"
+            );
         }
     }
 

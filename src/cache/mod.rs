@@ -12,6 +12,7 @@ pub mod key;
 
 mod blocking;
 pub mod redis_store;
+mod shared;
 pub mod sled_slot;
 pub mod sled_store;
 /// Portable snapshot files of the cache.
@@ -34,6 +35,7 @@ pub use entry::{CachedEntry, Lookup};
 pub use envelope::{EntryMeta, ListMeta, Shape};
 pub use key::CacheKey;
 pub use redis_store::RedisStore;
+pub use shared::{SharedDebts, SharedRate};
 pub use sled_slot::SledSlot;
 pub use sled_store::SledStore;
 pub use stats::{NamespaceStats, RedisStats, StoreStats};
@@ -267,22 +269,6 @@ impl PageCache {
         self.store.redis()
     }
 
-    /// Whether the store expires and bounds its entries by itself (Redis), so that no sweeper
-    /// has anything to do.
-    pub fn expires_by_itself(&self) -> bool {
-        self.redis().is_some()
-    }
-
-    /// The rate `name` (`rps` per second) shared by every instance on the shared store; `None`
-    /// with a local store, where each process keeps its own.
-    pub fn shared_rate(&self, name: &'static str, rps: std::num::NonZeroU32) -> Option<SharedRate> {
-        Some(SharedRate {
-            store: self.redis()?.clone(),
-            name,
-            rps,
-        })
-    }
-
     /// With Redis: its own numbers (entries under the prefix, memory from `INFO`), which also
     /// replace this process's estimates (shared by every instance, they cannot be counted here).
     pub async fn shared_info(&self) -> Option<redis_store::RedisInfo> {
@@ -365,20 +351,6 @@ impl PageCache {
             tracing::warn!("some entries stay with fast compression: re-encoding took too long");
         }
         self.store.flush().await
-    }
-}
-
-/// A rate shared by every instance through the shared store (`PageCache::shared_rate`).
-pub struct SharedRate {
-    store: RedisStore,
-    name: &'static str,
-    rps: std::num::NonZeroU32,
-}
-
-impl SharedRate {
-    /// Takes one slot: `Ok(None)` when admitted, else how long to wait before asking again.
-    pub async fn take(&self) -> Result<Option<Duration>, CacheError> {
-        self.store.take_rate(self.name, self.rps).await
     }
 }
 

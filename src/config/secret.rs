@@ -31,44 +31,110 @@ impl fmt::Display for Secret {
     }
 }
 
-/// A Redis URL (`redis://[:password@]host:port/db` or `rediss://...`) whose password never
-/// appears in Debug, Display or logs: they show `redis://:REDACTED@host:port/db`.
+/// A Redis URL whose password never appears in Debug, Display or logs (they show
+/// `redis://:REDACTED@host:port/db`): one server, `redis://[:password@]host:port/db` (or
+/// `rediss://` for TLS), or a Redis Cluster, `redis+cluster://[:password@]host:port,host:port,...`
+/// (or `rediss+cluster://`): the seed nodes, any of which tells the client the whole topology.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisUrl(Secret);
 
+/// The cluster schemes and the per-node scheme each stands for.
+const CLUSTER_SCHEMES: [(&str, &str); 2] =
+    [("redis+cluster", "redis"), ("rediss+cluster", "rediss")];
+
 impl RedisUrl {
-    /// Checks the scheme and the host; the driver parses the rest when it connects.
+    /// Checks the scheme and the hosts; the driver parses the rest when it connects.
     pub fn parse(raw: &str) -> Result<RedisUrl, String> {
-        let url = Url::parse(raw).map_err(|_| {
+        let url = RedisUrl(Secret::new(raw));
+        if url.cluster_parts().is_some() {
+            return match url.cluster_seeds() {
+                Some(seeds) if !seeds.is_empty() => Ok(url),
+                _ => Err(format!(
+                    "'{url}' must list the cluster's nodes as host:port, like \
+                     redis+cluster://:PASSWORD@10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379"
+                )),
+            };
+        }
+        let parsed = Url::parse(raw).map_err(|_| {
             format!(
                 "'{}' is not a URL like redis://127.0.0.1:6379/0",
                 redact_url(raw)
             )
         })?;
-        if !matches!(url.scheme(), "redis" | "rediss") || url.host().is_none() {
+        if !matches!(parsed.scheme(), "redis" | "rediss") || parsed.host().is_none() {
             return Err(format!(
-                "'{}' must be a redis:// or rediss:// URL with a host",
+                "'{}' must be a redis:// or rediss:// URL with a host, or a redis+cluster:// \
+                 URL listing a cluster's nodes",
                 redact_url(raw)
             ));
         }
-        Ok(RedisUrl(Secret::new(raw)))
+        Ok(url)
     }
 
     /// The full URL, password included: only for the Redis driver.
     pub fn expose(&self) -> &str {
         self.0.expose()
     }
+
+    /// (node scheme, userinfo with its `@` or "", the node list) of a cluster URL.
+    fn cluster_parts(&self) -> Option<(&'static str, &str, &str)> {
+        let raw = self.0.expose();
+        let (scheme, rest) = raw.split_once("://")?;
+        let node_scheme = CLUSTER_SCHEMES
+            .iter()
+            .find(|(cluster, _)| cluster.eq_ignore_ascii_case(scheme))?
+            .1;
+        let rest = rest.trim_end_matches('/').trim_end_matches("/0");
+        let (userinfo, nodes) = match rest.rsplit_once('@') {
+            Some((userinfo, nodes)) => (&rest[..=userinfo.len()], nodes),
+            None => ("", rest),
+        };
+        Some((node_scheme, userinfo, nodes))
+    }
+
+    /// A cluster URL's seed nodes, each as a URL of its own (`redis://:password@host:port`);
+    /// `None` for a single server. Empty when a node is not `host:port`.
+    pub fn cluster_seeds(&self) -> Option<Vec<String>> {
+        let (scheme, userinfo, nodes) = self.cluster_parts()?;
+        let mut seeds = Vec::new();
+        for node in nodes.split(',').map(str::trim) {
+            let valid = node
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !valid {
+                return Some(Vec::new());
+            }
+            seeds.push(format!("{scheme}://{userinfo}{node}"));
+        }
+        Some(seeds)
+    }
+
+    /// The URL as it may be shown: the password replaced by `REDACTED`.
+    fn redacted(&self) -> String {
+        match self.cluster_parts() {
+            Some((_, userinfo, nodes)) => {
+                let scheme = self.0.expose().split_once("://").map_or("", |p| p.0);
+                let userinfo = match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:REDACTED@"),
+                    None if userinfo.is_empty() => String::new(),
+                    None => "REDACTED@".to_owned(),
+                };
+                format!("{scheme}://{userinfo}{nodes}")
+            }
+            None => redact_url(self.0.expose()),
+        }
+    }
 }
 
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact_url(self.0.expose()))
+        f.write_str(&self.redacted())
     }
 }
 
 impl fmt::Display for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact_url(self.0.expose()))
+        f.write_str(&self.redacted())
     }
 }
 
@@ -139,7 +205,15 @@ pub fn redact_url(raw: &str) -> String {
             }
             url.to_string()
         }
-        Err(_) => "[redacted]".to_owned(),
+        Err(_) => {
+            // A cluster URL lists several hosts, which no URL parser takes.
+            let cluster = RedisUrl(Secret::new(raw));
+            if cluster.cluster_parts().is_some() {
+                cluster.redacted()
+            } else {
+                "[redacted]".to_owned()
+            }
+        }
     }
 }
 

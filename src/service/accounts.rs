@@ -129,7 +129,7 @@ impl AccountService {
         AccountService {
             db,
             tokens,
-            limiter: LoginLimiter::default(),
+            limiter: LoginLimiter::default().shared(cache.shared_debts()),
             hashing,
             cache,
             clock,
@@ -184,6 +184,7 @@ impl AccountService {
         let attempt = self
             .limiter
             .begin(username, address)
+            .await
             .map_err(|retry_after| ApiError::RateLimited {
                 message: "Too many failed logins; try again later".to_owned(),
                 retry_after,
@@ -203,7 +204,7 @@ impl AccountService {
         let user = match user {
             Some(user) if verified && user.is_active => user,
             _ => {
-                attempt.failed();
+                attempt.failed().await;
                 return Err(unauthenticated(BAD_CREDENTIALS));
             }
         };

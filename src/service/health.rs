@@ -73,23 +73,26 @@ fn check(result: Result<(), String>, started: Instant) -> (bool, serde_json::Val
 async fn cache_check(state: &AppStateInner) -> (bool, bool, serde_json::Value) {
     let started = Instant::now();
     let backend = state.cache.backend();
-    match state.cache.health().await {
+    let (ok, degraded, mut value) = match state.cache.health().await {
         Err(crate::cache::CacheError::Unavailable(error)) => (
             true,
             true,
             json!({
                 "status": DEGRADED,
-                "backend": backend,
                 "latency_ms": latency_ms(started),
                 "error": error,
             }),
         ),
         result => {
-            let (ok, mut value) = check(result.map_err(|e| e.to_string()), started);
-            value["backend"] = json!(backend);
+            let (ok, value) = check(result.map_err(|e| e.to_string()), started);
             (ok, false, value)
         }
+    };
+    value["backend"] = json!(backend);
+    if let Some(topology) = state.cache.topology() {
+        value["topology"] = json!(topology);
     }
+    (ok, degraded, value)
 }
 
 /// "the cache store is failing, the database is failing": the checks of a `/health/` body that

@@ -22,12 +22,15 @@ mod process;
 
 mod account_conformance;
 mod accounts_on_postgres;
+mod cluster_failover;
 mod deploy;
 mod disk;
 mod postgres_server;
+mod redis_cluster;
 mod redis_server;
 mod scale_out;
 mod scale_out_cli;
+mod scenario;
 mod store_conformance;
 
 /// What a test needs from the machine beyond the build.
@@ -35,7 +38,10 @@ mod store_conformance;
 enum Need {
     Nothing,
     RedisServer,
+    RedisCluster,
     Postgres,
+    /// PostgreSQL and a Redis Cluster.
+    ScaleOut,
     Root,
     SystemdAnalyze,
 }
@@ -48,7 +54,10 @@ impl Need {
             Need::RedisServer => {
                 (!redis_server::installed()).then_some("redis-server not installed")
             }
+            Need::RedisCluster => (!redis_server::installed() || !redis_cluster::cli_installed())
+                .then_some("redis-server or redis-cli not installed"),
             Need::Postgres => postgres_server::missing(),
+            Need::ScaleOut => postgres_server::missing().or(Need::RedisCluster.missing()),
             Need::Root => {
                 (!disk::Tmpfs::mountable()).then_some("cannot mount a tmpfs (needs root)")
             }
@@ -100,6 +109,12 @@ macro_rules! conformance {
                 concat!("store_conformance::on_redis::", stringify!($name)),
                 || block_on(async { store_conformance::$name(store_conformance::redis_backend()).await }),
             )),)*
+            $((Need::RedisCluster, Trial::test(
+                concat!("store_conformance::on_redis_cluster::", stringify!($name)),
+                || block_on(async {
+                    store_conformance::$name(store_conformance::redis_cluster_backend()).await
+                }),
+            )),)*
         ]
     };
 }
@@ -141,6 +156,12 @@ fn trials() -> Vec<(Need, Trial)> {
             async disk::a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers,
             async disk::a_read_only_cache_directory_serves_from_tmdb_and_reports_degraded,
         ],
+        RedisCluster: [
+            async cluster_failover::a_primary_killed_under_load_fails_no_request_and_the_cache_follows,
+        ],
+        ScaleOut: [
+            async scenario::three_instances_on_postgres_and_a_redis_cluster_lose_nothing,
+        ],
         Postgres: [
             async accounts_on_postgres::any_instance_serves_any_account_request,
             async accounts_on_postgres::without_a_configured_secret_an_instance_on_postgres_refuses_to_start,
@@ -162,6 +183,7 @@ fn trials() -> Vec<(Need, Trial)> {
             async scale_out::warm_from_another_data_directory_fills_the_shared_cache,
             async scale_out::offline_on_redis_seeds_an_empty_prefix_and_serves_it,
             async scale_out::redis_killed_and_restarted_under_traffic_fails_no_request,
+            async scale_out::failed_logins_are_counted_across_instances,
             async scale_out_cli::the_readme_two_instance_example,
             sync scale_out_cli::snapshot_and_cache_commands_work_on_redis,
         ],

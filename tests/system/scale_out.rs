@@ -553,3 +553,45 @@ pub async fn redis_killed_and_restarted_under_traffic_fails_no_request() {
     );
     app.stop().await;
 }
+
+/// Failed logins are counted in Redis by every instance: guesses spread over two instances use
+/// up one allowance (per username, and per address across usernames), and a refused attempt
+/// names when to come back.
+pub async fn failed_logins_are_counted_across_instances() {
+    let redis = RedisServer::start();
+    let p = pair(&redis, |_| {}).await;
+    let guess = |app: &crate::helpers::TestApp, username: &'static str| {
+        let (base, client) = (app.base.clone(), app.client.clone());
+        async move {
+            let r = client
+                .post(format!("{base}/api/users/login/"))
+                .header("content-type", "application/json")
+                .body(
+                    serde_json::json!({"username": username, "password": "wrong-guess"})
+                        .to_string(),
+                )
+                .send()
+                .await
+                .expect("answered");
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), retry_after)
+        }
+    };
+    // The allowance of one username (5) used up alternately through both instances.
+    for i in 0..reelcache::service::auth::login_limiter::USERNAME_BURST {
+        let app = if i % 2 == 0 { &p.a } else { &p.b };
+        assert_eq!(guess(app, "mallory").await.0, 401, "guess {i}");
+    }
+    for app in [&p.a, &p.b] {
+        let (status, retry_after) = guess(app, "Mallory").await;
+        assert_eq!(status, 429, "the allowance is used up on every instance");
+        let seconds: u64 = retry_after.expect("Retry-After").parse().unwrap();
+        assert!((1..=30).contains(&seconds), "{seconds}");
+    }
+    assert_eq!(guess(&p.b, "someone-else").await.0, 401, "per username");
+    p.a.stop().await;
+    p.b.stop().await;
+}

@@ -21,6 +21,7 @@ pub struct Backend {
     pub cache: PageCache,
     _dir: tempfile::TempDir,
     _redis: Option<RedisServer>,
+    _cluster: Option<crate::redis_cluster::RedisCluster>,
 }
 
 fn settings(dir: &std::path::Path) -> Settings {
@@ -40,28 +41,50 @@ pub fn sled_backend() -> Backend {
         ),
         _dir: dir,
         _redis: None,
+        _cluster: None,
     }
 }
 
 pub fn redis_backend() -> Backend {
     let server = RedisServer::start();
+    let (cache, dir) = on_redis(&server.url(), "single");
+    Backend {
+        cache,
+        _dir: dir,
+        _redis: Some(server),
+        _cluster: None,
+    }
+}
+
+/// The same store on a Redis Cluster of three primaries (keys spread over every slot).
+pub fn redis_cluster_backend() -> Backend {
+    let cluster = crate::redis_cluster::RedisCluster::start();
+    let (cache, dir) = on_redis(&cluster.url(), "cluster");
+    Backend {
+        cache,
+        _dir: dir,
+        _redis: None,
+        _cluster: Some(cluster),
+    }
+}
+
+/// A page cache on the Redis at `url`, whose topology must be `topology`.
+fn on_redis(url: &str, topology: &str) -> (PageCache, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
-    s.cache.url = Some(RedisUrl::parse(&server.url()).unwrap());
+    s.cache.url = Some(RedisUrl::parse(url).unwrap());
     s.cache.redis_timeout = Duration::from_secs(5);
     // The entries' times are NOW; the store's clock decides their Redis TTL.
     let clock = Clock::frozen_at(NOW);
     let redis = RedisStore::open(&s.cache, s.resilience.stale_grace, clock, false).unwrap();
-    Backend {
-        cache: PageCache::new(
-            Store::Redis(redis),
-            Arc::new(Counters::default()),
-            0,
-            HotTier::new(0, None),
-        ),
-        _dir: dir,
-        _redis: Some(server),
-    }
+    assert_eq!(redis.topology(), topology);
+    let cache = PageCache::new(
+        Store::Redis(redis),
+        Arc::new(Counters::default()),
+        0,
+        HotTier::new(0, None),
+    );
+    (cache, dir)
 }
 
 fn key(raw: &str) -> CacheKey {
@@ -206,6 +229,12 @@ pub async fn stats_count_entries_and_bytes(b: Backend) {
         put(cache, &format!("movie:{i}"), i).await;
     }
     put(cache, "trending_movies:week:page:1", 7).await;
+    // Entries are re-encoded (smaller) once the store is quiet: counted after that, so the
+    // stats and the scan below see the same bytes.
+    assert!(
+        cache.settle(Duration::from_secs(10)).await,
+        "re-encoded in time"
+    );
     let stats = cache.stats().await.unwrap();
     assert_eq!(stats.entries, 5);
     let movies = &stats.namespaces["movie"];

@@ -1,6 +1,7 @@
 //! Control keys in Redis, beside the entries: the fill locks that let one instance fetch a key
-//! the others miss too, and the TMDB rate that all instances share. Both are single commands or
-//! small Lua scripts, bounded by the store's timeout like every other command.
+//! the others miss too, the TMDB rate that all instances share, and decaying debts (the failed
+//! logins every instance counts). All are single commands or small Lua scripts on one key,
+//! bounded by the store's timeout like every other command.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -23,6 +24,21 @@ local wait = new_tat - now - burst
 if wait > 0 then return math.floor(wait) end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
 return 0
+";
+
+/// A debt that decays in real time (Redis's clock, in ms): KEYS[1] holds when it will be paid
+/// off; ARGV[1] ms are added first (0: only read). Returns the debt left, in ms.
+pub(super) const DEBT_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local paid_at = tonumber(redis.call('GET', KEYS[1]) or '0')
+if paid_at < now then paid_at = now end
+local step = tonumber(ARGV[1])
+if step > 0 then
+  paid_at = paid_at + step
+  redis.call('SET', KEYS[1], string.format('%.0f', paid_at), 'PX', paid_at - now + 1000)
+end
+return paid_at - now
 ";
 
 /// Deletes a fill lock only if this instance still holds it (it may have expired and been taken).
@@ -107,5 +123,19 @@ impl RedisStore {
             })
             .await?;
         Ok((wait_us > 0).then(|| Duration::from_micros(wait_us)))
+    }
+
+    /// The debt `name` (shared by every instance), after adding `step` to it (zero: only
+    /// read). It decays by a millisecond every millisecond; the key goes when it is paid off.
+    pub async fn debt(&self, name: &str, step: Duration) -> Result<Duration, CacheError> {
+        let key = self.control_key("debt", name);
+        let step_ms = step.as_millis() as u64;
+        let script = &self.inner.debt_script;
+        let left_ms: u64 = self
+            .run("debt", false, async |c| {
+                script.key(&key).arg(step_ms).invoke_async(c).await
+            })
+            .await?;
+        Ok(Duration::from_millis(left_ms))
     }
 }

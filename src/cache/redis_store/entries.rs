@@ -78,8 +78,21 @@ impl RedisStore {
         .map(|replaced| replaced == 1)
     }
 
-    /// Stores many (key, bytes, expires_at_ms) in pipelines of `BATCH`.
+    /// Stores many (key, bytes, expires_at_ms) in pipelines of `BATCH`. A cluster takes a
+    /// pipeline only for keys of one slot: there the writes of a batch go out concurrently, one
+    /// each, over the one multiplexed connection per node.
     pub async fn put_many(&self, entries: &[(String, Vec<u8>, u64)]) -> Result<(), CacheError> {
+        if self.topology() == "cluster" {
+            for chunk in entries.chunks(BATCH) {
+                futures_util::future::try_join_all(
+                    chunk
+                        .iter()
+                        .map(|(key, bytes, expires)| self.put(key, bytes, *expires)),
+                )
+                .await?;
+            }
+            return Ok(());
+        }
         for chunk in entries.chunks(BATCH) {
             let mut pipe = redis::pipe();
             for (key, bytes, expires) in chunk {

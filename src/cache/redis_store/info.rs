@@ -8,9 +8,9 @@ use crate::cache::CacheError;
 pub struct RedisInfo {
     /// Cache entries under the prefix.
     pub entries: u64,
-    /// `used_memory` of the whole server.
+    /// `used_memory` of the whole server (of every primary, on a cluster).
     pub used_memory: u64,
-    /// `maxmemory` (0: unbounded).
+    /// `maxmemory` (0: unbounded; added up over the primaries, on a cluster).
     pub maxmemory: u64,
     pub maxmemory_policy: String,
 }
@@ -52,25 +52,39 @@ impl RedisStore {
         }
     }
 
-    /// Entries under the prefix (a SCAN count) and the server's memory figures from `INFO`.
+    /// Entries under the prefix (a SCAN count) and the memory figures from `INFO`: on a
+    /// cluster, `used_memory` and `maxmemory` added up over the primaries (each bounds itself;
+    /// replicas hold copies), and the policy of the first.
     pub async fn info(&self) -> Result<RedisInfo, CacheError> {
-        let text: String = self
+        let texts: Vec<String> = self
             .run("info", false, async |c| {
-                redis::cmd("INFO").arg("memory").query_async(c).await
+                let answers = c
+                    .on_primaries(redis::cmd("INFO").arg("memory").clone())
+                    .await?;
+                answers
+                    .into_iter()
+                    .map(|(_, text)| Ok(redis::from_redis_value::<String>(text)?))
+                    .collect()
             })
             .await?;
-        let field = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-                .map(str::trim)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Ok(RedisInfo {
+        let mut info = RedisInfo {
             entries: self.entries().await?,
-            used_memory: field("used_memory").parse().unwrap_or(0),
-            maxmemory: field("maxmemory").parse().unwrap_or(0),
-            maxmemory_policy: field("maxmemory_policy"),
-        })
+            ..RedisInfo::default()
+        };
+        for text in &texts {
+            let field = |name: &str| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                    .map(str::trim)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            info.used_memory += field("used_memory").parse::<u64>().unwrap_or(0);
+            info.maxmemory += field("maxmemory").parse::<u64>().unwrap_or(0);
+            if info.maxmemory_policy.is_empty() {
+                info.maxmemory_policy = field("maxmemory_policy");
+            }
+        }
+        Ok(info)
     }
 }

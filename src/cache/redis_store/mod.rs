@@ -13,6 +13,7 @@
 //! it: `entries.rs` (reads and writes), `scan.rs` (SCAN walks: clears, counts), `info.rs`
 //! (health probe, server figures) and `control.rs` (fill locks, the shared TMDB rate).
 
+mod conn;
 mod control;
 mod entries;
 mod info;
@@ -27,12 +28,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::CacheError;
 use crate::clock::Clock;
 use crate::config::CacheSettings;
-use control::{RATE_SCRIPT, UNLOCK_SCRIPT};
+use conn::Conn;
+use control::{DEBT_SCRIPT, RATE_SCRIPT, UNLOCK_SCRIPT};
 use entries::REPLACE_SCRIPT;
 
 /// Keys per SCAN round trip and per MGET/UNLINK batch.
@@ -54,7 +55,7 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     timeout: Duration,
     pub(super) lock_ttl: Duration,
@@ -73,6 +74,7 @@ struct Inner {
     pub(super) rate_script: redis::Script,
     pub(super) unlock_script: redis::Script,
     replace_script: redis::Script,
+    debt_script: redis::Script,
 }
 
 impl RedisStore {
@@ -88,19 +90,7 @@ impl RedisStore {
             .url
             .as_ref()
             .ok_or_else(|| CacheError::Store("no Redis URL configured".to_owned()))?;
-        // The driver's errors can quote the URL: never let them through.
-        let client = redis::Client::open(url.expose())
-            .map_err(|_| CacheError::Store(format!("{url} is not a usable Redis URL")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.redis_timeout))
-            .set_response_timeout(Some(settings.redis_timeout))
-            // One attempt per reconnection: the next command after a failure tries again, so a
-            // Redis that comes back is used at once, and no command waits on a long retry loop.
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(Duration::from_millis(100));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| CacheError::Store(format!("cannot set up the Redis client: {e}")))?;
+        let conn = Conn::open(url, settings.redis_timeout)?;
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 conn,
@@ -121,8 +111,14 @@ impl RedisStore {
                 rate_script: redis::Script::new(RATE_SCRIPT),
                 unlock_script: redis::Script::new(UNLOCK_SCRIPT),
                 replace_script: redis::Script::new(REPLACE_SCRIPT),
+                debt_script: redis::Script::new(DEBT_SCRIPT),
             }),
         })
+    }
+
+    /// `single` or `cluster`.
+    pub fn topology(&self) -> &'static str {
+        self.inner.conn.topology()
     }
 
     pub fn prefix(&self) -> &str {
@@ -145,7 +141,7 @@ impl RedisStore {
     /// the store is marked down. `probe` ignores the down mark (health checks find recovery).
     async fn run<T, F>(&self, op: &'static str, probe: bool, f: F) -> Result<T, CacheError>
     where
-        F: AsyncFnOnce(&mut ConnectionManager) -> redis::RedisResult<T>,
+        F: AsyncFnOnce(&mut Conn) -> redis::RedisResult<T>,
     {
         if !probe
             && let Some(until) = *crate::sync::lock(&self.inner.down_until)
@@ -203,7 +199,21 @@ impl RedisStore {
 /// Whether `e` means Redis cannot be reached (so every command would fail for a while), as
 /// opposed to an error reply to this one command (an out-of-memory refusal of a write, say).
 fn is_unreachable(e: &redis::RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+    use redis::{ErrorKind, ServerErrorKind};
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        // A cluster between a primary's failure and its replica's promotion, or a node gone.
+        || matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::ClusterDown
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::MasterDown
+                )
+        )
 }
 
 /// A Redis error as text, with any URL in it reduced to its host (the driver can quote the

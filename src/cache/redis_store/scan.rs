@@ -6,29 +6,62 @@ use std::time::Instant;
 use super::{BATCH, COUNT_BUDGET, COUNT_EVERY, RedisStore};
 use crate::cache::CacheError;
 
+/// Where a walk over the keys is: which primary (in the list taken when the walk started) and
+/// where on it.
+#[derive(Debug, Clone, Default)]
+struct ScanCursor {
+    nodes: Option<Vec<String>>,
+    node: usize,
+    position: u64,
+}
+
+impl ScanCursor {
+    fn done(&self) -> bool {
+        self.nodes
+            .as_ref()
+            .is_some_and(|nodes| self.node >= nodes.len())
+    }
+}
+
 impl RedisStore {
-    /// One SCAN round trip over the cache keys starting with `prefix`: the next cursor (0 at the
-    /// end) and the keys found, without the store's prefix. Control keys are skipped.
-    pub async fn scan_page(
+    /// One SCAN round trip over the cache keys starting with `prefix`, on one node: the cursor
+    /// to go on from (done at the end) and the keys found, without the store's prefix. Control
+    /// keys are skipped. On a cluster the walk goes through every primary in turn (each holds
+    /// its own slots; replicas hold copies), the primaries listed when the walk starts.
+    async fn scan_page(
         &self,
         prefix: &str,
-        cursor: u64,
-    ) -> Result<(u64, Vec<String>), CacheError> {
+        mut cursor: ScanCursor,
+    ) -> Result<(ScanCursor, Vec<String>), CacheError> {
+        if cursor.nodes.is_none() {
+            let nodes: Vec<String> = self
+                .run("scan", false, async |c| {
+                    c.on_primaries(redis::cmd("PING").clone())
+                        .await
+                        .map(|answers| answers.into_iter().map(|(node, _)| node).collect())
+                })
+                .await?;
+            cursor.nodes = Some(nodes);
+        }
+        let nodes = cursor.nodes.as_deref().unwrap_or_default();
+        let Some(node) = nodes.get(cursor.node) else {
+            return Ok((cursor, Vec::new()));
+        };
         let pattern = format!(
             "{}{}*",
             glob_escape(&self.inner.prefix),
             glob_escape(prefix)
         );
+        let position = cursor.position;
         let (next, keys): (u64, Vec<String>) = self
             .run("scan", false, async |c| {
-                redis::cmd("SCAN")
-                    .arg(cursor)
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(position)
                     .arg("MATCH")
                     .arg(&pattern)
                     .arg("COUNT")
-                    .arg(BATCH)
-                    .query_async(c)
-                    .await
+                    .arg(BATCH);
+                Ok(redis::from_redis_value(c.on_node(node, scan).await?)?)
             })
             .await?;
         let keys = keys
@@ -36,7 +69,11 @@ impl RedisStore {
             .filter_map(|k| k.strip_prefix(&self.inner.prefix).map(str::to_owned))
             .filter(|k| !k.starts_with('@'))
             .collect();
-        Ok((next, keys))
+        if next == 0 {
+            cursor.node += 1;
+        }
+        cursor.position = next;
+        Ok((cursor, keys))
     }
 
     /// The values of `keys` (cache keys without the prefix); `None` for those gone meanwhile.
@@ -57,7 +94,7 @@ impl RedisStore {
         prefix: &str,
         mut each: impl FnMut(String, Vec<u8>),
     ) -> Result<(), CacheError> {
-        let mut cursor = 0;
+        let mut cursor = ScanCursor::default();
         loop {
             let (next, keys) = self.scan_page(prefix, cursor).await?;
             let values = self.get_many(&keys).await?;
@@ -66,7 +103,7 @@ impl RedisStore {
                     each(key, value);
                 }
             }
-            if next == 0 {
+            if next.done() {
                 return Ok(());
             }
             cursor = next;
@@ -76,7 +113,7 @@ impl RedisStore {
     /// Removes every cache entry under `prefix` with SCAN + UNLINK (never KEYS or FLUSHDB, and
     /// never a key outside the store's prefix); returns how many.
     pub async fn clear_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
-        let mut cursor = 0;
+        let mut cursor = ScanCursor::default();
         let mut removed = 0;
         loop {
             let (next, keys) = self.scan_page(prefix, cursor).await?;
@@ -89,7 +126,7 @@ impl RedisStore {
                     .await?;
                 removed += n;
             }
-            if next == 0 {
+            if next.done() {
                 return Ok(removed);
             }
             cursor = next;
@@ -98,13 +135,13 @@ impl RedisStore {
 
     /// Whether any cache entry exists under the prefix.
     pub async fn is_empty(&self) -> Result<bool, CacheError> {
-        let mut cursor = 0;
+        let mut cursor = ScanCursor::default();
         loop {
             let (next, keys) = self.scan_page("", cursor).await?;
             if !keys.is_empty() {
                 return Ok(false);
             }
-            if next == 0 {
+            if next.done() {
                 return Ok(true);
             }
             cursor = next;
@@ -121,11 +158,11 @@ impl RedisStore {
         }
         let count = async {
             let mut entries = 0;
-            let mut cursor = 0;
+            let mut cursor = ScanCursor::default();
             loop {
                 let (next, keys) = self.scan_page("", cursor).await?;
                 entries += keys.len() as u64;
-                if next == 0 {
+                if next.done() {
                     return Ok::<u64, CacheError>(entries);
                 }
                 cursor = next;

@@ -7,11 +7,16 @@
 //! An attempt takes its place *before* its password is checked and gives it back (as a failure or
 //! not) when the check is done, so concurrent guesses count against the allowance while they are
 //! in flight: however many arrive at once, no more than the allowance are ever evaluated.
+//!
+//! With a shared store (Redis), failures are also counted there, by every instance: an
+//! allowance used up through one instance is used up on all. (Attempts in flight are counted per
+//! instance.) A store that does not answer leaves each instance its own count.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::cache::SharedDebts;
 use crate::sync::lock;
 use std::time::{Duration, Instant};
 
@@ -32,6 +37,15 @@ enum Key {
 }
 
 impl Key {
+    /// The key's name in the shared store: a hash, so that any username makes a short key.
+    fn shared_name(&self) -> String {
+        let raw = match self {
+            Key::Username(name) => format!("u:{name}"),
+            Key::Address(address) => format!("a:{address}"),
+        };
+        format!("login:{:016x}", xxhash_rust::xxh3::xxh3_64(raw.as_bytes()))
+    }
+
     fn policy(&self) -> (u32, Duration) {
         match self {
             Key::Username(_) => (USERNAME_BURST, USERNAME_REFILL),
@@ -59,6 +73,9 @@ impl Allowance {
 #[derive(Clone, Default)]
 pub struct LoginLimiter {
     keys: Arc<Mutex<HashMap<Key, Allowance>>>,
+    /// With a shared store: every instance's failures, per key, as a debt of one refill period
+    /// per failure that decays in real time.
+    shared: Option<SharedDebts>,
 }
 
 /// A login being checked. Say how it went with `failed`; dropping it otherwise (success, or the
@@ -69,21 +86,45 @@ pub struct Attempt {
 }
 
 impl LoginLimiter {
+    /// Counts failures in `shared` too (every instance on it), besides this process.
+    pub fn shared(self, shared: Option<SharedDebts>) -> LoginLimiter {
+        LoginLimiter { shared, ..self }
+    }
+
     /// Takes a place for one login of `username` from `address`, or says how many seconds to
     /// wait when either has no allowance left (counting the attempts in flight).
-    pub fn begin(&self, username: &str, address: Option<IpAddr>) -> Result<Attempt, u64> {
+    pub async fn begin(&self, username: &str, address: Option<IpAddr>) -> Result<Attempt, u64> {
         let keys: Vec<Key> = std::iter::once(Key::Username(username.to_lowercase()))
             .chain(address.map(Key::Address))
             .collect();
+        let mut shared = Vec::new();
+        if let Some(debts) = &self.shared {
+            for key in &keys {
+                let refill = key.policy().1;
+                // The store logs its own failures; this instance's count stands meanwhile.
+                let owed = debts
+                    .add(&key.shared_name(), Duration::ZERO)
+                    .await
+                    .map_or(0.0, |d| d.as_secs_f64() / refill.as_secs_f64());
+                shared.push(owed);
+            }
+        }
+        self.begin_with(keys, &shared)
+    }
+
+    /// `begin` once the shared failures of each key (as many as `keys`, or none) are known.
+    fn begin_with(&self, keys: Vec<Key>, shared: &[f64]) -> Result<Attempt, u64> {
         let now = Instant::now();
         let mut table = lock(&self.keys);
         let mut wait: Option<f64> = None;
-        for key in &keys {
+        for (i, key) in keys.iter().enumerate() {
             let (burst, refill) = key.policy();
-            let Some(allowance) = table.get(key) else {
-                continue;
-            };
-            let owed = allowance.failures_at(now, refill) + f64::from(allowance.in_flight);
+            let elsewhere = shared.get(i).copied().unwrap_or(0.0);
+            let (failures, in_flight) = table
+                .get(key)
+                .map_or((0.0, 0), |a| (a.failures_at(now, refill), a.in_flight));
+            // This instance's failures are among the shared ones (when they could be counted).
+            let owed = failures.max(elsewhere) + f64::from(in_flight);
             if owed + 1.0 > f64::from(burst) {
                 // Until enough failures are forgiven for one more attempt (an attempt in flight
                 // may give its place back sooner; a second is the least a client is told).
@@ -116,9 +157,18 @@ impl LoginLimiter {
 }
 
 impl Attempt {
-    /// The credentials were wrong: the attempt counts against every key it took a place from.
-    pub fn failed(mut self) {
+    /// The credentials were wrong: the attempt counts against every key it took a place from,
+    /// here and, with a shared store, on every instance.
+    pub async fn failed(mut self) {
+        let keys = self.keys.clone();
+        let shared = self.limiter.shared.clone();
         self.finish(true);
+        if let Some(debts) = shared {
+            for key in keys {
+                // A store that does not answer loses this one from the shared count only.
+                let _ = debts.add(&key.shared_name(), key.policy().1).await;
+            }
+        }
     }
 
     fn finish(&mut self, failed: bool) {
@@ -151,43 +201,53 @@ impl Drop for Attempt {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_allowance_counts_attempts_in_flight_and_only_failures_stay() {
+    #[tokio::test]
+    async fn the_allowance_counts_attempts_in_flight_and_only_failures_stay() {
         let limiter = LoginLimiter::default();
-        let held: Vec<Attempt> = (0..USERNAME_BURST)
-            .map(|_| limiter.begin("Alice", None).expect("within the allowance"))
-            .collect();
+        let mut held = Vec::new();
+        for _ in 0..USERNAME_BURST {
+            held.push(
+                limiter
+                    .begin("Alice", None)
+                    .await
+                    .expect("within the allowance"),
+            );
+        }
         assert!(
-            limiter.begin("alice", None).is_err(),
+            limiter.begin("alice", None).await.is_err(),
             "attempts in flight take the allowance, whatever the letter case"
         );
-        assert!(limiter.begin("bob", None).is_ok(), "per username");
+        assert!(limiter.begin("bob", None).await.is_ok(), "per username");
         drop(held);
         let ok = limiter
             .begin("alice", None)
+            .await
             .expect("successes give their place back");
         drop(ok);
         for _ in 0..USERNAME_BURST {
-            limiter.begin("alice", None).unwrap().failed();
+            limiter.begin("alice", None).await.unwrap().failed().await;
         }
         let wait = limiter
             .begin("alice", None)
+            .await
             .err()
             .expect("refused after the allowance");
         assert!((1..=30).contains(&wait), "{wait}");
     }
 
-    #[test]
-    fn an_address_is_limited_across_usernames() {
+    #[tokio::test]
+    async fn an_address_is_limited_across_usernames() {
         let limiter = LoginLimiter::default();
         let address: IpAddr = "192.0.2.7".parse().unwrap();
         for i in 0..ADDRESS_BURST {
             limiter
                 .begin(&format!("user{i}"), Some(address))
+                .await
                 .unwrap()
-                .failed();
+                .failed()
+                .await;
         }
-        assert!(limiter.begin("someone-else", Some(address)).is_err());
-        assert!(limiter.begin("someone-else", None).is_ok());
+        assert!(limiter.begin("someone-else", Some(address)).await.is_err());
+        assert!(limiter.begin("someone-else", None).await.is_ok());
     }
 }
