@@ -205,6 +205,11 @@ pub async fn concurrent_adds_of_one_favorite_leave_one_row(b: Backend) {
         "already gone"
     );
     assert_eq!(db.favorites_page(user.id, 0, 10).await.unwrap().1, 3);
+    let (past_the_end, total) = db.favorites_page(user.id, 100, 10).await.unwrap();
+    assert!(past_the_end.is_empty());
+    assert_eq!(total, 3, "the total comes with an empty page too");
+    let (none, zero) = db.favorites_page(other.id, 0, 10).await.unwrap();
+    assert_eq!((none.len(), zero), (0, 0));
 }
 
 pub async fn settings_have_unique_codes_and_are_read_when_active(b: Backend) {

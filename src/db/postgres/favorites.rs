@@ -94,36 +94,38 @@ impl PgStore {
         .map(|removed| removed == 1)
     }
 
-    /// One page, newest first (ties by id, newest first), and the total count, read in one
-    /// snapshot (a repeatable-read transaction), as SQLite's single connection reads them.
+    /// One page, newest first (ties by id, newest first), and the total count, in one
+    /// statement (so from one snapshot, as SQLite's single connection reads them, and in one
+    /// round trip): the count joined with the page, a row of NULLs when the page is empty.
     pub async fn favorites_page(
         &self,
         user_id: i64,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Favorite>, i64), DbError> {
-        let sql = format!(
-            "{SELECT} WHERE f.user_id = $1 ORDER BY f.created_at DESC, f.id DESC
-             LIMIT $2 OFFSET $3"
-        );
-        self.with(async |c| {
-            let tx = c
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
-            let total: i64 = tx
-                .query_one(
-                    "SELECT COUNT(*) FROM favorites WHERE user_id = $1",
-                    &[&user_id],
-                )
-                .await?
-                .get(0);
-            let rows = tx.query(&sql, &[&user_id, &limit, &offset]).await?;
-            tx.commit().await?;
-            Ok((rows.iter().map(from_row).collect(), total))
-        })
-        .await
+        const PAGE: &str = "WITH total AS (SELECT COUNT(*) AS n FROM favorites WHERE user_id = $1)
+            SELECT p.id, p.username, p.tmdb_id, p.title, p.poster_path, p.overview,
+                   p.release_date, p.created_at, total.n
+            FROM total LEFT JOIN LATERAL (
+                SELECT f.id, u.username, f.tmdb_id, f.title, f.poster_path, f.overview,
+                       f.release_date, f.created_at
+                FROM favorites f JOIN users u ON u.id = f.user_id
+                WHERE f.user_id = $1
+                ORDER BY f.created_at DESC, f.id DESC LIMIT $2 OFFSET $3
+            ) p ON TRUE
+            ORDER BY p.created_at DESC, p.id DESC";
+        let rows = self
+            .with(async |c| {
+                let st = c.prepare_cached(PAGE).await?;
+                c.query(&st, &[&user_id, &limit, &offset]).await
+            })
+            .await?;
+        let total = rows.first().map_or(0, |row| row.get::<_, i64>(8));
+        let page = rows
+            .iter()
+            .filter(|row| row.get::<_, Option<i64>>(0).is_some())
+            .map(from_row)
+            .collect();
+        Ok((page, total))
     }
 }

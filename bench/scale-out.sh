@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Scale-out figures (issue 18), all in one run on this machine, loopback only, bounded:
+#  1. favorites (add / list / check, bench/favorites.lua) on SQLite vs PostgreSQL, one instance;
+#     then three instances on one PostgreSQL, loaded at once;
+#  2. page hits through one Redis vs through a six-node Redis Cluster (3 primaries + replicas),
+#     with the hot tier off (every hit reads Redis) and on.
+# Starts its own PostgreSQL (initdb as the postgres user), redis-server and cluster in a temp
+# directory and stops them at the end. Each load: wrk -t1 -c16 for DURATION (5 s), ROUNDS (3)
+# times, alternating. ~4 minutes.
+# usage: bench/scale-out.sh [BINARY]   (default: target/release/reelcache, built here)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-5s}
+PARTS=${PARTS:-favorites,three,hits}   # which parts to run, comma-separated
+ROUNDS=${ROUNDS:-3}
+command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 1; }
+if [ $# -gt 0 ]; then BIN=$1; else cargo build --release -q; BIN=$PWD/target/release/reelcache; fi
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+ROOT=$(mktemp -d /tmp/rc-scale-out.XXXXXX)
+chown postgres:postgres "$ROOT"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$ROOT"
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { local end=$(( SECONDS + $1 )); shift; until "$@" >/dev/null 2>&1; do [ $SECONDS -lt $end ] || { echo "timed out: $*" >&2; exit 1; }; sleep 0.05; done; }
+
+# --- PostgreSQL
+PGPORT=$(port)
+echo bench-pass > "$ROOT/pw"
+setpriv --reuid=postgres --regid=postgres --init-groups -- "$PGBIN/initdb" -D "$ROOT/pg" -U reelcache \
+  --pwfile="$ROOT/pw" --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
+# Durable as in production (fsync on): an acknowledged favorite is on disk.
+setpriv --reuid=postgres --regid=postgres --init-groups -- "$PGBIN/postgres" -D "$ROOT/pg" -p "$PGPORT" \
+  -k "$ROOT" -c listen_addresses=127.0.0.1 >"$ROOT/pg.log" 2>&1 &
+PIDS+=($!)
+wait_for 20 "$PGBIN/pg_isready" -h 127.0.0.1 -p "$PGPORT" -U reelcache -d postgres
+PGURL=postgres://reelcache:bench-pass@127.0.0.1:$PGPORT
+fresh_db() { # name -> URL of a new database of that name
+  PGPASSWORD=bench-pass "$PGBIN/psql" -X -q "$PGURL/postgres?sslmode=disable" -c "CREATE DATABASE $1" >&2
+  echo "$PGURL/$1?sslmode=disable"
+}
+
+# --- Redis: one server, and a cluster of six
+RPORT=$(port)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$ROOT" >/dev/null &
+PIDS+=($!)
+CPORTS=()
+for i in 1 2 3 4 5 6; do
+  p=$(port); b=$(port); CPORTS+=("$p"); mkdir -p "$ROOT/c$p"
+  redis-server --port "$p" --cluster-port "$b" --bind 127.0.0.1 --save '' --appendonly no \
+    --cluster-enabled yes --cluster-node-timeout 1000 --cluster-config-file nodes.conf \
+    --repl-diskless-sync-delay 0 --dir "$ROOT/c$p" >/dev/null &
+  PIDS+=($!)
+done
+for p in "$RPORT" "${CPORTS[@]}"; do wait_for 10 redis-cli -p "$p" ping; done
+redis-cli --cluster create $(printf '127.0.0.1:%s ' "${CPORTS[@]}") --cluster-replicas 1 --cluster-yes >/dev/null
+cluster_ok() { for p in "${CPORTS[@]}"; do redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok' || return 1; done; }
+wait_for 30 cluster_ok
+CLUSTER_URL="redis+cluster://127.0.0.1:${CPORTS[0]},127.0.0.1:${CPORTS[1]},127.0.0.1:${CPORTS[2]}"
+
+# --- reelcache instances (offline on the built-in demo data; no client limit)
+SECRET=bench-secret-of-more-than-thirty-two-characters
+serve() { # name env... -> prints the address
+  local dir="$ROOT/$1"; shift; mkdir -p "$dir"
+  env -i PATH="$PATH" RUST_LOG=warn REELCACHE_CLIENTS_RPS=0 REELCACHE_HTTP_MAX_CONNECTIONS_PER_CLIENT=4096 \
+    REELCACHE_JWT_SECRET=$SECRET "$@" "$BIN" --data-dir "$dir" --listen 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
+  PIDS+=($!)
+  for _ in $(seq 600); do grep -q '^listening on' "$dir/stdout" 2>/dev/null && break; sleep 0.05; done
+  sed -n 's|^listening on http://||p' "$dir/stdout"
+}
+token() { # addr user
+  curl -fs -X POST "http://$1/api/users/register/" -H 'content-type: application/json' \
+    -d "{\"username\":\"$2\",\"password\":\"password123\"}" >/dev/null
+  curl -fs -X POST "http://$1/api/users/login/" -H 'content-type: application/json' \
+    -d "{\"username\":\"$2\",\"password\":\"password123\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])'
+}
+load() { # label addr [wrk args...] -> "label req/s p50 p99 non2xx"
+  local label=$1 addr=$2; shift 2
+  local out; out=$(wrk --latency -d "$DURATION" "$@" "http://$addr" 2>&1)
+  local rps p50 p99 bad
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  bad=$(awk '/Non-2xx/ {print $5}' <<<"$out"); bad=${bad:-0}
+  echo "$label $rps $p50 $p99 $bad"
+}
+
+part() { [[ ",$PARTS," == *",$1,"* ]]; }
+if part favorites; then
+echo "## Favorites (wrk -t1 -c16, add/list/check in turn), $ROUNDS rounds of $DURATION"
+SQ=$(serve sqlite); PG1=$(serve pg1 REELCACHE_DATABASE_URL="$(fresh_db one)")
+TS=$(token "$SQ" ann); TP=$(token "$PG1" ann)
+for r in $(seq "$ROUNDS"); do
+  TOKEN=$TS load "R$r sqlite" "$SQ" -t1 -c16 -s bench/favorites.lua
+  TOKEN=$TP load "R$r postgres" "$PG1" -t1 -c16 -s bench/favorites.lua
+done
+fi
+if part three; then
+echo "## Favorites on one PostgreSQL: three instances loaded at once (wrk -t1 -c16 each)"
+DB3=$(fresh_db three); A=$(serve pg3a REELCACHE_DATABASE_URL="$DB3"); B=$(serve pg3b REELCACHE_DATABASE_URL="$DB3"); C=$(serve pg3c REELCACHE_DATABASE_URL="$DB3")
+TA=$(token "$A" bob)
+for r in $(seq "$ROUNDS"); do
+  TOKEN=$TA load "R$r one-of-three-alone" "$A" -t1 -c16 -s bench/favorites.lua
+  LOADS=()
+  for x in A B C; do
+    ( TOKEN=$TA load "R$r three-at-once:$x" "${!x}" -t1 -c16 -s bench/favorites.lua ) &
+    LOADS+=($!)
+  done
+  wait "${LOADS[@]}"
+done
+
+fi
+if part hits; then
+echo "## Page hits through Redis (offline demo data in Redis; wrk -t1 -c32 over its 5 trending pages and 50 movies)"
+cat > "$ROOT/pages.lua" <<'LUA'
+local n = 0
+local ids = {}
+request = function()
+  n = n + 1
+  if n % 2 == 0 then return wrk.format("GET", "/api/movies/trending/?page=" .. (n % 5 + 1)) end
+  return wrk.format("GET", "/api/movies/" .. PATHS[n % #PATHS + 1] .. "/")
+end
+LUA
+S0=$(serve single-cold REELCACHE_CACHE_URL="redis://127.0.0.1:$RPORT/0" REELCACHE_CACHE_HOT_BYTES=0 REELCACHE_CACHE_REDIS_PREFIX=b1:)
+C0=$(serve cluster-cold REELCACHE_CACHE_URL="$CLUSTER_URL" REELCACHE_CACHE_HOT_BYTES=0 REELCACHE_CACHE_REDIS_PREFIX=b2:)
+S1=$(serve single-hot REELCACHE_CACHE_URL="redis://127.0.0.1:$RPORT/0" REELCACHE_CACHE_REDIS_PREFIX=b3:)
+C1=$(serve cluster-hot REELCACHE_CACHE_URL="$CLUSTER_URL" REELCACHE_CACHE_REDIS_PREFIX=b4:)
+# The movies of the first trending pages (held by the demo data), for the script to ask for.
+IDS=$(for p in 1 2 3; do curl -fs "http://$S0/api/movies/trending/?page=$p"; echo; done |
+  python3 -c 'import json,sys; print(",".join(str(m["id"]) for l in sys.stdin if l.strip() for m in json.loads(l)["data"]))')
+sed -i "1i PATHS = {$IDS}" "$ROOT/pages.lua"
+for a in "$S0" "$C0" "$S1" "$C1"; do for p in 1 2 3 4 5; do curl -fs -o /dev/null "http://$a/api/movies/trending/?page=$p"; done; done
+for r in $(seq "$ROUNDS"); do
+  load "R$r single-redis,hot-tier-off" "$S0" -t1 -c32 -s "$ROOT/pages.lua"
+  load "R$r redis-cluster,hot-tier-off" "$C0" -t1 -c32 -s "$ROOT/pages.lua"
+  load "R$r single-redis,hot-tier-on" "$S1" -t1 -c32 -s "$ROOT/pages.lua"
+  load "R$r redis-cluster,hot-tier-on" "$C1" -t1 -c32 -s "$ROOT/pages.lua"
+done
+fi
+echo "(columns: round and target, req/s, p50, p99, non-2xx answers)"
