@@ -15,52 +15,20 @@ PARTS=${PARTS:-favorites,three,hits}   # which parts to run, comma-separated
 ROUNDS=${ROUNDS:-3}
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 1; }
 if [ $# -gt 0 ]; then BIN=$1; else cargo build --release -q; BIN=$PWD/target/release/reelcache; fi
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-ROOT=$(mktemp -d /tmp/rc-scale-out.XXXXXX)
-chown postgres:postgres "$ROOT"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$ROOT"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { local end=$(( SECONDS + $1 )); shift; until "$@" >/dev/null 2>&1; do [ $SECONDS -lt $end ] || { echo "timed out: $*" >&2; exit 1; }; sleep 0.05; done; }
-
-# --- PostgreSQL
-PGPORT=$(port)
-echo bench-pass > "$ROOT/pw"
-setpriv --reuid=postgres --regid=postgres --init-groups -- "$PGBIN/initdb" -D "$ROOT/pg" -U reelcache \
-  --pwfile="$ROOT/pw" --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
-# Durable as in production (fsync on): an acknowledged favorite is on disk.
-setpriv --reuid=postgres --regid=postgres --init-groups -- "$PGBIN/postgres" -D "$ROOT/pg" -p "$PGPORT" \
-  -k "$ROOT" -c listen_addresses=127.0.0.1 >"$ROOT/pg.log" 2>&1 &
-PIDS+=($!)
-wait_for 20 "$PGBIN/pg_isready" -h 127.0.0.1 -p "$PGPORT" -U reelcache -d postgres
-PGURL=postgres://reelcache:bench-pass@127.0.0.1:$PGPORT
-fresh_db() { # name -> URL of a new database of that name
-  PGPASSWORD=bench-pass "$PGBIN/psql" -X -q "$PGURL/postgres?sslmode=disable" -c "CREATE DATABASE $1" >&2
-  echo "$PGURL/$1?sslmode=disable"
-}
-
-# --- Redis: one server, and a cluster of six
-RPORT=$(port)
+# PostgreSQL, one redis-server and a six-node cluster, as deploy/scale-out-local.sh starts them.
+source deploy/scale-out-local.sh
+trap sol_stop EXIT
+sol_root
+ROOT=$SOL_ROOT
+sol_postgres
+sol_cluster
+CLUSTER_URL=$SOL_CLUSTER_URL
+RPORT=$(sol_port)
 redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$ROOT" >/dev/null &
-PIDS+=($!)
-CPORTS=()
-for i in 1 2 3 4 5 6; do
-  p=$(port); b=$(port); CPORTS+=("$p"); mkdir -p "$ROOT/c$p"
-  redis-server --port "$p" --cluster-port "$b" --bind 127.0.0.1 --save '' --appendonly no \
-    --cluster-enabled yes --cluster-node-timeout 1000 --cluster-config-file nodes.conf \
-    --repl-diskless-sync-delay 0 --dir "$ROOT/c$p" >/dev/null &
-  PIDS+=($!)
-done
-for p in "$RPORT" "${CPORTS[@]}"; do wait_for 10 redis-cli -p "$p" ping; done
-redis-cli --cluster create $(printf '127.0.0.1:%s ' "${CPORTS[@]}") --cluster-replicas 1 --cluster-yes >/dev/null
-cluster_ok() { for p in "${CPORTS[@]}"; do redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok' || return 1; done; }
-wait_for 30 cluster_ok
-CLUSTER_URL="redis+cluster://127.0.0.1:${CPORTS[0]},127.0.0.1:${CPORTS[1]},127.0.0.1:${CPORTS[2]}"
+SOL_PIDS+=($!)
+sol_wait 10 redis-cli -p "$RPORT" ping
+fresh_db() { sol_database "$1"; }
+port() { sol_port; }
 
 # --- reelcache instances (offline on the built-in demo data; no client limit)
 SECRET=bench-secret-of-more-than-thirty-two-characters
@@ -68,7 +36,7 @@ serve() { # name env... -> prints the address
   local dir="$ROOT/$1"; shift; mkdir -p "$dir"
   env -i PATH="$PATH" RUST_LOG=warn REELCACHE_CLIENTS_RPS=0 REELCACHE_HTTP_MAX_CONNECTIONS_PER_CLIENT=4096 \
     REELCACHE_JWT_SECRET=$SECRET "$@" "$BIN" --data-dir "$dir" --listen 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
-  PIDS+=($!)
+  SOL_PIDS+=($!)
   for _ in $(seq 600); do grep -q '^listening on' "$dir/stdout" 2>/dev/null && break; sleep 0.05; done
   sed -n 's|^listening on http://||p' "$dir/stdout"
 }

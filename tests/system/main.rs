@@ -161,6 +161,7 @@ fn trials() -> Vec<(Need, Trial)> {
         ],
         ScaleOut: [
             async scenario::three_instances_on_postgres_and_a_redis_cluster_lose_nothing,
+            sync scenario::the_local_scale_out_recipe_passes_its_check,
         ],
         Postgres: [
             async accounts_on_postgres::any_instance_serves_any_account_request,

@@ -278,3 +278,47 @@ pub async fn three_instances_on_postgres_and_a_redis_cluster_lose_nothing() {
     drop(cluster);
     tmdb.stop().await;
 }
+
+/// The README's recipe for the whole topology on one machine (`deploy/scale-out-local.sh`):
+/// PostgreSQL, a Redis Cluster and three instances, checked across the instances, then stopped.
+pub fn the_local_scale_out_recipe_passes_its_check() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/scale-out-local.sh");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains("sudo deploy/scale-out-local.sh --instances 3"),
+        "the README shows the recipe"
+    );
+    let mut child = std::process::Command::new("bash")
+        .arg(script)
+        .args(["--instances", "3", "--check"])
+        .env("REELCACHE_BIN", crate::process::BIN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(180));
+    let mut out = String::new();
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut stream = stream;
+        std::io::Read::read_to_string(&mut stream, &mut out).unwrap();
+    }
+    assert!(status.success(), "{out}");
+    assert!(out.contains("check passed: 3 instances"), "{out}");
+    assert!(
+        !out.contains("local-scale-out-pass"),
+        "the password is not shown: {out}"
+    );
+}
