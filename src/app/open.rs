@@ -107,7 +107,8 @@ impl Opened {
             client_limiter: crate::service::client_limit::ClientLimiter::new(
                 &settings.clients,
                 counters.clone(),
-            ),
+            )
+            .shared(cache.shared_windows(), &settings.clients),
             // Redis expires entries by their TTL and bounds itself: nothing to sweep there.
             sweeper: (!settings.is_offline() && !cache.expires_by_itself()).then(|| {
                 crate::cache::sweeper::Sweeper::new(

@@ -35,7 +35,7 @@ pub use entry::{CachedEntry, Lookup};
 pub use envelope::{EntryMeta, ListMeta, Shape};
 pub use key::CacheKey;
 pub use redis_store::RedisStore;
-pub use shared::{SharedDebts, SharedRate};
+pub use shared::{SharedDebts, SharedRate, SharedWindows};
 pub use sled_slot::SledSlot;
 pub use sled_store::SledStore;
 pub use stats::{NamespaceStats, RedisStats, StoreStats};

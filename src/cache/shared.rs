@@ -7,6 +7,14 @@ use std::time::Duration;
 use super::{CacheError, PageCache, RedisStore};
 
 impl PageCache {
+    /// Counts in windows shared by every instance on the shared store; `None` with a local
+    /// store.
+    pub fn shared_windows(&self) -> Option<SharedWindows> {
+        Some(SharedWindows {
+            store: self.redis()?.clone(),
+        })
+    }
+
     /// With Redis, `single` (one server) or `cluster` (a Redis Cluster).
     pub fn topology(&self) -> Option<&'static str> {
         self.redis().map(RedisStore::topology)
@@ -61,5 +69,25 @@ impl SharedRate {
     /// Takes one slot: `Ok(None)` when admitted, else how long to wait before asking again.
     pub async fn take(&self) -> Result<Option<Duration>, CacheError> {
         self.store.take_rate(self.name, self.rps).await
+    }
+}
+
+/// Counts in windows shared by every instance (`PageCache::shared_windows`): requests of one
+/// client, say.
+#[derive(Clone)]
+pub struct SharedWindows {
+    store: RedisStore,
+}
+
+impl SharedWindows {
+    /// Adds `n` to the count `name`, in a window of `window` that starts with its first count:
+    /// the count so far and the time left in the window.
+    pub async fn add(
+        &self,
+        name: &str,
+        n: u64,
+        window: Duration,
+    ) -> Result<(u64, Duration), CacheError> {
+        self.store.count_in_window(name, n, window).await
     }
 }

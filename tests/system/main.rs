@@ -185,6 +185,7 @@ fn trials() -> Vec<(Need, Trial)> {
             async scale_out::offline_on_redis_seeds_an_empty_prefix_and_serves_it,
             async scale_out::redis_killed_and_restarted_under_traffic_fails_no_request,
             async scale_out::failed_logins_are_counted_across_instances,
+            async scale_out::a_clients_requests_are_counted_across_instances,
             async scale_out_cli::the_readme_two_instance_example,
             sync scale_out_cli::snapshot_and_cache_commands_work_on_redis,
         ],

@@ -595,3 +595,55 @@ pub async fn failed_logins_are_counted_across_instances() {
     p.a.stop().await;
     p.b.stop().await;
 }
+
+/// A client's requests are counted across instances: spread over two instances, it gets the
+/// allowance of one (each instance alone would still admit it), and both refuse it with
+/// `Retry-After` until its window ends.
+pub async fn a_clients_requests_are_counted_across_instances() {
+    let redis = RedisServer::start();
+    // 20 requests per 20 s window (1 per second, bursts of 20).
+    let p = pair(&redis, |s| {
+        s.clients.rps = 1;
+        s.clients.burst = 20;
+    })
+    .await;
+    for i in 0..12 {
+        for app in [&p.a, &p.b] {
+            let r = app.get("/api/movies/trending/").await;
+            assert_eq!(
+                r.status, 200,
+                "request {i}: within each instance's own burst"
+            );
+        }
+    }
+    // 24 in all, over the 20 of one window, once both instances have added their counts.
+    let key = "reelcache:v1:@window:client:127.0.0.1";
+    crate::helpers::eventually("both instances' counts in Redis", || async {
+        redis
+            .query::<Option<u64>>(redis::cmd("GET").arg(key))
+            .is_some_and(|n| n >= 24)
+    })
+    .await;
+    // An instance learns the total when it next adds its own counts: one more request to each
+    // (13 and 13: each alone would still admit many more), one sync later both refuse.
+    for app in [&p.a, &p.b] {
+        app.get("/api/movies/trending/").await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for app in [&p.a, &p.b] {
+        assert_eq!(
+            app.get("/api/movies/trending/").await.status,
+            429,
+            "refused by every instance"
+        );
+    }
+    let refused = p.b.get("/api/movies/trending/").await;
+    assert_eq!(refused.error_code(), "RATE_LIMITED");
+    let seconds: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (1..=20).contains(&seconds),
+        "until the window ends: {seconds}"
+    );
+    p.a.stop().await;
+    p.b.stop().await;
+}

@@ -41,6 +41,18 @@ end
 return paid_at - now
 ";
 
+/// Adds ARGV[1] to the count in KEYS[1], a window that starts with its first count and lasts
+/// ARGV[2] ms. Returns the count and the ms left in the window.
+pub(super) const WINDOW_SCRIPT: &str = r"
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+return {n, ttl}
+";
+
 /// Deletes a fill lock only if this instance still holds it (it may have expired and been taken).
 pub(super) const UNLOCK_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -137,5 +149,24 @@ impl RedisStore {
             })
             .await?;
         Ok(Duration::from_millis(left_ms))
+    }
+
+    /// Adds `n` to the count `name` (shared by every instance) in a window of `window` that
+    /// starts with its first count: the count so far and the time left in the window.
+    pub async fn count_in_window(
+        &self,
+        name: &str,
+        n: u64,
+        window: Duration,
+    ) -> Result<(u64, Duration), CacheError> {
+        let key = self.control_key("window", name);
+        let window_ms = window.as_millis().max(1) as u64;
+        let script = &self.inner.window_script;
+        let (count, left_ms): (u64, u64) = self
+            .run("window", false, async |c| {
+                script.key(&key).arg(n).arg(window_ms).invoke_async(c).await
+            })
+            .await?;
+        Ok((count, Duration::from_millis(left_ms)))
     }
 }

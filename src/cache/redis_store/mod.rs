@@ -33,7 +33,7 @@ use super::CacheError;
 use crate::clock::Clock;
 use crate::config::CacheSettings;
 use conn::Conn;
-use control::{DEBT_SCRIPT, RATE_SCRIPT, UNLOCK_SCRIPT};
+use control::{DEBT_SCRIPT, RATE_SCRIPT, UNLOCK_SCRIPT, WINDOW_SCRIPT};
 use entries::REPLACE_SCRIPT;
 
 /// Keys per SCAN round trip and per MGET/UNLINK batch.
@@ -75,6 +75,7 @@ struct Inner {
     pub(super) unlock_script: redis::Script,
     replace_script: redis::Script,
     debt_script: redis::Script,
+    window_script: redis::Script,
 }
 
 impl RedisStore {
@@ -112,6 +113,7 @@ impl RedisStore {
                 unlock_script: redis::Script::new(UNLOCK_SCRIPT),
                 replace_script: redis::Script::new(REPLACE_SCRIPT),
                 debt_script: redis::Script::new(DEBT_SCRIPT),
+                window_script: redis::Script::new(WINDOW_SCRIPT),
             }),
         })
     }
