@@ -36,7 +36,7 @@ serve() { # name env... -> prints the address
   local dir="$ROOT/$1"; shift; mkdir -p "$dir"
   env -i PATH="$PATH" RUST_LOG=warn REELCACHE_CLIENTS_RPS=0 REELCACHE_HTTP_MAX_CONNECTIONS_PER_CLIENT=4096 \
     REELCACHE_JWT_SECRET=$SECRET "$@" "$BIN" --data-dir "$dir" --listen 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
-  SOL_PIDS+=($!)
+  echo $! > "$dir/pid"   # in $(...): sol_stop reads the file
   for _ in $(seq 600); do grep -q '^listening on' "$dir/stdout" 2>/dev/null && break; sleep 0.05; done
   sed -n 's|^listening on http://||p' "$dir/stdout"
 }

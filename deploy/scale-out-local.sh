@@ -18,9 +18,18 @@ set -euo pipefail
 
 SOL_PIDS=()
 sol_stop() {
-  for p in "${SOL_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-  for p in "${SOL_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  [ -n "${SOL_ROOT:-}" ] && rm -rf "$SOL_ROOT"
+  # Instances are started inside $(...), a subshell: their PIDs are in files, not in SOL_PIDS.
+  local pids=("${SOL_PIDS[@]}")
+  if [ -n "${SOL_ROOT:-}" ]; then
+    for f in "$SOL_ROOT"/*/pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+  fi
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  if [ -n "${SOL_ROOT:-}" ]; then rm -rf "$SOL_ROOT"; fi
 }
 sol_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 sol_wait() { local end=$(( SECONDS + $1 )); shift; until "$@" >/dev/null 2>&1; do [ $SECONDS -lt $end ] || { echo "timed out: $*" >&2; return 1; }; sleep 0.05; done; }
@@ -78,7 +87,7 @@ sol_instance() {
   env -i PATH="$PATH" RUST_LOG="${RUST_LOG:-warn}" ${TMDB_API_KEY:+TMDB_API_KEY=$TMDB_API_KEY} \
     "$@" "${REELCACHE_BIN:-reelcache}" --data-dir "$dir/data" --listen 127.0.0.1:0 \
     >"$dir/stdout" 2>"$dir/stderr" &
-  SOL_PIDS+=($!)
+  echo $! > "$dir/pid"
   sol_wait 60 grep -q '^listening on' "$dir/stdout" || { cat "$dir/stderr" >&2; return 1; }
   sed -n 's|^listening on http://||p' "$dir/stdout"
 }

@@ -321,4 +321,14 @@ pub fn the_local_scale_out_recipe_passes_its_check() {
         !out.contains("local-scale-out-pass"),
         "the password is not shown: {out}"
     );
+    // Everything it started is stopped: no process runs from its directory any more.
+    let left = std::process::Command::new("pgrep")
+        .args(["-af", "reelcache-scale-out\\."])
+        .output()
+        .unwrap();
+    assert!(
+        !left.status.success(),
+        "processes left running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
 }
