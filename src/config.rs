@@ -504,6 +504,41 @@ mod tests {
     }
 
     #[test]
+    fn database_urls_are_checked_and_never_show_their_password() {
+        let url = DatabaseUrl::parse(
+            "postgres://rc:hunter2pass@db.internal:6432/accounts?sslmode=require",
+        )
+        .unwrap();
+        assert_eq!(url.target(), "db.internal:6432/accounts");
+        for shown in [format!("{url}"), format!("{url:?}")] {
+            assert!(!shown.contains("hunter2pass"), "{shown}");
+        }
+        for bad in [
+            "mysql://rc:hunter2pass@h/db",
+            "postgres://rc:hunter2pass@h",
+            "postgres://rc:hunter2pass@h/",
+            "postgres:///db",
+            "not a url hunter2pass",
+            "",
+        ] {
+            let err = DatabaseUrl::parse(bad).unwrap_err();
+            assert!(
+                err.contains("postgres://") && !err.contains("hunter2pass"),
+                "{bad}: {err}"
+            );
+        }
+        let s = Settings::load(
+            None,
+            &env_of(&[("REELCACHE_DATABASE_URL", "redis://h:1/0")]),
+            &FlagOverrides::default(),
+        );
+        assert!(
+            s.is_err(),
+            "a URL that is not PostgreSQL's is refused at start"
+        );
+    }
+
+    #[test]
     fn cluster_urls_list_their_seeds_and_never_show_their_password() {
         let url =
             RedisUrl::parse("redis+cluster://:hunter2pass@10.0.0.1:7000,10.0.0.2:7001/").unwrap();

@@ -171,7 +171,7 @@ impl AccountStore {
                 db.call(move |c| users::revoke_refresh(c, &jti, user_id, now_ms))
                     .await
             }
-            AccountStore::Postgres(pg) => pg.revoke_refresh(&jti, user_id, now_ms, false).await,
+            AccountStore::Postgres(pg) => pg.revoke_refresh(&jti, user_id, now_ms).await,
         }
     }
 
@@ -193,7 +193,7 @@ impl AccountStore {
                 .await
             }
             AccountStore::Postgres(pg) => {
-                let ok = pg.revoke_refresh(&jti, user_id, now_ms, false).await?;
+                let ok = pg.revoke_refresh(&jti, user_id, now_ms).await?;
                 let active = pg.user_by_id(user_id).await?.is_some_and(|u| u.is_active);
                 Ok(ok && active)
             }

@@ -205,7 +205,8 @@ impl Shared {
                 if let Ok((count, left)) = result
                     && count > self.allowance
                 {
-                    over.push((ip, now + left));
+                    // The store's word on time left, held to the window it was asked for.
+                    over.push((ip, now + left.min(self.window)));
                 }
             }
         }

@@ -99,23 +99,34 @@ impl Conn {
         }
     }
 
+    /// The primaries' addresses: `[""]` for one server (no round trip), every primary's
+    /// address for a cluster (as its slot map has them).
+    pub async fn primaries(&mut self) -> RedisResult<Vec<String>> {
+        match self {
+            Conn::Single(_) => Ok(vec![String::new()]),
+            Conn::Cluster(_) => Ok(self
+                .on_primaries(redis::cmd("PING"))
+                .await?
+                .into_iter()
+                .map(|(node, _)| node)
+                .collect()),
+        }
+    }
+
     /// `cmd` sent to the node at `node` (an address `on_primaries` gave; "" with one server).
     pub async fn on_node(&mut self, node: &str, cmd: Cmd) -> RedisResult<Value> {
         match self {
             Conn::Single(c) => cmd.query_async(c).await,
             Conn::Cluster(c) => {
-                let (host, port) = node.rsplit_once(':').ok_or_else(|| {
-                    redis::RedisError::from((
-                        redis::ErrorKind::ClusterConnectionNotFound,
-                        "not a node address",
-                    ))
-                })?;
-                let port = port.parse().map_err(|_| {
-                    redis::RedisError::from((
-                        redis::ErrorKind::ClusterConnectionNotFound,
-                        "not a node address",
-                    ))
-                })?;
+                let (host, port) = node
+                    .rsplit_once(':')
+                    .and_then(|(host, port)| Some((host, port.parse().ok()?)))
+                    .ok_or_else(|| {
+                        redis::RedisError::from((
+                            redis::ErrorKind::ClusterConnectionNotFound,
+                            "not a node address",
+                        ))
+                    })?;
                 let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
                     host: host.to_owned(),
                     port,

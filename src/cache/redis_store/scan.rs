@@ -34,12 +34,8 @@ impl RedisStore {
         mut cursor: ScanCursor,
     ) -> Result<(ScanCursor, Vec<String>), CacheError> {
         if cursor.nodes.is_none() {
-            let nodes: Vec<String> = self
-                .run("scan", false, async |c| {
-                    c.on_primaries(redis::cmd("PING").clone())
-                        .await
-                        .map(|answers| answers.into_iter().map(|(node, _)| node).collect())
-                })
+            let nodes = self
+                .run("scan", false, async |c| c.primaries().await)
                 .await?;
             cursor.nodes = Some(nodes);
         }

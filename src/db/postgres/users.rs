@@ -138,24 +138,20 @@ impl PgStore {
     }
 
     /// Revokes a live refresh token of `user_id` in one atomic UPDATE (see
-    /// `db::users::revoke_refresh`); with `active_user`, only if the user is still active.
+    /// `db::users::revoke_refresh`).
     pub async fn revoke_refresh(
         &self,
         jti: &str,
         user_id: i64,
         now_ms: i64,
-        active_user: bool,
     ) -> Result<bool, DbError> {
-        let sql = if active_user {
-            "UPDATE refresh_tokens SET revoked_at = $1
-             WHERE jti = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $1
-               AND EXISTS (SELECT 1 FROM users WHERE id = $3 AND is_active)"
-        } else {
-            "UPDATE refresh_tokens SET revoked_at = $1
-             WHERE jti = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $1"
-        };
         self.with(async |c| {
-            let st = c.prepare_cached(sql).await?;
+            let st = c
+                .prepare_cached(
+                    "UPDATE refresh_tokens SET revoked_at = $1
+                     WHERE jti = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $1",
+                )
+                .await?;
             c.execute(&st, &[&now_ms, &jti, &user_id]).await
         })
         .await

@@ -100,12 +100,16 @@ impl LoginLimiter {
         let mut shared = Vec::new();
         if let Some(debts) = &self.shared {
             for key in &keys {
-                let refill = key.policy().1;
-                // The store logs its own failures; this instance's count stands meanwhile.
+                let (burst, refill) = key.policy();
+                // The store logs its own failures; this instance's count stands meanwhile. What
+                // it says is held to what the allowance can owe (no lock-out longer than the
+                // whole burst's refill, whatever the key holds).
                 let owed = debts
                     .add(&key.shared_name(), Duration::ZERO)
                     .await
-                    .map_or(0.0, |d| d.as_secs_f64() / refill.as_secs_f64());
+                    .map_or(0.0, |d| {
+                        (d.as_secs_f64() / refill.as_secs_f64()).min(f64::from(burst))
+                    });
                 shared.push(owed);
             }
         }
