@@ -59,11 +59,16 @@ load() { # label addr [wrk args...] -> "label req/s p50 p99 non2xx"
 part() { [[ ",$PARTS," == *",$1,"* ]]; }
 if part favorites; then
 echo "## Favorites (wrk -t1 -c16, add/list/check in turn), $ROUNDS rounds of $DURATION"
+# PostgreSQL with the default pool (8 connections) and with 2 x this machine's cores (PostgreSQL's
+# sizing advice; here the database, reelcache and wrk share those cores).
+SMALL_POOL=$((2 * $(nproc)))
 SQ=$(serve sqlite); PG1=$(serve pg1 REELCACHE_DATABASE_URL="$(fresh_db one)")
-TS=$(token "$SQ" ann); TP=$(token "$PG1" ann)
+PGS=$(serve pgs REELCACHE_DATABASE_POOL_SIZE=$SMALL_POOL REELCACHE_DATABASE_URL="$(fresh_db small)")
+TS=$(token "$SQ" ann); TP=$(token "$PG1" ann); TQ=$(token "$PGS" ann)
 for r in $(seq "$ROUNDS"); do
   TOKEN=$TS load "R$r sqlite" "$SQ" -t1 -c16 -s bench/favorites.lua
-  TOKEN=$TP load "R$r postgres" "$PG1" -t1 -c16 -s bench/favorites.lua
+  TOKEN=$TP load "R$r postgres,pool-8" "$PG1" -t1 -c16 -s bench/favorites.lua
+  TOKEN=$TQ load "R$r postgres,pool-$SMALL_POOL" "$PGS" -t1 -c16 -s bench/favorites.lua
 done
 fi
 if part three; then

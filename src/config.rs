@@ -12,16 +12,18 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod database_url;
 mod environment;
 mod parse;
 mod resolve;
 mod secret;
 mod specs;
 mod table;
+pub use database_url::{DatabaseTls, DatabaseUrl};
 pub use environment::{environment_help, setting_of_flag};
 pub use parse::{BURST_SECONDS, HASH_SLOTS_AUTO_MAX, parse_duration};
 pub use resolve::Resolved;
-pub use secret::{Credential, DatabaseUrl, RedisUrl, Secret, redact_url};
+pub use secret::{Credential, RedisUrl, Secret, redact_url};
 pub use specs::{SPECS, Shown, Spec};
 pub use table::{
     AuthSettings, CacheSettings, ClientSettings, DatabaseSettings, HttpSettings,

@@ -138,63 +138,6 @@ impl fmt::Display for RedisUrl {
     }
 }
 
-/// A PostgreSQL URL (`postgres://user[:password]@host[:port]/database[?sslmode=...]`) whose
-/// password never appears in Debug, Display or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DatabaseUrl(Secret);
-
-impl DatabaseUrl {
-    /// Checks the scheme, the host and the database name; the driver parses the rest (and
-    /// refuses what it does not know, such as an `sslmode` other than disable, prefer or
-    /// require) when it connects.
-    pub fn parse(raw: &str) -> Result<DatabaseUrl, String> {
-        let example = "postgres://reelcache:PASSWORD@127.0.0.1:5432/reelcache";
-        let url = Url::parse(raw)
-            .map_err(|_| format!("'{}' is not a URL like {example}", redact_url(raw)))?;
-        let database = url.path().trim_start_matches('/');
-        if !matches!(url.scheme(), "postgres" | "postgresql")
-            || url.host().is_none()
-            || database.is_empty()
-        {
-            return Err(format!(
-                "'{}' must be a postgres:// URL with a host and a database, like {example}",
-                redact_url(raw)
-            ));
-        }
-        Ok(DatabaseUrl(Secret::new(raw)))
-    }
-
-    /// The full URL, password included: only for the driver.
-    pub fn expose(&self) -> &str {
-        self.0.expose()
-    }
-
-    /// `host:port/database`, for logs and `/health/`.
-    pub fn target(&self) -> String {
-        match Url::parse(self.0.expose()) {
-            Ok(url) => format!(
-                "{}:{}{}",
-                url.host_str().unwrap_or(""),
-                url.port().unwrap_or(5432),
-                url.path()
-            ),
-            Err(_) => "[unparsable]".to_owned(),
-        }
-    }
-}
-
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact_url(self.0.expose()))
-    }
-}
-
-impl fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact_url(self.0.expose()))
-    }
-}
-
 /// `raw` with the password of its userinfo replaced by `REDACTED` (or everything redacted when
 /// it does not parse as a URL, since it may hold a password anyway).
 pub fn redact_url(raw: &str) -> String {

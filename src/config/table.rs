@@ -131,7 +131,7 @@ settings! {
         url: Option<DatabaseUrl> = optional("database.url").url_with_password()
             => DatabaseUrl::parse,
         /// Most connections this instance opens to PostgreSQL.
-        pool_size: usize = required("database.pool_size", "16")
+        pool_size: usize = required("database.pool_size", "8")
             => |raw| parse_count(raw, 1).map(|n| n as usize),
         /// Longest wait for a PostgreSQL connection, for connecting, and for one statement.
         timeout: Duration = required("database.timeout", "5s") => parse_duration,

@@ -281,7 +281,7 @@ pub async fn the_store_names_its_back_end_and_answers_a_ping(b: Backend) {
         AccountStore::Postgres(_) => {
             assert_eq!(b.db.backend(), "postgres");
             let pool = b.db.pool_status().expect("a pool");
-            assert!(pool.size >= 1 && pool.max_size == 16, "{pool:?}");
+            assert!(pool.size >= 1 && pool.max_size == 8, "{pool:?}");
         }
     }
 }

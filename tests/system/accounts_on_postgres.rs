@@ -32,6 +32,18 @@ async fn instances(url: &str, n: usize) -> (Vec<TestEnv>, Vec<TestApp>) {
     (envs, apps)
 }
 
+/// Why an instance with `settings` refuses to start (it must).
+pub async fn start_error(settings: Settings) -> String {
+    reelcache::app::startup::Application::build_with_clock(
+        settings,
+        reelcache::clock::Clock::system(),
+    )
+    .await
+    .err()
+    .expect("refused")
+    .to_string()
+}
+
 pub async fn any_instance_serves_any_account_request() {
     let url = shared().fresh_database();
     let (_envs, apps) = instances(&url, 3).await;
@@ -169,7 +181,7 @@ pub async fn any_instance_serves_any_account_request() {
     assert_eq!(health.json()["checks"]["database"]["status"], "ok");
     let metrics = String::from_utf8(a.get("/metrics").await.body).unwrap();
     assert!(
-        metrics.contains("reelcache_db_pool_connections{state=\"max\"} 16"),
+        metrics.contains("reelcache_db_pool_connections{state=\"max\"} 8"),
         "pool usage in /metrics"
     );
     assert!(metrics.contains("reelcache_db_query_duration_seconds_count{backend=\"postgres\"}"));
@@ -183,14 +195,7 @@ pub async fn without_a_configured_secret_an_instance_on_postgres_refuses_to_star
     let env = TestEnv::new().await;
     let mut settings = env.settings();
     settings.database.url = Some(DatabaseUrl::parse(&url).unwrap());
-    let error = reelcache::app::startup::Application::build_with_clock(
-        settings,
-        reelcache::clock::Clock::system(),
-    )
-    .await
-    .err()
-    .expect("refused");
-    let message = error.to_string();
+    let message = start_error(settings).await;
     assert!(
         message.contains("REELCACHE_AUTH_JWT_SECRET") && message.contains("same"),
         "{message}"
@@ -204,14 +209,7 @@ pub async fn an_unreachable_database_is_a_clear_start_up_error() {
     let mut settings = env.settings();
     on_postgres(&url)(&mut settings);
     settings.database.timeout = std::time::Duration::from_secs(2);
-    let error = reelcache::app::startup::Application::build_with_clock(
-        settings,
-        reelcache::clock::Clock::system(),
-    )
-    .await
-    .err()
-    .expect("refused");
-    let message = error.to_string();
+    let message = start_error(settings).await;
     assert!(
         message.contains(&format!("127.0.0.1:{port}/nowhere")),
         "{message}"

@@ -26,6 +26,7 @@ mod cluster_failover;
 mod deploy;
 mod disk;
 mod postgres_server;
+mod postgres_tls;
 mod redis_cluster;
 mod redis_server;
 mod scale_out;
@@ -169,6 +170,9 @@ fn trials() -> Vec<(Need, Trial)> {
             sync accounts_on_postgres::user_commands_and_config_check_work_on_postgres,
             async accounts_on_postgres::postgres_killed_and_restarted_loses_nothing_acknowledged,
             async accounts_on_postgres::migrate_to_moves_an_installation_over_and_refuses_a_non_empty_target,
+            async postgres_tls::verify_full_with_a_private_authority_carries_the_accounts_over_tls,
+            async postgres_tls::the_default_prefer_encrypts_without_checking_the_certificate,
+            async postgres_tls::require_refuses_a_certificate_the_bundled_roots_do_not_vouch_for,
         ],
         RedisServer: [
             async scale_out::entries_are_the_same_envelopes_under_the_prefix_with_a_ttl_of_expiry_plus_grace,

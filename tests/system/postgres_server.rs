@@ -5,6 +5,9 @@
 //! on a database of its own ([`PgServer::fresh_database`]); the harness stops it after the last
 //! test ([`stop_shared`]). Where PostgreSQL is not installed the harness reports these tests as
 //! ignored, except under `CI=true`, where they run and fail here (`.ci/run` installs it).
+//! The server also speaks TLS, with a certificate for 127.0.0.1 from a certificate authority
+//! made for the run ([`PgServer::tls_ca`]; `openssl` makes both); the tests' own URLs say
+//! `sslmode=disable`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -56,6 +59,14 @@ pub fn missing() -> Option<&'static str> {
     // As root, setpriv runs it as postgres; as anyone else it cannot.
     if unsafe { libc::geteuid() } != 0 {
         return Some("starting PostgreSQL as the postgres user needs root");
+    }
+    if Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        return Some("openssl not installed (apt-get install openssl)");
     }
     None
 }
@@ -129,6 +140,7 @@ impl PgServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&initdb.stderr)
         );
+        make_certificates(dir.path());
         let server = PgServer {
             port: crate::helpers::free_port(),
             dir,
@@ -155,6 +167,17 @@ impl PgServer {
                 // Tests only: nothing here must survive the machine.
                 .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
                 .args(["-c", "max_connections=200"])
+                .args(["-c", "ssl=on"])
+                .arg("-c")
+                .arg(format!(
+                    "ssl_cert_file={}",
+                    self.dir.path().join("server.pem").display()
+                ))
+                .arg("-c")
+                .arg(format!(
+                    "ssl_key_file={}",
+                    self.dir.path().join("server.key").display()
+                ))
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
@@ -200,6 +223,11 @@ impl PgServer {
         )
     }
 
+    /// The PEM certificate of the authority that signed the server's certificate.
+    pub fn tls_ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
     /// A new, empty database, and its URL.
     pub fn fresh_database(&self) -> String {
         let n = self.databases.fetch_add(1, Ordering::Relaxed);
@@ -233,6 +261,90 @@ impl PgServer {
             }
         }
     }
+}
+
+/// A certificate authority (`ca.pem`) and, signed by it, the server's certificate for
+/// 127.0.0.1 and localhost (`server.pem`, `server.key`, readable by the postgres user only, as
+/// PostgreSQL insists), valid for two days.
+fn make_certificates(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
+            &["-subj", "/CN=reelcache test CA"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+            &["-subj", "/CN=127.0.0.1"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("extensions file");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    for file in ["server.pem", "server.key", "ca.pem"] {
+        let path = dir.join(file);
+        let chown = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(&path)
+            .status()
+            .expect("chown runs");
+        assert!(chown.success(), "chown {file}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod server.key");
+    // Readable by the tests' instances whoever runs them.
+    std::fs::set_permissions(dir.join("ca.pem"), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod ca.pem");
 }
 
 impl Drop for PgServer {

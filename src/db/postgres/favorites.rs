@@ -25,47 +25,56 @@ fn from_row(row: &Row) -> Favorite {
 impl PgStore {
     /// Adds a favorite unless this user already has this movie: `INSERT ... ON CONFLICT DO
     /// NOTHING`, so concurrent adds (from any instance) leave exactly one row. Returns the row
-    /// and whether this call created it.
+    /// and whether this call created it. One statement, one round trip: the inserted row, or
+    /// (on a conflict) the row already there. A row committed by a concurrent add after this
+    /// statement's snapshot is a conflict the statement cannot see; then a second read finds it.
     pub async fn add_favorite(
         &self,
         user_id: i64,
         new: &NewFavorite,
         now_ms: i64,
     ) -> Result<(Favorite, bool), DbError> {
+        const ADD: &str = "WITH ins AS (
+                INSERT INTO favorites
+                (user_id, tmdb_id, title, poster_path, overview, release_date, created_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                ON CONFLICT (user_id, tmdb_id) DO NOTHING
+                RETURNING id, user_id, tmdb_id, title, poster_path, overview, release_date,
+                          created_at
+            ), found AS (
+                SELECT ins.*, TRUE AS created FROM ins
+                UNION ALL
+                SELECT f.id, f.user_id, f.tmdb_id, f.title, f.poster_path, f.overview,
+                       f.release_date, f.created_at, FALSE
+                FROM favorites f
+                WHERE f.user_id = $1 AND f.tmdb_id = $2 AND NOT EXISTS (SELECT 1 FROM ins)
+            )
+            SELECT found.id, u.username, found.tmdb_id, found.title, found.poster_path,
+                   found.overview, found.release_date, found.created_at, found.created
+            FROM found JOIN users u ON u.id = found.user_id";
         let by_tmdb_id = format!("{SELECT} WHERE f.user_id = $1 AND f.tmdb_id = $2");
         self.with(async |c| {
-            let insert = c
-                .prepare_cached(
-                    "INSERT INTO favorites
-                     (user_id, tmdb_id, title, poster_path, overview, release_date, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (user_id, tmdb_id) DO NOTHING",
-                )
-                .await?;
-            let inserted = c
-                .execute(
-                    &insert,
-                    &[
-                        &user_id,
-                        &new.tmdb_id,
-                        &new.title,
-                        &new.poster_path,
-                        &new.overview,
-                        &new.release_date,
-                        &now_ms,
-                    ],
-                )
-                .await?;
+            let add = c.prepare_cached(ADD).await?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+                &user_id,
+                &new.tmdb_id,
+                &new.title,
+                &new.poster_path,
+                &new.overview,
+                &new.release_date,
+                &now_ms,
+            ];
+            if let Some(row) = c.query_opt(&add, &params).await? {
+                let created: bool = row.get(8);
+                return Ok(Some((from_row(&row), created)));
+            }
             let select = c.prepare_cached(&by_tmdb_id).await?;
             let row = c.query_opt(&select, &[&user_id, &new.tmdb_id]).await?;
-            Ok((row, inserted == 1))
+            Ok(row.map(|row| (from_row(&row), false)))
         })
-        .await
-        .and_then(|(row, created)| match row {
-            Some(row) => Ok((from_row(&row), created)),
-            // Removed by a concurrent request between the two statements.
-            None => Err(DbError::Task("favorite vanished after insert".to_owned())),
-        })
+        .await?
+        // Removed by a concurrent request between the two statements.
+        .ok_or_else(|| DbError::Task("favorite vanished after insert".to_owned()))
     }
 
     pub async fn favorite_by_tmdb_id(

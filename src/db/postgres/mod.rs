@@ -1,8 +1,7 @@
 //! PostgreSQL: the account store several instances share (`REELCACHE_DATABASE_URL`). A pool of
 //! connections (deadpool-postgres over tokio-postgres), bounded in size and in how long a caller
-//! waits for a connection, to connect, or for a statement; TLS through rustls with the bundled
-//! web PKI roots when the URL asks for it (`sslmode=require`; `prefer`, the default, uses TLS
-//! when the server offers it). The schema is the SQLite store's, with the same numbered
+//! waits for a connection, to connect, or for a statement; TLS through rustls as the URL's
+//! `sslmode` asks (`tls.rs`). The schema is the SQLite store's, with the same numbered
 //! migrations (`migrations.rs`) and the same constraints; every write is one statement or one
 //! transaction, committed before it is acknowledged.
 
@@ -10,6 +9,7 @@ mod favorites;
 mod import;
 mod migrations;
 mod settings;
+mod tls;
 mod users;
 
 use std::sync::Arc;
@@ -66,7 +66,7 @@ impl PgStore {
         }
         let manager = Manager::from_config(
             config,
-            tls_connector()?,
+            tls::connector(url.tls())?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -164,27 +164,22 @@ impl PgStore {
     }
 }
 
-/// rustls with the bundled web PKI roots. tokio-postgres uses it only as the URL's `sslmode`
-/// says: `disable` never, `prefer` (the default) when the server offers TLS, `require` always;
-/// a certificate that does not verify is refused, never downgraded to plain text.
-fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, DbError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DbError::Task(format!("TLS set-up: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
 /// A driver error as ours: a broken connection is `Unavailable` (503), a full or read-only
 /// server `Refused` (503, as SQLite's full disk), a uniqueness violation `Duplicate`.
 fn pg_error(e: tokio_postgres::Error) -> DbError {
     let Some(code) = e.code() else {
-        return DbError::Unavailable(e.to_string());
+        // The driver's message alone can be bare ("error performing TLS handshake"): its
+        // causes say why.
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message = format!("{message}: {text}");
+            }
+            source = cause.source();
+        }
+        return DbError::Unavailable(message);
     };
     if *code == SqlState::UNIQUE_VIOLATION {
         DbError::Duplicate
