@@ -2,8 +2,9 @@
 # Scale-out figures (issue 18), all in one run on this machine, loopback only, bounded:
 #  1. favorites (add / list / check, bench/favorites.lua) on SQLite vs PostgreSQL, one instance;
 #     then three instances on one PostgreSQL, loaded at once;
-#  2. page hits through one Redis vs through a six-node Redis Cluster (3 primaries + replicas),
-#     with the hot tier off (every hit reads Redis) and on.
+#  2. page hits read from one Redis vs from a six-node Redis Cluster (3 primaries + replicas),
+#     hot tier off (every hit reads Redis), one request at a time and 32 at once, with the CPU
+#     each hit took in reelcache and in the Redis processes.
 # Starts its own PostgreSQL (initdb as the postgres user), redis-server and cluster in a temp
 # directory and stops them at the end. Each load: wrk -t1 -c16 for DURATION (5 s), ROUNDS (3)
 # times, alternating. ~4 minutes.
@@ -87,30 +88,40 @@ done
 
 fi
 if part hits; then
-echo "## Page hits through Redis (offline demo data in Redis; wrk -t1 -c32 over its 5 trending pages and 50 movies)"
+echo "## Page hits read from Redis (hot tier off: every hit reads Redis; offline demo data; wrk -t1 over its 5 trending pages and 50 movies)"
 cat > "$ROOT/pages.lua" <<'LUA'
 local n = 0
-local ids = {}
 request = function()
   n = n + 1
   if n % 2 == 0 then return wrk.format("GET", "/api/movies/trending/?page=" .. (n % 5 + 1)) end
   return wrk.format("GET", "/api/movies/" .. PATHS[n % #PATHS + 1] .. "/")
 end
 LUA
-S0=$(serve single-cold REELCACHE_CACHE_URL="redis://127.0.0.1:$RPORT/0" REELCACHE_CACHE_HOT_BYTES=0 REELCACHE_CACHE_REDIS_PREFIX=b1:)
-C0=$(serve cluster-cold REELCACHE_CACHE_URL="$CLUSTER_URL" REELCACHE_CACHE_HOT_BYTES=0 REELCACHE_CACHE_REDIS_PREFIX=b2:)
-S1=$(serve single-hot REELCACHE_CACHE_URL="redis://127.0.0.1:$RPORT/0" REELCACHE_CACHE_REDIS_PREFIX=b3:)
-C1=$(serve cluster-hot REELCACHE_CACHE_URL="$CLUSTER_URL" REELCACHE_CACHE_REDIS_PREFIX=b4:)
+SINGLE_PID=${SOL_PIDS[-1]}   # the redis-server started above
+CLUSTER_PIDS=("${SOL_PIDS[@]:1:6}")   # sol_postgres's postmaster first, then the six nodes
+S0=$(serve single REELCACHE_CACHE_URL="redis://127.0.0.1:$RPORT/0" REELCACHE_CACHE_HOT_BYTES=0 REELCACHE_CACHE_REDIS_PREFIX=b1:)
+C0=$(serve cluster REELCACHE_CACHE_URL="$CLUSTER_URL" REELCACHE_CACHE_HOT_BYTES=0 REELCACHE_CACHE_REDIS_PREFIX=b2:)
 # The movies of the first trending pages (held by the demo data), for the script to ask for.
 IDS=$(for p in 1 2 3; do curl -fs "http://$S0/api/movies/trending/?page=$p"; echo; done |
   python3 -c 'import json,sys; print(",".join(str(m["id"]) for l in sys.stdin if l.strip() for m in json.loads(l)["data"]))')
 sed -i "1i PATHS = {$IDS}" "$ROOT/pages.lua"
-for a in "$S0" "$C0" "$S1" "$C1"; do for p in 1 2 3 4 5; do curl -fs -o /dev/null "http://$a/api/movies/trending/?page=$p"; done; done
+for a in "$S0" "$C0"; do for p in 1 2 3 4 5; do curl -fs -o /dev/null "http://$a/api/movies/trending/?page=$p"; done; done
+ticks() { local t=0 f; for p in "$@"; do read -r -a f < "/proc/$p/stat"; t=$((t + f[13] + f[14])); done; echo "$t"; }
+hits() { # label addr connections redis-pids... -> load's line + CPU µs per hit (reelcache, Redis)
+  local label=$1 addr=$2 conns=$3; shift 3
+  local pid; pid=$(cat "$ROOT/${label%%,*}/pid")
+  local t0 r0 line t1 r1 n
+  t0=$(ticks "$pid"); r0=$(ticks "$@")
+  line=$(load "$label" "$addr" -t1 -c"$conns" -s "$ROOT/pages.lua")
+  t1=$(ticks "$pid"); r1=$(ticks "$@")
+  n=$(awk -v d="${DURATION%s}" '{printf "%d", $2 * d}' <<<"$line")
+  echo "$line cpu/hit reelcache $(( (t1 - t0) * 10000000 / n / 1000 ))µs redis $(( (r1 - r0) * 10000000 / n / 1000 ))µs"
+}
 for r in $(seq "$ROUNDS"); do
-  load "R$r single-redis,hot-tier-off" "$S0" -t1 -c32 -s "$ROOT/pages.lua"
-  load "R$r redis-cluster,hot-tier-off" "$C0" -t1 -c32 -s "$ROOT/pages.lua"
-  load "R$r single-redis,hot-tier-on" "$S1" -t1 -c32 -s "$ROOT/pages.lua"
-  load "R$r redis-cluster,hot-tier-on" "$C1" -t1 -c32 -s "$ROOT/pages.lua"
+  for c in 1 32; do
+    hits "single,c$c,R$r" "$S0" "$c" "$SINGLE_PID"
+    hits "cluster,c$c,R$r" "$C0" "$c" "${CLUSTER_PIDS[@]}"
+  done
 done
 fi
 echo "(columns: round and target, req/s, p50, p99, non-2xx answers)"
