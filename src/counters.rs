@@ -65,6 +65,10 @@ counters! {
     swept,
     /// Requests refused by the per-client limiter.
     client_rate_limited,
+    /// Negative entries stored: TMDB answered 404 for a movie id.
+    negative_stored,
+    /// Requests answered 404 from a negative entry, without asking TMDB.
+    negative_hits,
 }
 
 impl Counters {

@@ -104,6 +104,11 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "Entries that failed to decode or whose checksum did not match, removed",
     ),
     (
+        "reelcache_negative_entries_stored_total",
+        Kind::Counter,
+        "Negative entries stored: TMDB answered 404 (its status_code 34) for a movie id",
+    ),
+    (
         "reelcache_rate_limited_requests_total",
         Kind::Counter,
         "Requests refused by the per-client rate limiter",

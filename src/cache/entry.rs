@@ -53,6 +53,10 @@ impl CachedEntry {
 #[derive(Debug)]
 pub enum Lookup {
     Fresh(CachedEntry),
+    /// A fresh negative entry: TMDB said it has no such movie, until `expires_at_ms`.
+    Missing {
+        expires_at_ms: u64,
+    },
     /// Past its TTL. Kept so that later rules (stale-if-error, offline) can still serve it.
     Expired(CachedEntry),
     Miss,

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       1     format byte: 2 (1 is still read)
+//! 0       1     format byte: 2 (1 is still read; 3 for a negative entry)
 //! 1       4     CRC-32 (IEEE, little-endian) of every byte from offset 5 to the end
 //! 5       n     EntryMeta, bincode 2 "standard" encoding (varint integers)
 //! 5+n     rest  the payload (JSON bytes) as one LZ4 block, `raw_len` bytes once decompressed:
@@ -13,6 +13,11 @@
 //! The payload is TMDB's own JSON, validated when it was stored: for a list, the bytes of its
 //! `results` array; for a movie, the whole details object. What the response envelope needs
 //! besides (counts, page numbers) lives in the metadata, so a hit never parses JSON.
+//!
+//! A negative entry (TMDB said 404 for this movie id) is format 3: format 2's layout, its shape
+//! `Shape::Missing` and an empty payload. Only negative entries carry format 3, so a build that
+//! reads formats 1 and 2 still reads every other entry (and takes a negative one for damage: a
+//! miss).
 
 use bincode::{Decode, Encode};
 
@@ -23,6 +28,8 @@ use super::codec;
 pub const FORMAT: u8 = 2;
 /// The first format, written by reelcache before the dictionary.
 pub const FORMAT_PLAIN_LZ4: u8 = 1;
+/// Format 2 with `Shape::Missing` possible: written for negative entries only.
+pub const FORMAT_NEGATIVE: u8 = 3;
 const HEADER: usize = 5;
 /// Refuse absurd sizes from a damaged header before allocating for them.
 const MAX_RAW_LEN: u32 = 64 * 1024 * 1024;
@@ -51,6 +58,8 @@ pub enum Shape {
     Object,
     /// The `results` array of a paged list, with the list's numbers.
     List(ListMeta),
+    /// Nothing: TMDB answered 404 for this movie id (a negative entry, format 3).
+    Missing,
 }
 
 /// The list numbers are a domain type (the TMDB client reads them, the envelope stores them).
@@ -60,7 +69,9 @@ pub use crate::domain::list::ListMeta;
 pub enum EnvelopeError {
     #[error("entry is shorter than its header")]
     Truncated,
-    #[error("entry has format {0}, this build reads formats {FORMAT_PLAIN_LZ4} and {FORMAT}")]
+    #[error(
+        "entry has format {0}, this build reads formats {FORMAT_PLAIN_LZ4} to {FORMAT_NEGATIVE}"
+    )]
     Format(u8),
     #[error("entry checksum does not match its contents")]
     Checksum,
@@ -106,6 +117,15 @@ fn encode_with(
     out
 }
 
+/// A negative entry: TMDB has no such movie, from `meta.stored_at_ms` to `meta.expires_at_ms`.
+pub fn encode_negative(meta: EntryMeta) -> Vec<u8> {
+    let meta = EntryMeta {
+        shape: Shape::Missing,
+        ..meta
+    };
+    encode_with(meta, b"", FORMAT_NEGATIVE, codec::compress_into)
+}
+
 /// A checked view of an encoded entry: the header verified, the payload still compressed.
 #[derive(Debug, Clone, Copy)]
 pub struct Decoded<'a> {
@@ -121,7 +141,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded<'_>, EnvelopeError> {
         return Err(EnvelopeError::Truncated);
     }
     let dictionary = match bytes[0] {
-        FORMAT => true,
+        FORMAT | FORMAT_NEGATIVE => true,
         FORMAT_PLAIN_LZ4 => false,
         other => return Err(EnvelopeError::Format(other)),
     };
@@ -134,6 +154,12 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded<'_>, EnvelopeError> {
             .map_err(|e| EnvelopeError::Meta(e.to_string()))?;
     if meta.raw_len > MAX_RAW_LEN {
         return Err(EnvelopeError::Meta("recorded length is implausible".into()));
+    }
+    // The format byte is outside the checksum: it must agree with the shape.
+    if (bytes[0] == FORMAT_NEGATIVE) != (meta.shape == Shape::Missing) {
+        return Err(EnvelopeError::Meta(
+            "format 3 is a negative entry's, and only it".into(),
+        ));
     }
     Ok(Decoded {
         meta,
@@ -247,7 +273,32 @@ mod tests {
             );
         }
         let mut other = bytes.clone();
-        other[0] = 3;
-        assert_eq!(decode(&other).unwrap_err(), EnvelopeError::Format(3));
+        other[0] = 4;
+        assert_eq!(decode(&other).unwrap_err(), EnvelopeError::Format(4));
+    }
+
+    #[test]
+    fn a_negative_entry_is_format_3_with_nothing_in_it_and_no_other_is() {
+        let negative = encode_negative(meta());
+        for i in 0..negative.len() {
+            for bit in 0..8 {
+                let mut damaged = negative.clone();
+                damaged[i] ^= 1 << bit;
+                assert!(decode(&damaged).is_err(), "flip at byte {i} bit {bit}");
+            }
+        }
+        let mut relabelled = encode(meta(), b"[]");
+        relabelled[0] = FORMAT_NEGATIVE;
+        assert!(decode(&relabelled).is_err());
+    }
+
+    #[test]
+    fn a_negative_entry_is_format_3_with_nothing_in_it() {
+        let bytes = encode_negative(meta());
+        assert_eq!(bytes[0], FORMAT_NEGATIVE);
+        let decoded = decode(&bytes).unwrap();
+        assert_eq!(decoded.meta.shape, Shape::Missing);
+        assert_eq!(decoded.meta.expires_at_ms, meta().expires_at_ms);
+        assert_eq!(decoded.payload().unwrap(), b"");
     }
 }

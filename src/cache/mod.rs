@@ -106,6 +106,14 @@ impl PageCache {
         };
         self.usage.touch(key.as_str(), now_ms);
         match CachedEntry::from_bytes(bytes) {
+            // An expired negative entry is nothing: TMDB is asked again (and a stale "no such
+            // movie" never stands in for an outage's error).
+            Ok(entry) if entry.meta.shape == Shape::Missing => match entry.is_fresh(now_ms) {
+                true => Lookup::Missing {
+                    expires_at_ms: entry.meta.expires_at_ms,
+                },
+                false => Lookup::Miss,
+            },
             Ok(entry) if entry.is_fresh(now_ms) => Lookup::Fresh(entry),
             Ok(entry) => Lookup::Expired(entry),
             Err(e) => {
@@ -179,6 +187,21 @@ impl PageCache {
             });
         }
         (meta, generation)
+    }
+
+    /// Stores a negative entry under `key` (TMDB has no such movie) for `ttl`: requests for it
+    /// are answered 404 without asking TMDB until then. Cleared like any other entry.
+    pub async fn put_negative(&self, key: &CacheKey, now_ms: u64, ttl: Duration) {
+        let bytes = envelope::encode_negative(EntryMeta {
+            stored_at_ms: now_ms,
+            expires_at_ms: now_ms.saturating_add(ttl.as_millis() as u64),
+            etag: 0,
+            shape: Shape::Missing,
+            raw_len: 0,
+        });
+        if self.write(key, bytes, true).await.is_some() {
+            Counters::incr(&self.counters.negative_stored);
+        }
     }
 
     /// Swaps a stored entry for the same document re-encoded, if it is still `old`; the new length

@@ -128,7 +128,16 @@ pub fn export(
             continue;
         }
         // Never export what would be refused on import.
-        if envelope::decode(&value).is_err() || key.len() > MAX_KEY {
+        let Ok(decoded) = envelope::decode(&value) else {
+            tracing::warn!(%key, "skipping an unreadable entry");
+            continue;
+        };
+        // Negative entries live minutes and are this instance's view of TMDB: not demo data
+        // (and format 3, which builds before it take for damage).
+        if decoded.meta.shape == envelope::Shape::Missing {
+            continue;
+        }
+        if key.len() > MAX_KEY {
             tracing::warn!(%key, "skipping an unreadable entry");
             continue;
         }

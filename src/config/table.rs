@@ -78,6 +78,8 @@ settings! {
         recommendations: Duration = required("ttl.recommendations", "1h") => parse_ttl,
         details: Duration = required("ttl.details", "24h") => parse_ttl,
         user: Duration = required("ttl.user", "15m") => parse_ttl,
+        /// How long TMDB's 404 for a movie id is remembered (a negative entry); 0: never.
+        negative: Duration = required("ttl.negative", "10m") => parse_duration,
     }
 
     pub struct CacheSettings {

@@ -18,6 +18,7 @@ pub fn render(gauges: &Gauges) -> String {
         ("reelcache_evictions_total", c.evictions),
         ("reelcache_swept_entries_total", c.swept),
         ("reelcache_corrupt_entries_total", c.corrupt_entries),
+        ("reelcache_negative_entries_stored_total", c.negative_stored),
         (
             "reelcache_rate_limited_requests_total",
             c.client_rate_limited,

@@ -57,6 +57,10 @@ pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
         "swept": c.swept,
         "client_rate_limited": c.client_rate_limited,
         "corrupt_entries": c.corrupt_entries,
+        "negative": {
+            "stored": c.negative_stored,
+            "hits": c.negative_hits,
+        },
         "breaker_state": state.movies.tmdb().budget().breaker_state(),
         "offline": state.movies.is_offline(),
         "uptime_seconds": state.started.elapsed().as_secs(),

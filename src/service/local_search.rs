@@ -145,7 +145,7 @@ impl LocalIndex {
                         );
                     }
                 }
-                Shape::Object => {}
+                Shape::Object | Shape::Missing => {}
             }
         }
         LocalIndex {

@@ -183,8 +183,13 @@ impl TmdbClient {
         if status == StatusCode::OK {
             return response.bytes().await.map_err(classify);
         }
+        if status == StatusCode::NOT_FOUND {
+            return Err(match says_not_found(response).await {
+                true => TmdbError::NotFound,
+                false => TmdbError::Status(404),
+            });
+        }
         Err(match status {
-            StatusCode::NOT_FOUND => TmdbError::NotFound,
             StatusCode::UNAUTHORIZED => TmdbError::Unauthorized,
             StatusCode::TOO_MANY_REQUESTS => TmdbError::RateLimited {
                 retry_after: response
@@ -198,6 +203,26 @@ impl TmdbClient {
             other => TmdbError::Status(other.as_u16()),
         })
     }
+}
+
+/// Whether a 404 is TMDB's own "no such resource" (`status_code` 34 in its JSON error body):
+/// only that is stored as a negative entry and answered `MOVIE_NOT_FOUND`. A 404 without it (a
+/// proxy's page, a wrong base URL) is a fault upstream, never remembered. Reads at most 16 KiB.
+async fn says_not_found(mut response: reqwest::Response) -> bool {
+    const MAX: usize = 16 * 1024;
+    #[derive(serde::Deserialize)]
+    struct TmdbStatus {
+        status_code: u32,
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() <= MAX => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Ok(Some(_)) | Err(_) => return false,
+        }
+    }
+    serde_json::from_slice::<TmdbStatus>(&body).is_ok_and(|s| s.status_code == 34)
 }
 
 /// A `Retry-After` value in whole seconds, clamped to `max`: delay-seconds (however many digits)

@@ -25,6 +25,7 @@ mod operations;
 mod operations_env;
 mod readme;
 mod resilience;
+mod thinking_ahead;
 mod upstream;
 mod users;
 mod validation;

@@ -102,13 +102,6 @@ fn route(request: &Recorded) -> warp::reply::Response {
             }
         },
     };
-    let not_found = || {
-        tmdb_error(
-            StatusCode::NOT_FOUND,
-            34,
-            "The resource you requested could not be found.",
-        )
-    };
     let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
     let doc = match segments.as_slice() {
         ["trending", "movie", window @ ("day" | "week")] => {
@@ -131,9 +124,20 @@ fn route(request: &Recorded) -> warp::reply::Response {
     ok_json(&doc)
 }
 
+/// TMDB's 404: `status_code` 34.
+fn not_found() -> warp::reply::Response {
+    tmdb_error(
+        StatusCode::NOT_FOUND,
+        34,
+        "The resource you requested could not be found.",
+    )
+}
+
 /// The response a misbehaviour gives, or `None` to go on and answer normally (after a delay).
 async fn misbehave(behaviour: Behaviour, request: &Recorded) -> Option<warp::reply::Response> {
     match behaviour {
+        // TMDB's own words for a 404; for anything else its internal error.
+        Behaviour::Status(404) => Some(not_found()),
         Behaviour::Status(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             Some(tmdb_error(

@@ -35,8 +35,15 @@ const FILL_POLL: Duration = Duration::from_millis(20);
 /// How waiting for another instance's fill ended.
 enum Waited {
     Stored(Fetched),
+    /// It stored a negative entry: TMDB has no such movie.
+    Missing,
     /// Fetch here, holding the lock when it could be taken.
     FetchHere(Option<FillLock>),
+}
+
+/// What a negative entry answers: the words of TMDB's own 404.
+fn no_such_movie() -> ApiError {
+    ApiError::from(TmdbError::NotFound)
 }
 
 /// Errors after which a stale copy is better than the error: TMDB failing, not TMDB saying the
@@ -67,6 +74,7 @@ impl MovieService {
         // was written in between.
         let generation = self.cache.hot().generation();
         let stale = match self.cache.get(&request.key, now_ms).await {
+            Lookup::Missing { .. } => return Err(self.negative_hit(ns)),
             Lookup::Fresh(entry) => {
                 tracing::debug!(key = %request.key, "cache hit");
                 let mut served = self.serve_entry(ns, entry, CacheOutcome::Hit, now_ms);
@@ -153,6 +161,7 @@ impl MovieService {
             FillClaim::Owned(lock) => Some(lock),
             FillClaim::Elsewhere => match self.wait_for_other_instance(&request.key).await {
                 Waited::Stored(fetched) => return Ok(fetched),
+                Waited::Missing => return Err(no_such_movie()),
                 Waited::FetchHere(lock) => lock,
             },
         };
@@ -172,12 +181,25 @@ impl MovieService {
             // Read the lock before the entry: the holder stores before it unlocks, so a lock
             // found gone means its entry (if any) is visible now.
             let pending = self.cache.fill_pending(key).await;
-            if let Lookup::Fresh(entry) = self.cache.get(key, self.clock.now_ms()).await
-                && let Ok(raw) = entry.render(b"", b"")
-            {
-                Counters::incr(&self.counters.shared_fills);
-                // Stored by another instance: the next request here reads it and keeps it.
-                return Waited::Stored((entry.meta.shape, Bytes::from(raw), entry.meta, None));
+            match self.cache.get(key, self.clock.now_ms()).await {
+                Lookup::Fresh(entry) => {
+                    if let Ok(raw) = entry.render(b"", b"") {
+                        Counters::incr(&self.counters.shared_fills);
+                        // Stored by another instance: the next request here reads it and
+                        // keeps it.
+                        return Waited::Stored((
+                            entry.meta.shape,
+                            Bytes::from(raw),
+                            entry.meta,
+                            None,
+                        ));
+                    }
+                }
+                Lookup::Missing { .. } => {
+                    Counters::incr(&self.counters.shared_fills);
+                    return Waited::Missing;
+                }
+                Lookup::Expired(_) | Lookup::Miss => {}
             }
             if tokio::time::Instant::now() >= until {
                 return Waited::FetchHere(None);
@@ -192,21 +214,42 @@ impl MovieService {
         }
     }
 
+    /// Fetches and stores; TMDB's 404 for a movie id is stored too, as a negative entry (never
+    /// an outage: only `MovieNotFound` comes from TMDB saying so).
     async fn fetch_here_and_store(&self, request: Request) -> Result<Fetched, ApiError> {
-        let (shape, raw) = self
+        let fetched = self
             .fetch(
                 request.kind,
                 &request.path,
                 &request.params,
                 request.requester,
             )
-            .await?;
+            .await;
+        let (shape, raw) = match fetched {
+            Ok(fetched) => fetched,
+            Err(error @ ApiError::MovieNotFound(_)) => {
+                let ttl = self.ttl.negative;
+                if !ttl.is_zero() && !matches!(request.kind, Kind::GlobalList) {
+                    let now_ms = self.clock.now_ms();
+                    self.cache.put_negative(&request.key, now_ms, ttl).await;
+                }
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
         let now_ms = self.clock.now_ms();
         let (meta, generation) = self
             .cache
             .put_tracked(&request.key, shape, &raw, now_ms, request.ttl)
             .await;
         Ok((shape, raw, meta, generation))
+    }
+
+    /// A request answered from a negative entry: 404, counted apart, TMDB not asked.
+    pub(super) fn negative_hit(&self, ns: &'static str) -> ApiError {
+        Counters::incr(&self.counters.negative_hits);
+        crate::measure::cache_outcome(ns, "NEGATIVE");
+        no_such_movie()
     }
 
     /// Starts a coalesced fetch nobody waits for (revalidation, prefetch).
@@ -252,7 +295,9 @@ impl MovieService {
         let counter = self.counters.clone();
         tokio::spawn(async move {
             let now_ms = service.clock.now_ms();
-            if let Lookup::Fresh(_) = service.cache.get(&request.key, now_ms).await {
+            if let Lookup::Fresh(_) | Lookup::Missing { .. } =
+                service.cache.get(&request.key, now_ms).await
+            {
                 return;
             }
             service.refresh_in_background(request, &counter.prefetches);

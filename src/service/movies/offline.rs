@@ -59,6 +59,7 @@ impl MovieService {
         let ns = key.namespace_label();
         let now_ms = self.clock.now_ms();
         match self.cache.get(key, now_ms).await {
+            Lookup::Missing { .. } => Err(self.negative_hit(ns)),
             Lookup::Fresh(entry) => {
                 let entry = self.as_held(key, entry).await;
                 Ok(self.serve_entry(ns, entry, CacheOutcome::Hit, now_ms))
@@ -113,7 +114,7 @@ impl MovieService {
             let key = CacheKey::from_stored(format!("{prefix}{}", held.pages + 1));
             let entry = match self.cache.get(&key, now_ms).await {
                 Lookup::Fresh(entry) | Lookup::Expired(entry) => entry,
-                Lookup::Miss => break,
+                Lookup::Missing { .. } | Lookup::Miss => break,
             };
             let Shape::List(meta) = entry.meta.shape else {
                 break;

@@ -1,0 +1,151 @@
+//! The cache that thinks ahead (issue 19): negative entries, ...
+
+use std::time::Duration;
+
+use reqwest::Method;
+
+use reelcache::dev::fake_tmdb::Behaviour;
+use reelcache::dev::fake_tmdb::catalog;
+
+use crate::helpers::{TestEnv, make_staff};
+
+/// A movie id the fake TMDB answers 404 for.
+fn missing_id() -> u32 {
+    (catalog::id_of(0)..)
+        .find(|id| !catalog::exists(*id))
+        .expect("an id outside the catalogue")
+}
+
+#[tokio::test]
+async fn tmdb_404_for_a_movie_costs_one_call_per_negative_ttl() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let id = missing_id();
+    let details = format!("/api/movies/{id}/");
+    let recommendations = format!("/api/movies/{id}/recommendations/?page=1");
+    for _ in 0..3 {
+        for path in [&details, &recommendations] {
+            let r = app.get(path).await;
+            assert_eq!(
+                (r.status, r.error_code()),
+                (404, "MOVIE_NOT_FOUND".into()),
+                "{path}"
+            );
+        }
+    }
+    assert_eq!(
+        env.tmdb.count(&format!("/movie/{id}")),
+        1,
+        "details asked once"
+    );
+    assert_eq!(
+        env.tmdb.count(&format!("/movie/{id}/recommendations")),
+        1,
+        "recommendations asked once"
+    );
+    let c = app.state().counters.snapshot();
+    assert_eq!((c.negative_stored, c.negative_hits), (2, 4), "{c:?}");
+
+    // Within the negative TTL (10 minutes by default): still not asked.
+    app.clock.advance(Duration::from_secs(599));
+    assert_eq!(app.get(&details).await.status, 404);
+    assert_eq!(env.tmdb.count(&format!("/movie/{id}")), 1);
+    // Past it: asked again (once), and remembered again.
+    app.clock.advance(Duration::from_secs(2));
+    assert_eq!(app.get(&details).await.status, 404);
+    assert_eq!(app.get(&details).await.status, 404);
+    assert_eq!(env.tmdb.count(&format!("/movie/{id}")), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_outage_is_never_stored_as_anything() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let id = missing_id();
+    let path = format!("/api/movies/{id}/");
+    for behaviour in [
+        Behaviour::Status(500),
+        Behaviour::Status(503),
+        Behaviour::RateLimited(Some(1)),
+        Behaviour::Body("{\"id\":".into()),
+        Behaviour::Truncated,
+    ] {
+        env.tmdb.set("/movie/", behaviour.clone());
+        let before = env.tmdb.count(&format!("/movie/{id}"));
+        let r = app.get(&path).await;
+        assert_ne!(r.status, 404, "{behaviour:?} is not TMDB saying no");
+        assert!(r.status >= 500, "{behaviour:?}: {}", r.status);
+        env.tmdb.reset();
+        // The next request asks TMDB (which now says 404), nothing stood in its way.
+        let r = app.get(&path).await;
+        assert_eq!(r.status, 404, "after {behaviour:?}");
+        assert!(
+            env.tmdb.count(&format!("/movie/{id}")) >= before + 2,
+            "{behaviour:?}"
+        );
+        // Forget the 404 for the next case.
+        app.state()
+            .cache
+            .remove(&reelcache::cache::CacheKey::from_stored(format!(
+                "movie:{id}"
+            )))
+            .await;
+    }
+    let c = app.state().counters.snapshot();
+    assert_eq!(c.negative_stored, 5, "only TMDB's 404s were stored: {c:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_negative_entry_is_counted_apart_and_cleared_like_any_key() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let staff = app.sign_up("nadia").await;
+    make_staff(env.dir.path(), "nadia");
+    let id = missing_id();
+    let path = format!("/api/movies/{id}/");
+    app.get(&path).await;
+    app.get(&path).await;
+    let stats = app
+        .authed(Method::GET, "/api/utils/cache/", &staff.access)
+        .await
+        .json();
+    assert_eq!(stats["data"]["negative"]["stored"], 1, "{stats}");
+    assert_eq!(stats["data"]["negative"]["hits"], 1, "{stats}");
+    let metrics = app.get("/metrics").await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains("reelcache_negative_entries_stored_total 1")
+            && text.contains("outcome=\"NEGATIVE\""),
+        "{text}"
+    );
+    let cleared = app
+        .authed(
+            Method::DELETE,
+            &format!("/api/utils/cache/?key=movie:{id}"),
+            &staff.access,
+        )
+        .await;
+    assert_eq!(cleared.status, 200);
+    assert_eq!(cleared.json()["removed"], 1);
+    app.get(&path).await;
+    assert_eq!(
+        env.tmdb.count(&format!("/movie/{id}")),
+        2,
+        "asked again once cleared"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_negative_ttl_of_zero_stores_nothing() {
+    let env = TestEnv::new().await;
+    let app = env.spawn_with(|s| s.ttl.negative = Duration::ZERO).await;
+    let id = missing_id();
+    for _ in 0..2 {
+        assert_eq!(app.get(&format!("/api/movies/{id}/")).await.status, 404);
+    }
+    assert_eq!(env.tmdb.count(&format!("/movie/{id}")), 2);
+    app.stop().await;
+}
