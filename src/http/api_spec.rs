@@ -805,7 +805,7 @@ pub fn openapi() -> Value {
         "info": {
             "title": "reelcache",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "A caching TMDB movie API. Every answer carries X-Request-Id; movie answers carry X-Cache (HIT, MISS, STALE, BYPASS), and when cached Age, ETag and Cache-Control. Paths work with or without the trailing slash. Every bound, pattern and enum here is the one the server enforces (patterns are ECMA-262 with Unicode property escapes). A method a path does not list is answered 405 with Allow.",
+            "description": "A caching TMDB movie API. Every answer carries X-Request-Id; movie answers carry X-Cache (HIT, MISS, STALE, BYPASS) and its RFC 9211 form Cache-Status (hit; ttl=N, fwd=miss with collapsed and stored, fwd=stale with ttl=-N and detail=revalidating|upstream-error|offline, fwd=bypass), and when cached Age, ETag and Cache-Control. Paths work with or without the trailing slash. Every bound, pattern and enum here is the one the server enforces (patterns are ECMA-262 with Unicode property escapes). A method a path does not list is answered 405 with Allow.",
         },
         "paths": paths,
         "components": {

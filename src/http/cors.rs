@@ -5,7 +5,7 @@
 use warp::http::{HeaderMap, HeaderValue, header};
 
 /// The response headers a cross-origin script may read.
-pub const EXPOSED_HEADERS: &str = "etag, x-cache, age, x-request-id, retry-after";
+pub const EXPOSED_HEADERS: &str = "etag, x-cache, cache-status, age, x-request-id, retry-after";
 
 /// CORS: the configured origins (`None`: any origin, never with credentials), the methods the
 /// API uses, the headers a front end sends, and the headers it may read.

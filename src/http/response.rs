@@ -1,5 +1,6 @@
 //! Writing a served TMDB document: the success envelope around the payload bytes, pagination
-//! links, and the caching headers (`X-Cache`, `Age`, `ETag`, `Cache-Control`, 304).
+//! links, and the caching headers (`X-Cache`, `Cache-Status`, `Age`, `ETag`, `Cache-Control`,
+//! 304).
 
 use std::fmt::Write as _;
 
@@ -14,6 +15,47 @@ const DATA_PREFIX: &[u8] = b"{\"success\":true,\"data\":";
 const OBJECT_SUFFIX: &[u8] = b"}";
 /// Made once: a header name from a string is parsed on every use.
 pub(super) static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+static CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
+/// RFC 9211 `Cache-Status`, beside `X-Cache`: `reelcache; hit; ttl=N` (seconds of freshness
+/// left), `reelcache; fwd=miss[; collapsed][; stored; ttl=N]`, `reelcache; fwd=stale; ttl=-N;
+/// detail=revalidating|upstream-error|offline` (N seconds past expiry), `reelcache;
+/// fwd=bypass[; collapsed]` (search and popular, asked of TMDB every time).
+fn cache_status(served: &Served) -> HeaderValue {
+    let mut out = String::with_capacity(64);
+    out.push_str("reelcache; ");
+    out.push_str(match served.outcome {
+        CacheOutcome::Hit => "hit",
+        CacheOutcome::Miss => "fwd=miss",
+        CacheOutcome::Stale => "fwd=stale",
+        CacheOutcome::Bypass => "fwd=bypass",
+    });
+    if served.collapsed {
+        out.push_str("; collapsed");
+    }
+    if served.outcome == CacheOutcome::Miss && served.stored() {
+        out.push_str("; stored");
+    }
+    if let Some(meta) = served.freshness()
+        && served.stored()
+    {
+        let mut digits = itoa::Buffer::new();
+        out.push_str("; ttl=");
+        if served.now_ms < meta.expires_at_ms {
+            // Rounded up, as max-age.
+            let left = (meta.expires_at_ms - served.now_ms).div_ceil(1000);
+            out.push_str(digits.format(left));
+        } else {
+            out.push('-');
+            out.push_str(digits.format((served.now_ms - meta.expires_at_ms) / 1000));
+        }
+    }
+    if let Some(reason) = served.stale_reason {
+        out.push_str("; detail=");
+        out.push_str(reason.as_str());
+    }
+    HeaderValue::from_str(&out).expect("ascii header")
+}
 
 /// The canonical form of a list request, for `next`/`previous`: the path and the parameters other
 /// than `page`, in a fixed order, so every request for one page gets the same links.
@@ -93,6 +135,7 @@ pub fn movie_response(
     // Sized for everything added here and by the layers around (request id, security headers).
     let mut headers = HeaderMap::with_capacity(12);
     headers.insert(&X_CACHE, HeaderValue::from_static(served.outcome.as_str()));
+    headers.insert(&CACHE_STATUS, cache_status(&served));
     let mut not_modified = false;
     match &served.freshness() {
         Some(meta) => {

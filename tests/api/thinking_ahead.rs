@@ -149,3 +149,97 @@ async fn a_negative_ttl_of_zero_stores_nothing() {
     assert_eq!(env.tmdb.count(&format!("/movie/{id}")), 2);
     app.stop().await;
 }
+
+fn cache_status(reply: &crate::helpers::Reply) -> String {
+    reply
+        .header("cache-status")
+        .unwrap_or_else(|| panic!("no Cache-Status: {:?}", reply.status))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn cache_status_says_what_the_cache_did_beside_x_cache() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let page = "/api/movies/trending/?page=4";
+    let miss = app.get(page).await;
+    assert_eq!(miss.x_cache(), "MISS");
+    assert_eq!(cache_status(&miss), "reelcache; fwd=miss; stored; ttl=3600");
+    // A hit (the fast path's), with the freshness left.
+    app.clock.advance(Duration::from_secs(100));
+    let hit = app.get(page).await;
+    assert_eq!(hit.x_cache(), "HIT");
+    assert_eq!(cache_status(&hit), "reelcache; hit; ttl=3500");
+    // Past expiry, within the revalidate window: the stale copy answers while one refresh runs.
+    app.clock.advance(Duration::from_secs(3500 + 5));
+    env.tmdb.set("/trending/", Behaviour::Status(500));
+    let stale = app.get(page).await;
+    assert_eq!(stale.x_cache(), "STALE");
+    assert_eq!(
+        cache_status(&stale),
+        "reelcache; fwd=stale; ttl=-5; detail=revalidating"
+    );
+    // Past the window, TMDB failing: the copy stands in for the error.
+    app.clock.advance(Duration::from_secs(900));
+    let fallback = app.get("/api/movies/trending/?page=5").await;
+    assert_eq!(fallback.status, 502, "page 5 was never stored");
+    let stale = app.get(page).await;
+    assert_eq!(stale.x_cache(), "STALE");
+    // 905 s past expiry, and the second or so the retries took (the clock runs on).
+    let status = cache_status(&stale);
+    let past: u64 = status
+        .strip_prefix("reelcache; fwd=stale; ttl=-")
+        .and_then(|rest| rest.strip_suffix("; detail=upstream-error"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!((905..=910).contains(&past), "{status}");
+    env.tmdb.reset();
+    // Search is asked of TMDB every time.
+    let search = app.get("/api/movies/search/?query=the").await;
+    assert_eq!(search.x_cache(), "BYPASS");
+    assert_eq!(cache_status(&search), "reelcache; fwd=bypass");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cache_status_says_offline_when_an_old_copy_is_served_offline() {
+    let env = TestEnv::new().await;
+    let app = env.spawn_with(|s| s.resilience.prefetch = false).await;
+    let page = "/api/movies/trending/?page=4";
+    assert_eq!(app.get(page).await.status, 200);
+    app.stop().await;
+    // Offline, the same data directory: the copy is served whatever its age, and says so.
+    let app = env.spawn_with(|s| s.offline = true).await;
+    app.clock.advance(Duration::from_secs(7200));
+    let offline = app.get(page).await;
+    assert_eq!(offline.x_cache(), "STALE");
+    let status = cache_status(&offline);
+    assert!(
+        status.starts_with("reelcache; fwd=stale; ttl=-") && status.ends_with("; detail=offline"),
+        "{status}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cache_status_marks_the_requests_that_joined_another_ones_fetch() {
+    let env = TestEnv::new().await;
+    env.tmdb
+        .set("/trending/", Behaviour::Delay(Duration::from_millis(300)));
+    let app = env.spawn().await;
+    let replies =
+        futures_util::future::join_all((0..8).map(|_| app.get("/api/movies/trending/?page=6")))
+            .await;
+    let statuses: Vec<String> = replies.iter().map(cache_status).collect();
+    let led = statuses
+        .iter()
+        .filter(|s| *s == "reelcache; fwd=miss; stored; ttl=3600")
+        .count();
+    let joined = statuses
+        .iter()
+        .filter(|s| *s == "reelcache; fwd=miss; collapsed; stored; ttl=3600")
+        .count();
+    assert_eq!((led, joined), (1, 7), "{statuses:?}");
+    assert_eq!(env.tmdb.count_page("/trending/movie/day", 6), 1);
+    app.stop().await;
+}

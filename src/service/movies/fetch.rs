@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::endpoints::Kind;
+use super::served::StaleReason;
 use super::{CacheOutcome, Document, Fetched, HotSlot, MovieService, Served, record_cache_outcome};
 use crate::cache::fill::FillClaim;
 use crate::cache::redis_store::FillLock;
@@ -87,7 +88,9 @@ impl MovieService {
             Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(window) => {
                 tracing::debug!(key = %request.key, "stale: serving while revalidating");
                 self.refresh_in_background(request, &self.counters.revalidations);
-                return Ok(self.serve_entry(ns, entry, CacheOutcome::Stale, now_ms));
+                return Ok(self
+                    .serve_entry(ns, entry, CacheOutcome::Stale, now_ms)
+                    .because(StaleReason::Revalidating));
             }
             Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(grace) => {
                 Some(entry)
@@ -97,7 +100,7 @@ impl MovieService {
         Counters::incr(&self.counters.misses);
         record_cache_outcome(ns, CacheOutcome::Miss);
         let key = request.key.clone();
-        let fetched = match &stale {
+        let (fetched, collapsed) = match &stale {
             // With a stale copy at hand, a client waits for TMDB only `stale_after`: then the
             // copy answers, and the fetch (its own task, single-flight, bounded by the upstream
             // deadline) goes on and refreshes the entry.
@@ -105,45 +108,49 @@ impl MovieService {
                 tokio::time::timeout(self.resilience.stale_after, self.coalesced_fetch(request))
                     .await
                     .unwrap_or_else(|_| {
-                        Err(ApiError::UpstreamTimeout(
-                            "TMDB is slow; the fetch goes on in the background".to_owned(),
-                        ))
+                        let slow = "TMDB is slow; the fetch goes on in the background";
+                        (Err(ApiError::UpstreamTimeout(slow.to_owned())), false)
                     })
             }
             None => self.coalesced_fetch(request).await,
         };
         match fetched {
-            Ok((shape, raw, meta, generation)) => Ok(Served {
-                document: Document::Fetched { shape, raw },
-                outcome: CacheOutcome::Miss,
-                meta: Some(meta),
-                now_ms: self.clock.now_ms(),
+            Ok((shape, raw, meta, generation)) => {
+                let document = Document::Fetched { shape, raw };
+                let now_ms = self.clock.now_ms();
+                let mut served = Served::new(document, CacheOutcome::Miss, Some(meta), now_ms);
                 // Noted when the fetch stored the document: any later change refuses the body.
-                hot: generation.map(|generation| HotSlot { key, generation }),
-            }),
+                served.hot = generation.map(|generation| HotSlot { key, generation });
+                served.collapsed = collapsed;
+                Ok(served)
+            }
             Err(error) => match stale {
                 Some(entry) if stale_can_answer(&error) => {
                     tracing::warn!(%key, %error, "TMDB failed; serving the stale copy");
-                    Ok(self.serve_entry(ns, entry, CacheOutcome::Stale, self.clock.now_ms()))
+                    let now_ms = self.clock.now_ms();
+                    Ok(self
+                        .serve_entry(ns, entry, CacheOutcome::Stale, now_ms)
+                        .because(StaleReason::UpstreamError))
                 }
                 _ => Err(error),
             },
         }
     }
 
-    /// The fetch for `request`, shared with every concurrent request for the same key. A
-    /// request that joined another client's fetch, refused for *that* client's share, tries once
-    /// more on its own: one client's flood must not refuse everyone asking for the same page.
-    async fn coalesced_fetch(&self, request: Request) -> Result<Fetched, ApiError> {
+    /// The fetch for `request`, shared with every concurrent request for the same key, and
+    /// whether it was another request's. A request that joined another client's fetch, refused
+    /// for *that* client's share, tries once more on its own: one client's flood must not
+    /// refuse everyone asking for the same page.
+    async fn coalesced_fetch(&self, request: Request) -> (Result<Fetched, ApiError>, bool) {
         let key = request.key.as_str().to_owned();
         let (result, joined) = self.flight(&key, request.clone()).await;
         if joined {
             Counters::incr(&self.counters.coalesced);
             if let Err(ApiError::ClientShareUsed { .. }) = result {
-                return self.flight(&key, request).await.0;
+                return self.flight(&key, request).await;
             }
         }
-        result
+        (result, joined)
     }
 
     async fn flight(&self, key: &str, request: Request) -> (Result<Fetched, ApiError>, bool) {
@@ -262,7 +269,7 @@ impl MovieService {
         let service = self.clone();
         tokio::spawn(async move {
             let key = request.key.clone();
-            if let Err(error) = service.coalesced_fetch(request).await {
+            if let (Err(error), _) = service.coalesced_fetch(request).await {
                 tracing::debug!(%key, %error, "background refresh failed");
             }
         });
@@ -347,20 +354,19 @@ impl MovieService {
         match result {
             Ok((shape, raw)) => {
                 let now_ms = self.clock.now_ms();
-                Ok(Served {
-                    document: Document::Fetched { shape, raw },
-                    outcome: CacheOutcome::Bypass,
-                    meta: None,
-                    now_ms,
-                    hot: None,
-                })
+                let document = Document::Fetched { shape, raw };
+                let mut served = Served::new(document, CacheOutcome::Bypass, None, now_ms);
+                served.collapsed = joined;
+                Ok(served)
             }
             Err(error) if stale_can_answer(&error) => {
                 let now_ms = self.clock.now_ms();
                 match self.last_good(&request.key, now_ms).await {
                     Some(entry) => {
                         tracing::warn!(key = %request.key, %error, "TMDB failed; serving the last good answer");
-                        Ok(self.serve_entry(ns, entry, CacheOutcome::Stale, now_ms))
+                        Ok(self
+                            .serve_entry(ns, entry, CacheOutcome::Stale, now_ms)
+                            .because(StaleReason::UpstreamError))
                     }
                     None => Err(error),
                 }

@@ -11,7 +11,9 @@ mod offline;
 mod served;
 
 pub use endpoints::Endpoint;
-pub use served::{CacheOutcome, Document, Freshness, HotHit, HotMiss, HotSlot, Served};
+pub use served::{
+    CacheOutcome, Document, Freshness, HotHit, HotMiss, HotSlot, Served, StaleReason,
+};
 
 use std::sync::Arc;
 
@@ -297,13 +299,8 @@ impl MovieService {
             _ => Counters::incr(&self.counters.hits),
         }
         record_cache_outcome(namespace, outcome);
-        Served {
-            meta: Some(entry.meta),
-            document: Document::Cached(entry),
-            outcome,
-            now_ms,
-            hot: None,
-        }
+        let meta = Some(entry.meta);
+        Served::new(Document::Cached(entry), outcome, meta, now_ms)
     }
 
     /// The response body of `served`: `prefix`, the document's JSON, then what `suffix` makes of

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::served::StaleReason;
 use super::{CacheOutcome, Document, MovieService, Served, record_cache_outcome};
 use crate::cache::{CacheKey, CachedEntry, ListMeta, Lookup, Shape};
 use crate::counters::Counters;
@@ -66,7 +67,9 @@ impl MovieService {
             }
             Lookup::Expired(entry) => {
                 let entry = self.as_held(key, entry).await;
-                Ok(self.serve_entry(ns, entry, CacheOutcome::Stale, now_ms))
+                Ok(self
+                    .serve_entry(ns, entry, CacheOutcome::Stale, now_ms)
+                    .because(StaleReason::Offline))
             }
             Lookup::Miss => {
                 Counters::incr(&self.counters.misses);
@@ -151,15 +154,14 @@ impl MovieService {
         let (meta, raw) = index.search(query.as_str(), page);
         Counters::incr(&self.counters.hits);
         record_cache_outcome(crate::cache::key::SEARCH, CacheOutcome::Hit);
-        Ok(Served {
-            document: Document::Fetched {
+        Ok(Served::new(
+            Document::Fetched {
                 shape: Shape::List(meta),
                 raw,
             },
-            outcome: CacheOutcome::Hit,
-            meta: None,
-            now_ms: self.clock.now_ms(),
-            hot: None,
-        })
+            CacheOutcome::Hit,
+            None,
+            self.clock.now_ms(),
+        ))
     }
 }

@@ -27,6 +27,27 @@ impl CacheOutcome {
     }
 }
 
+/// Why a stale copy answered, for `Cache-Status`'s `detail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaleReason {
+    /// Expired by less than the revalidate window: answered while one refresh runs.
+    Revalidating,
+    /// TMDB failed (or was slower than `stale_after`) and the copy stood in.
+    UpstreamError,
+    /// Offline: stored copies are served whatever their age.
+    Offline,
+}
+
+impl StaleReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaleReason::Revalidating => "revalidating",
+            StaleReason::UpstreamError => "upstream-error",
+            StaleReason::Offline => "offline",
+        }
+    }
+}
+
 /// A TMDB document ready to be written: still compressed in its cache entry, just fetched, or
 /// already a finished response body from the hot tier.
 #[derive(Debug)]
@@ -80,6 +101,10 @@ pub struct Served {
     pub now_ms: u64,
     /// Set when the rendered body may be kept in the hot tier (fresh cacheable documents).
     pub(in crate::service::movies) hot: Option<HotSlot>,
+    /// For a stale answer: why the copy answered.
+    pub stale_reason: Option<StaleReason>,
+    /// Answered by a fetch another request started (single flight, or another instance's fill).
+    pub collapsed: bool,
 }
 
 /// A fresh body the hot tier holds for a request, found but not yet served (nothing counted).
@@ -122,12 +147,39 @@ impl Served {
 
     /// A finished body from the hot tier.
     pub(super) fn from_hot(entry: HotEntry, now_ms: u64) -> Served {
+        Served::new(
+            Document::Rendered(entry.body),
+            CacheOutcome::Hit,
+            Some(entry.meta),
+            now_ms,
+        )
+    }
+
+    pub(super) fn new(
+        document: Document,
+        outcome: CacheOutcome,
+        meta: Option<EntryMeta>,
+        now_ms: u64,
+    ) -> Served {
         Served {
-            document: Document::Rendered(entry.body),
-            outcome: CacheOutcome::Hit,
-            meta: Some(entry.meta),
+            document,
+            outcome,
+            meta,
             now_ms,
             hot: None,
+            stale_reason: None,
+            collapsed: false,
         }
+    }
+
+    /// A stale answer, and why.
+    pub(super) fn because(mut self, reason: StaleReason) -> Served {
+        self.stale_reason = Some(reason);
+        self
+    }
+
+    /// Whether the store holds what was served (a miss's write may have failed).
+    pub fn stored(&self) -> bool {
+        self.meta.is_some() && (self.outcome != CacheOutcome::Miss || self.hot.is_some())
     }
 }
