@@ -189,6 +189,15 @@ pub(super) fn parse_percent(raw: &str) -> Result<u32, String> {
     })
 }
 
+/// A whole multiple from 1 to 100.
+pub(super) fn parse_factor(raw: &str) -> Result<u32, String> {
+    parse_count(raw, 1).and_then(|n| {
+        (n <= 100)
+            .then_some(n)
+            .ok_or_else(|| format!("'{raw}' is not a multiple from 1 to 100"))
+    })
+}
+
 /// `auto` (`None`: `BURST_SECONDS` of the rate) or a whole number of at least one.
 pub(super) fn parse_burst(raw: &str) -> Result<Option<u32>, String> {
     match raw.trim() {

@@ -80,6 +80,12 @@ settings! {
         user: Duration = required("ttl.user", "15m") => parse_ttl,
         /// How long TMDB's 404 for a movie id is remembered (a negative entry); 0: never.
         negative: Duration = required("ttl.negative", "10m") => parse_duration,
+        /// Lengthen the TTL of what comes back unchanged from a refresh, shorten what changed.
+        dynamic: bool = required("ttl.dynamic", "true") => parse_bool,
+        /// The longest dynamic TTL, as a multiple of the configured one.
+        dynamic_max: u32 = required("ttl.dynamic_max", "4") => parse_factor,
+        /// The shortest dynamic TTL, as a percentage of the configured one.
+        dynamic_min_percent: u32 = required("ttl.dynamic_min_percent", "50") => parse_percent,
     }
 
     pub struct CacheSettings {

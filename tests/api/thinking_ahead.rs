@@ -243,3 +243,65 @@ async fn cache_status_marks_the_requests_that_joined_another_ones_fetch() {
     assert_eq!(env.tmdb.count_page("/trending/movie/day", 6), 1);
     app.stop().await;
 }
+
+/// What `Cache-Status` says after the background refresh a stale answer started has landed.
+async fn after_refresh(app: &crate::helpers::TestApp, path: &str) -> String {
+    let stale = app.get(path).await;
+    assert_eq!(stale.x_cache(), "STALE", "past expiry, within the window");
+    crate::helpers::eventually("the refresh to land", || async {
+        app.get(path).await.x_cache() == "HIT"
+    })
+    .await;
+    cache_status(&app.get(path).await)
+}
+
+#[tokio::test]
+async fn unchanged_refreshes_lengthen_the_ttl_and_a_change_shortens_it() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let id = catalog::id_of(7);
+    let path = format!("/api/movies/{id}/");
+    let day = 24 * 3600;
+    assert_eq!(
+        cache_status(&app.get(&path).await),
+        format!("reelcache; fwd=miss; stored; ttl={day}")
+    );
+    // Refreshed unchanged: twice as long, then four times (the ceiling), and no further.
+    let mut ttl = day;
+    for expected in [2 * day, 4 * day, 4 * day] {
+        app.clock.advance(Duration::from_secs(ttl + 1));
+        assert_eq!(
+            after_refresh(&app, &path).await,
+            format!("reelcache; hit; ttl={expected}")
+        );
+        let reply = app.get(&path).await;
+        assert_eq!(
+            reply.header("cache-control"),
+            Some(format!("public, max-age={expected}").as_str()),
+            "Cache-Control says the TTL applied"
+        );
+        ttl = expected;
+    }
+    // TMDB's answer changes: half as long.
+    let mut changed = catalog::details(id, "en-US");
+    changed["title"] = "A New Title".into();
+    env.tmdb.set(
+        &format!("/movie/{id}"),
+        Behaviour::Body(changed.to_string()),
+    );
+    app.clock.advance(Duration::from_secs(ttl + 1));
+    assert_eq!(
+        after_refresh(&app, &path).await,
+        format!("reelcache; hit; ttl={}", 2 * day)
+    );
+    assert_eq!(app.get(&path).await.json()["data"]["title"], "A New Title");
+    let stats = app.state().movies.dynamic_ttl_stats();
+    assert_eq!((stats.lengthened, stats.shortened), (2, 1), "{stats:?}");
+    assert_eq!(stats.calls_saved, 1.0 + 3.0 + 3.0 + 1.0, "{stats:?}");
+    assert_eq!(
+        env.tmdb.count(&format!("/movie/{id}")),
+        5,
+        "one call per refresh"
+    );
+    app.stop().await;
+}

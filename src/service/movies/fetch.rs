@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::dynamic_ttl;
 use super::endpoints::Kind;
 use super::served::StaleReason;
 use super::{CacheOutcome, Document, Fetched, HotSlot, MovieService, Served, record_cache_outcome};
 use crate::cache::fill::FillClaim;
 use crate::cache::redis_store::FillLock;
-use crate::cache::{CacheKey, CachedEntry, Lookup, Shape};
+use crate::cache::{CacheKey, CachedEntry, EntryMeta, Lookup, Shape};
 use crate::counters::Counters;
 use crate::domain::{MAX_PAGE, Page, Requester};
 use crate::error::ApiError;
@@ -28,6 +29,9 @@ pub(super) struct Request {
     pub params: Vec<(&'static str, String)>,
     /// For messages: "trending (day) page 3".
     pub what: String,
+    /// The entry this fetch replaces, when there is one: its TTL and hash decide the new TTL
+    /// (`dynamic_ttl.rs`).
+    pub previous: Option<EntryMeta>,
 }
 
 /// How often an instance waiting for another's fill looks for the entry.
@@ -63,7 +67,7 @@ impl MovieService {
     ///   one background refresh runs;
     /// - expired within the stale grace: fetched, and the stale copy answers if TMDB fails;
     /// - older, or nothing stored: fetched, and a failure is the client's error.
-    pub(super) async fn through_cache(&self, request: Request) -> Result<Served, ApiError> {
+    pub(super) async fn through_cache(&self, mut request: Request) -> Result<Served, ApiError> {
         if self.offline {
             return self.offline_lookup(&request.key, &request.what).await;
         }
@@ -87,15 +91,21 @@ impl MovieService {
             }
             Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(window) => {
                 tracing::debug!(key = %request.key, "stale: serving while revalidating");
+                request.previous = Some(entry.meta);
                 self.refresh_in_background(request, &self.counters.revalidations);
                 return Ok(self
                     .serve_entry(ns, entry, CacheOutcome::Stale, now_ms)
                     .because(StaleReason::Revalidating));
             }
             Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(grace) => {
+                request.previous = Some(entry.meta);
                 Some(entry)
             }
-            Lookup::Expired(_) | Lookup::Miss => None,
+            Lookup::Expired(entry) => {
+                request.previous = Some(entry.meta);
+                None
+            }
+            Lookup::Miss => None,
         };
         Counters::incr(&self.counters.misses);
         record_cache_outcome(ns, CacheOutcome::Miss);
@@ -245,9 +255,16 @@ impl MovieService {
             Err(error) => return Err(error),
         };
         let now_ms = self.clock.now_ms();
+        let ttl = dynamic_ttl::next_ttl(
+            &self.ttl,
+            request.ttl,
+            request.previous.as_ref(),
+            crate::cache::envelope::payload_hash(&raw),
+            &self.ttl_counters,
+        );
         let (meta, generation) = self
             .cache
-            .put_tracked(&request.key, shape, &raw, now_ms, request.ttl)
+            .put_tracked(&request.key, shape, &raw, now_ms, ttl)
             .await;
         Ok((shape, raw, meta, generation))
     }

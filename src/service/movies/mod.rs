@@ -4,6 +4,7 @@
 //! data directory answers. The HTTP layer only parses, calls one method here, and writes the
 //! result.
 
+mod dynamic_ttl;
 pub mod endpoints;
 mod fetch;
 mod flight;
@@ -33,6 +34,20 @@ use crate::tmdb::TmdbClient;
 use endpoints::Kind;
 use fetch::Request;
 use flight::SingleFlight;
+
+/// What the dynamic TTLs did since start.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct DynamicTtlStats {
+    /// Refreshes that came back unchanged and were kept longer.
+    pub lengthened: u64,
+    /// Refreshes that came back changed and were kept shorter.
+    pub shortened: u64,
+    /// TMDB calls a fixed TTL would have made for the time entries were kept beyond it (an
+    /// upper bound: as if every such entry had been read throughout).
+    pub calls_saved: f64,
+    /// Calls spent beyond a fixed TTL's on entries kept shorter.
+    pub calls_spent: f64,
+}
 
 /// Everything `MovieService` is built from.
 pub struct MovieServiceParts {
@@ -71,6 +86,7 @@ pub struct MovieService {
     bypasses: SingleFlight<(Shape, Bytes)>,
     /// Offline: how many pages of each list the data directory holds.
     held: offline::HeldPages,
+    ttl_counters: Arc<dynamic_ttl::TtlCounters>,
 }
 
 impl MovieService {
@@ -95,6 +111,19 @@ impl MovieService {
             flights: SingleFlight::new(parts.components.clone()),
             bypasses: SingleFlight::new(parts.components),
             held: offline::HeldPages::default(),
+            ttl_counters: Arc::default(),
+        }
+    }
+
+    /// What the dynamic TTLs did (see `dynamic_ttl.rs`).
+    pub fn dynamic_ttl_stats(&self) -> DynamicTtlStats {
+        let c = &self.ttl_counters;
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        DynamicTtlStats {
+            lengthened: load(&c.lengthened),
+            shortened: load(&c.shortened),
+            calls_saved: load(&c.saved_milli) as f64 / 1000.0,
+            calls_spent: load(&c.spent_milli) as f64 / 1000.0,
         }
     }
 
@@ -136,6 +165,7 @@ impl MovieService {
             path: upstream.path,
             params,
             what: upstream.what,
+            previous: None,
         }
     }
 
@@ -200,6 +230,7 @@ impl MovieService {
             path: "/movie/popular".to_owned(),
             params,
             what: format!("popular page {page}"),
+            previous: None,
         }
     }
 
@@ -252,6 +283,7 @@ impl MovieService {
             path: "/search/movie".to_owned(),
             params,
             what: format!("search '{}' page {page}", query.as_str()),
+            previous: None,
         })
         .await
     }
