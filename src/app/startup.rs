@@ -161,6 +161,16 @@ impl Application {
                 }),
             )
         };
+        // Hot entries fetched again before they expire (returns at once when it is off).
+        let ahead = {
+            let mut stopping = stopping.clone();
+            components.spawn(
+                "refresh_ahead",
+                state.movies.clone().refresh_ahead(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                }),
+            )
+        };
         let admin = {
             let mut stopping = stopping.clone();
             components.spawn(
@@ -206,6 +216,7 @@ impl Application {
         }
         let _ = admin.await;
         let _ = upkeep.await;
+        let _ = ahead.await;
         if let Err(e) = cache.flush().await {
             tracing::warn!(error = %e, "flushing the cache at shutdown failed");
         }

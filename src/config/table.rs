@@ -170,6 +170,12 @@ settings! {
         /// Fetch page N+1 in the background after a miss on page N.
         prefetch: bool = required("resilience.prefetch", "true")
             .alias("REELCACHE_PREFETCH") => parse_bool,
+        /// TMDB calls per minute refresh-ahead may spend on hot entries about to expire (0: off).
+        refresh_ahead_budget: u32 = required("resilience.refresh_ahead_budget", "60")
+            .alias("REELCACHE_REFRESH_AHEAD_BUDGET") => |v| parse_count(v, 0),
+        /// How many keys the read record tracks for refresh-ahead (about 120 bytes each).
+        refresh_ahead_keys: u32 = required("resilience.refresh_ahead_keys", "10000")
+            .alias("REELCACHE_REFRESH_AHEAD_KEYS") => |v| parse_count(v, 1),
         /// Longest pause a TMDB 429 may impose (its `Retry-After`, in seconds or as an
         /// HTTP-date, is clamped to this): an upstream value is data, not a promise.
         max_retry_after: Duration = required("resilience.max_retry_after", "60s")

@@ -58,6 +58,7 @@ pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
         "client_rate_limited": c.client_rate_limited,
         "corrupt_entries": c.corrupt_entries,
         "dynamic_ttl": state.movies.dynamic_ttl_stats(),
+        "refresh_ahead": state.movies.refresh_ahead_stats(),
         "negative": {
             "stored": c.negative_stored,
             "hits": c.negative_hits,

@@ -7,7 +7,7 @@ use reqwest::Method;
 use reelcache::dev::fake_tmdb::Behaviour;
 use reelcache::dev::fake_tmdb::catalog;
 
-use crate::helpers::{TestEnv, make_staff};
+use crate::helpers::{TestEnv, eventually, make_staff};
 
 /// A movie id the fake TMDB answers 404 for.
 fn missing_id() -> u32 {
@@ -303,5 +303,97 @@ async fn unchanged_refreshes_lengthen_the_ttl_and_a_change_shortens_it() {
         5,
         "one call per refresh"
     );
+    app.stop().await;
+}
+
+const DAY: &str = "/trending/movie/day";
+
+/// Reads `paths` every ~10 minutes (the clock's) for 58 minutes of a 60-minute TTL: hot to the
+/// end, the last read 2 minutes from expiry, past every key's refresh point (5-10 % before).
+async fn read_for_an_hour(app: &crate::helpers::TestApp, paths: &[&str]) {
+    for round in 0..7 {
+        if round > 0 {
+            app.clock.advance(Duration::from_secs(580));
+        }
+        for path in paths {
+            assert_eq!(app.get(path).await.status, 200);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hot_entry_is_refreshed_before_it_expires_and_a_cold_one_is_not() {
+    let env = TestEnv::new().await;
+    let app = env.spawn_with(|s| s.resilience.prefetch = false).await;
+    let (hot, cold) = (
+        "/api/movies/trending/?page=1",
+        "/api/movies/trending/?page=2",
+    );
+    assert_eq!(app.get(cold).await.x_cache(), "MISS");
+    read_for_an_hour(&app, &[hot]).await;
+    eventually("the hot page refreshed ahead", || async {
+        env.tmdb.count_page(DAY, 1) == 2
+    })
+    .await;
+    // A few more looks: the cold page is left to expire.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        env.tmdb.count_page(DAY, 2),
+        1,
+        "a cold page is not refreshed"
+    );
+    // Past the first copy's expiry: the hot page is fresh, the cold one stale.
+    app.clock.advance(Duration::from_secs(300));
+    let hot_reply = app.get(hot).await;
+    assert_eq!(hot_reply.x_cache(), "HIT", "{}", cache_status(&hot_reply));
+    assert!(cache_status(&hot_reply).starts_with("reelcache; hit; ttl="));
+    assert_eq!(app.get(cold).await.x_cache(), "STALE");
+    let stats = app.state().movies.refresh_ahead_stats();
+    assert_eq!(
+        (stats.ran, stats.spared, stats.skipped_for_budget),
+        (1, 1, 0),
+        "{stats:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_ahead_keeps_to_its_budget_and_is_off_at_zero() {
+    let env = TestEnv::new().await;
+    let app = env
+        .spawn_with(|s| {
+            s.resilience.prefetch = false;
+            s.resilience.refresh_ahead_budget = 1;
+        })
+        .await;
+    let pages = [
+        "/api/movies/trending/?page=1",
+        "/api/movies/trending/?page=2",
+        "/api/movies/trending/?page=3",
+    ];
+    read_for_an_hour(&app, &pages).await;
+    eventually("the due pages looked at", || async {
+        let stats = app.state().movies.refresh_ahead_stats();
+        stats.ran + stats.skipped_for_budget == 3
+    })
+    .await;
+    let stats = app.state().movies.refresh_ahead_stats();
+    assert_eq!((stats.ran, stats.skipped_for_budget), (1, 2), "{stats:?}");
+    let refreshed: usize = (1..=3).map(|p| env.tmdb.count_page(DAY, p)).sum();
+    assert_eq!(
+        refreshed,
+        3 + 1,
+        "one refresh within a budget of one a minute"
+    );
+    app.stop().await;
+
+    let env = TestEnv::new().await;
+    let app = env
+        .spawn_with(|s| s.resilience.refresh_ahead_budget = 0)
+        .await;
+    read_for_an_hour(&app, &pages[..1]).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(env.tmdb.count_page(DAY, 1), 1);
+    assert!(!app.state().movies.refresh_ahead_stats().enabled);
     app.stop().await;
 }

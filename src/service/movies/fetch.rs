@@ -82,6 +82,7 @@ impl MovieService {
             Lookup::Missing { .. } => return Err(self.negative_hit(ns)),
             Lookup::Fresh(entry) => {
                 tracing::debug!(key = %request.key, "cache hit");
+                self.note_read(request.key.as_str(), &entry.meta, now_ms);
                 let mut served = self.serve_entry(ns, entry, CacheOutcome::Hit, now_ms);
                 served.hot = Some(HotSlot {
                     key: request.key,
@@ -91,6 +92,7 @@ impl MovieService {
             }
             Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(window) => {
                 tracing::debug!(key = %request.key, "stale: serving while revalidating");
+                self.note_read(request.key.as_str(), &entry.meta, now_ms);
                 request.previous = Some(entry.meta);
                 self.refresh_in_background(request, &self.counters.revalidations);
                 return Ok(self
@@ -128,6 +130,7 @@ impl MovieService {
             Ok((shape, raw, meta, generation)) => {
                 let document = Document::Fetched { shape, raw };
                 let now_ms = self.clock.now_ms();
+                self.note_read(key.as_str(), &meta, now_ms);
                 let mut served = Served::new(document, CacheOutcome::Miss, Some(meta), now_ms);
                 // Noted when the fetch stored the document: any later change refuses the body.
                 served.hot = generation.map(|generation| HotSlot { key, generation });
@@ -151,7 +154,10 @@ impl MovieService {
     /// whether it was another request's. A request that joined another client's fetch, refused
     /// for *that* client's share, tries once more on its own: one client's flood must not
     /// refuse everyone asking for the same page.
-    async fn coalesced_fetch(&self, request: Request) -> (Result<Fetched, ApiError>, bool) {
+    pub(super) async fn coalesced_fetch(
+        &self,
+        request: Request,
+    ) -> (Result<Fetched, ApiError>, bool) {
         let key = request.key.as_str().to_owned();
         let (result, joined) = self.flight(&key, request.clone()).await;
         if joined {

@@ -4,13 +4,17 @@
 //! data directory answers. The HTTP layer only parses, calls one method here, and writes the
 //! result.
 
+mod access;
+mod ahead;
 mod dynamic_ttl;
 pub mod endpoints;
 mod fetch;
 mod flight;
+mod named;
 mod offline;
 mod served;
 
+pub use ahead::AheadStats;
 pub use endpoints::Endpoint;
 pub use served::{
     CacheOutcome, Document, Freshness, HotHit, HotMiss, HotSlot, Served, StaleReason,
@@ -87,6 +91,7 @@ pub struct MovieService {
     /// Offline: how many pages of each list the data directory holds.
     held: offline::HeldPages,
     ttl_counters: Arc<dynamic_ttl::TtlCounters>,
+    ahead: ahead::SharedAhead,
 }
 
 impl MovieService {
@@ -98,6 +103,11 @@ impl MovieService {
     }
 
     pub fn new(parts: MovieServiceParts) -> MovieService {
+        let ahead = Arc::new(ahead::Ahead::new(
+            parts.resilience.refresh_ahead_budget,
+            parts.resilience.refresh_ahead_keys,
+            parts.offline,
+        ));
         MovieService {
             cache: parts.cache,
             tmdb: parts.tmdb,
@@ -112,6 +122,7 @@ impl MovieService {
             bypasses: SingleFlight::new(parts.components),
             held: offline::HeldPages::default(),
             ttl_counters: Arc::default(),
+            ahead,
         }
     }
 
@@ -311,6 +322,7 @@ impl MovieService {
     /// Serves what [`MovieService::hot`] found: counts the hit and notes the read.
     pub fn serve_hot(&self, hit: HotHit) -> Served {
         let HotHit { key, entry, now_ms } = hit;
+        self.note_read(key.as_str(), &entry.meta, now_ms);
         // The store does not see this read: note it for the size bound's LRU order (skipped,
         // never waited for, when the log is busy).
         self.cache.usage().touch(key.as_str(), now_ms);

@@ -1,0 +1,139 @@
+//! A cached endpoint's request named by its stored key: what refresh-ahead, the staff refresh
+//! and the change feed fetch again when all they hold is `trending_movies:day:page:2`,
+//! `recommended_movies:550:fr-FR:page:3` or `movie:550`. Parsing is the inverse of the key
+//! constructors (`cache/key.rs`), and is checked against them: a key that would not be built
+//! back the same is not one of ours.
+
+use super::endpoints::{Details, Endpoint, Recommendations, Trending};
+use super::{MovieService, fetch::Request};
+use crate::cache::{CacheKey, key};
+use crate::domain::{Language, MovieId, Page, Requester, TimeWindow};
+
+/// One of the cached endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    Trending(Trending),
+    Recommendations(Recommendations),
+    Details(Details),
+}
+
+impl Named {
+    fn key(&self, language: Option<&Language>) -> CacheKey {
+        match self {
+            Named::Trending(e) => e.key(language),
+            Named::Recommendations(e) => e.key(language),
+            Named::Details(e) => e.key(language),
+        }
+    }
+}
+
+/// The endpoint and the key's language (`None`: the default) a stored key names.
+pub fn parse(stored: &str) -> Option<(Named, Option<Language>)> {
+    let parts: Vec<&str> = stored.split(':').collect();
+    let page = |n: &str| Page::new(n.parse().ok()?);
+    let id = |n: &str| MovieId::new(n.parse().ok()?);
+    let language = |l: &str| Language::parse(l);
+    let (named, lang) = match parts.as_slice() {
+        [key::TRENDING, window, "page", n] => (
+            Named::Trending(Trending {
+                window: TimeWindow::parse(Some(window)).ok()?,
+                page: page(n)?,
+            }),
+            None,
+        ),
+        [key::TRENDING, window, l, "page", n] => (
+            Named::Trending(Trending {
+                window: TimeWindow::parse(Some(window)).ok()?,
+                page: page(n)?,
+            }),
+            Some(language(l)?),
+        ),
+        [key::RECOMMENDED, movie, "page", n] => (
+            Named::Recommendations(Recommendations {
+                id: id(movie)?,
+                page: page(n)?,
+            }),
+            None,
+        ),
+        [key::RECOMMENDED, movie, l, "page", n] => (
+            Named::Recommendations(Recommendations {
+                id: id(movie)?,
+                page: page(n)?,
+            }),
+            Some(language(l)?),
+        ),
+        [key::MOVIE, movie] => (Named::Details(Details { id: id(movie)? }), None),
+        [key::MOVIE, movie, l] => (
+            Named::Details(Details { id: id(movie)? }),
+            Some(language(l)?),
+        ),
+        _ => return None,
+    };
+    (named.key(lang.as_ref()).as_str() == stored).then_some((named, lang))
+}
+
+impl MovieService {
+    /// What fetching `stored` again asks TMDB, as background work; `None` for a key that is not
+    /// a cached endpoint's (search, popular, user data) or that names a language as the default.
+    pub(super) fn request_for_key(&self, stored: &str) -> Option<Request> {
+        let (named, language) = parse(stored)?;
+        if language.as_ref() == Some(self.default_language()) {
+            return None;
+        }
+        let key = CacheKey::from_stored(stored.to_owned());
+        let language = language.unwrap_or_else(|| self.default_language().clone());
+        let who = Requester::Background;
+        Some(match named {
+            Named::Trending(e) => self.request_of(&e, key, &language, who),
+            Named::Recommendations(e) => self.request_of(&e, key, &language, who),
+            Named::Details(e) => self.request_of(&e, key, &language, who),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cached_key_parses_back_to_its_endpoint() {
+        let fr = Language::parse("fr-FR").unwrap();
+        let (page, id) = (Page::new(3).unwrap(), MovieId::new(550).unwrap());
+        let trending = Named::Trending(Trending {
+            window: TimeWindow::Week,
+            page,
+        });
+        let recommendations = Named::Recommendations(Recommendations { id, page });
+        let details = Named::Details(Details { id });
+        for named in [trending, recommendations, details] {
+            for language in [None, Some(fr.clone())] {
+                let key = named.key(language.as_ref());
+                assert_eq!(
+                    parse(key.as_str()),
+                    Some((named, language.clone())),
+                    "{key}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn anything_else_is_not_a_cached_endpoint() {
+        for key in [
+            "movie:0",
+            "movie:abc",
+            "movie:550:xx-",
+            "movie:550:page:1",
+            "trending_movies:month:page:1",
+            "trending_movies:day:page:0",
+            "trending_movies:day:page:01",
+            "recommended_movies:550:page",
+            "popular_movies:page:1",
+            "search_movies:q:the:page:1",
+            "user:abc:1",
+            "",
+        ] {
+            assert_eq!(parse(key), None, "{key}");
+        }
+    }
+}
