@@ -57,6 +57,10 @@ counters! {
     coalesced,
     /// Next pages fetched in the background.
     prefetches,
+    /// Previous pages fetched in the background after a jump into the middle of a list.
+    prefetches_previous,
+    /// List pages refreshed ahead together with the page before them, which readers go on to.
+    refreshed_with_previous_page,
     /// Background refreshes of stale entries.
     revalidations,
     /// Entries removed to keep the store under its size bound.

@@ -84,6 +84,16 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "Next pages fetched in the background",
     ),
     (
+        "reelcache_prefetches_previous_total",
+        Kind::Counter,
+        "Previous pages fetched in the background after a jump into the middle of a list",
+    ),
+    (
+        "reelcache_refreshed_with_previous_page_total",
+        Kind::Counter,
+        "List pages refreshed ahead with the page before them, which readers go on to",
+    ),
+    (
         "reelcache_revalidations_total",
         Kind::Counter,
         "Background refreshes of stale entries",

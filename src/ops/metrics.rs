@@ -14,6 +14,11 @@ pub fn render(gauges: &Gauges) -> String {
         ("reelcache_shared_fills_total", c.shared_fills),
         ("reelcache_upstream_retries_total", c.retries),
         ("reelcache_prefetches_total", c.prefetches),
+        ("reelcache_prefetches_previous_total", c.prefetches_previous),
+        (
+            "reelcache_refreshed_with_previous_page_total",
+            c.refreshed_with_previous_page,
+        ),
         ("reelcache_revalidations_total", c.revalidations),
         ("reelcache_evictions_total", c.evictions),
         ("reelcache_swept_entries_total", c.swept),

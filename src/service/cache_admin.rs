@@ -52,6 +52,8 @@ pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
         "shared_fills": c.shared_fills,
         "retries": c.retries,
         "prefetches": c.prefetches,
+        "prefetches_previous": c.prefetches_previous,
+        "refreshed_with_previous_page": c.refreshed_with_previous_page,
         "revalidations": c.revalidations,
         "evictions": c.evictions,
         "swept": c.swept,

@@ -204,7 +204,7 @@ async fn cache_status_says_what_the_cache_did_beside_x_cache() {
 #[tokio::test]
 async fn cache_status_says_offline_when_an_old_copy_is_served_offline() {
     let env = TestEnv::new().await;
-    let app = env.spawn_with(|s| s.resilience.prefetch = false).await;
+    let app = env.spawn().await;
     let page = "/api/movies/trending/?page=4";
     assert_eq!(app.get(page).await.status, 200);
     app.stop().await;
@@ -324,7 +324,7 @@ async fn read_for_an_hour(app: &crate::helpers::TestApp, paths: &[&str]) {
 #[tokio::test]
 async fn a_hot_entry_is_refreshed_before_it_expires_and_a_cold_one_is_not() {
     let env = TestEnv::new().await;
-    let app = env.spawn_with(|s| s.resilience.prefetch = false).await;
+    let app = env.spawn().await;
     let (hot, cold) = (
         "/api/movies/trending/?page=1",
         "/api/movies/trending/?page=2",
@@ -361,10 +361,7 @@ async fn a_hot_entry_is_refreshed_before_it_expires_and_a_cold_one_is_not() {
 async fn refresh_ahead_keeps_to_its_budget_and_is_off_at_zero() {
     let env = TestEnv::new().await;
     let app = env
-        .spawn_with(|s| {
-            s.resilience.prefetch = false;
-            s.resilience.refresh_ahead_budget = 1;
-        })
+        .spawn_with(|s| s.resilience.refresh_ahead_budget = 1)
         .await;
     let pages = [
         "/api/movies/trending/?page=1",
@@ -395,5 +392,68 @@ async fn refresh_ahead_keeps_to_its_budget_and_is_off_at_zero() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(env.tmdb.count_page(DAY, 1), 1);
     assert!(!app.state().movies.refresh_ahead_stats().enabled);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_jump_into_the_middle_of_a_list_prefetches_the_page_before_as_well() {
+    let env = TestEnv::new().await;
+    let app = env.spawn_with(|s| s.resilience.prefetch = true).await;
+    assert_eq!(
+        app.get("/api/movies/trending/?page=5").await.x_cache(),
+        "MISS"
+    );
+    eventually("both neighbours prefetched", || async {
+        env.tmdb.count_page(DAY, 4) == 1 && env.tmdb.count_page(DAY, 6) == 1
+    })
+    .await;
+    eventually("both stored", || async {
+        app.get("/api/movies/trending/?page=4").await.x_cache() == "HIT"
+            && app.get("/api/movies/trending/?page=6").await.x_cache() == "HIT"
+    })
+    .await;
+    let c = app.state().counters.snapshot();
+    assert_eq!((c.prefetches, c.prefetches_previous), (1, 1), "{c:?}");
+    // Paging forward from the start: the next page only (page 2 was not stored before).
+    assert_eq!(
+        app.get("/api/movies/trending/?page=1").await.x_cache(),
+        "MISS"
+    );
+    eventually("page 2 prefetched", || async {
+        env.tmdb.count_page(DAY, 2) == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.state().counters.snapshot().prefetches_previous, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_readers_go_on_to_is_refreshed_with_the_one_before() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let (first, second) = (
+        "/api/movies/trending/?page=1",
+        "/api/movies/trending/?page=2",
+    );
+    // Page 1 read every 10 minutes, page 2 every other time: not hot on its own (about 1.6
+    // reads in the last 15 minutes' terms), but read more than half as often as page 1.
+    for round in 0..7 {
+        if round > 0 {
+            app.clock.advance(Duration::from_secs(580));
+        }
+        assert_eq!(app.get(first).await.status, 200);
+        if round % 2 == 0 {
+            assert_eq!(app.get(second).await.status, 200);
+        }
+    }
+    eventually("page 2 refreshed with page 1", || async {
+        env.tmdb.count_page(DAY, 1) == 2 && env.tmdb.count_page(DAY, 2) == 2
+    })
+    .await;
+    let c = app.state().counters.snapshot();
+    assert_eq!(c.refreshed_with_previous_page, 1, "{c:?}");
+    app.clock.advance(Duration::from_secs(300));
+    assert_eq!(app.get(second).await.x_cache(), "HIT");
     app.stop().await;
 }

@@ -144,6 +144,14 @@ impl AccessRecord {
         due.into_iter().take(limit).map(|(_, due)| due).collect()
     }
 
+    /// `key`'s decayed read count now and its entry's expiry, when it is tracked.
+    pub fn score(&self, key: &str, now_ms: u64) -> Option<(f64, u64)> {
+        let shard = crate::sync::lock(self.shard(key));
+        shard
+            .get(key)
+            .map(|access| (access.score_at(now_ms), access.expires_at_ms))
+    }
+
     /// A refresh of `key` for its expiry `expires_at_ms` was started (or skipped for good).
     pub fn attempted(&self, key: &str, expires_at_ms: u64) {
         if let Some(access) = crate::sync::lock(self.shard(key)).get_mut(key) {

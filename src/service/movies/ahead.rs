@@ -132,32 +132,63 @@ impl MovieService {
                 Counters::incr(&self.ahead.skipped_for_budget);
                 continue;
             }
-            let Some(mut request) = self.request_for_key(&due.key) else {
-                continue;
-            };
-            Counters::incr(&self.ahead.ran);
-            let service = self.clone();
-            tokio::spawn(async move {
-                let now_ms = service.clock.now_ms();
-                request.previous = match service.cache.get(&request.key, now_ms).await {
-                    Lookup::Fresh(entry) | Lookup::Expired(entry) => Some(entry.meta),
-                    Lookup::Missing { .. } | Lookup::Miss => None,
-                };
-                let key = request.key.clone();
-                match service.coalesced_fetch(request).await {
-                    (Ok((_, _, meta, _)), _) => service.ahead.record.refreshed(
-                        key.as_str(),
-                        due.expires_at_ms,
-                        meta.stored_at_ms,
-                        meta.expires_at_ms,
-                    ),
-                    (Err(error), _) => {
-                        Counters::incr(&service.ahead.failed);
-                        tracing::debug!(%key, %error, "refresh ahead failed");
-                    }
-                }
-            });
+            self.refresh_ahead_now(&due.key, due.expires_at_ms);
+            self.refresh_next_page_with(&due.key, budget);
         }
+    }
+
+    /// Learned paging: the page after `key`'s, when it is read at least half as often (readers
+    /// of this list go on to it), is refreshed with it even if it is not hot on its own.
+    fn refresh_next_page_with(&self, key: &str, budget: &DefaultDirectRateLimiter) {
+        let now_ms = self.clock.now_ms();
+        let record = &self.ahead.record;
+        let Some(next) = super::named::next_page_key(key) else {
+            return;
+        };
+        let (Some((score, _)), Some((next_score, next_expires))) =
+            (record.score(key, now_ms), record.score(&next, now_ms))
+        else {
+            return;
+        };
+        if next_score < score / 2.0 || next_score >= super::access::HOT {
+            // Not read after this one, or hot enough to be refreshed on its own.
+            return;
+        }
+        record.attempted(&next, next_expires);
+        if self.flights.is_running(&next) || budget.check().is_err() {
+            return;
+        }
+        Counters::incr(&self.counters.refreshed_with_previous_page);
+        self.refresh_ahead_now(&next, next_expires);
+    }
+
+    /// Starts the background refresh of `key`, whose entry expires at `expires_at_ms`.
+    fn refresh_ahead_now(&self, key: &str, expires_at_ms: u64) {
+        let Some(mut request) = self.request_for_key(key) else {
+            return;
+        };
+        Counters::incr(&self.ahead.ran);
+        let service = self.clone();
+        tokio::spawn(async move {
+            let now_ms = service.clock.now_ms();
+            request.previous = match service.cache.get(&request.key, now_ms).await {
+                Lookup::Fresh(entry) | Lookup::Expired(entry) => Some(entry.meta),
+                Lookup::Missing { .. } | Lookup::Miss => None,
+            };
+            let key = request.key.clone();
+            match service.coalesced_fetch(request).await {
+                (Ok((_, _, meta, _)), _) => service.ahead.record.refreshed(
+                    key.as_str(),
+                    expires_at_ms,
+                    meta.stored_at_ms,
+                    meta.expires_at_ms,
+                ),
+                (Err(error), _) => {
+                    Counters::incr(&service.ahead.failed);
+                    tracing::debug!(%key, %error, "refresh ahead failed");
+                }
+            }
+        });
     }
 }
 

@@ -299,12 +299,14 @@ impl MovieService {
     }
 
     /// After a miss on page N of a list, fetch page N+1 in the background so paging forward is a
-    /// hit, unless it is already stored, the list ends, or the upstream budget is busy.
+    /// hit, and page N-1 too when the client jumped into the middle of the list (page N-1 is not
+    /// stored), so paging back is one; each unless it is already stored, the list ends, or the
+    /// upstream budget is busy (prefetch never competes with client misses).
     pub(super) fn prefetch_after(
         &self,
         served: &Served,
         page: Page,
-        next_request: impl FnOnce(Page) -> Request,
+        request_at: impl Fn(Page) -> Request,
     ) {
         if !self.resilience.prefetch || served.outcome != CacheOutcome::Miss {
             return;
@@ -313,25 +315,33 @@ impl MovieService {
             return;
         };
         let last = list.total_pages.min(MAX_PAGE);
-        let Some(next) = Page::new(page.get() + 1).filter(|n| n.get() <= last) else {
-            return;
-        };
-        if self.tmdb.budget().is_busy() {
-            tracing::debug!("upstream busy: no prefetch");
-            return;
-        }
-        let request = next_request(next);
-        let service = self.clone();
-        let counter = self.counters.clone();
-        tokio::spawn(async move {
-            let now_ms = service.clock.now_ms();
-            if let Lookup::Fresh(_) | Lookup::Missing { .. } =
-                service.cache.get(&request.key, now_ms).await
-            {
+        let next = Page::new(page.get() + 1).filter(|n| n.get() <= last);
+        let previous = Page::new(page.get().saturating_sub(1));
+        for (neighbour, backwards) in [(next, false), (previous, true)] {
+            let Some(neighbour) = neighbour else {
+                continue;
+            };
+            if self.tmdb.budget().is_busy() {
+                tracing::debug!("upstream busy: no prefetch");
                 return;
             }
-            service.refresh_in_background(request, &counter.prefetches);
-        });
+            let request = request_at(neighbour);
+            let service = self.clone();
+            tokio::spawn(async move {
+                let now_ms = service.clock.now_ms();
+                if let Lookup::Fresh(_) | Lookup::Missing { .. } =
+                    service.cache.get(&request.key, now_ms).await
+                {
+                    return;
+                }
+                let counters = std::sync::Arc::clone(&service.counters);
+                let counter = match backwards {
+                    false => &counters.prefetches,
+                    true => &counters.prefetches_previous,
+                };
+                service.refresh_in_background(request, counter);
+            });
+        }
     }
 
     /// Search and popular: asked of TMDB every time, never answered from cache while TMDB

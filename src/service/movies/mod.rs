@@ -210,10 +210,10 @@ impl MovieService {
             .through_cache(self.request_of(&request, miss.key, language, who))
             .await?;
         if let Some(page) = request.page() {
-            self.prefetch_after(&served, page, |next| {
-                let next = request.at_page(next);
-                let key = next.key(self.key_language(language));
-                self.request_of(&next, key, language, Requester::Background)
+            self.prefetch_after(&served, page, |other| {
+                let other = request.at_page(other);
+                let key = other.key(self.key_language(language));
+                self.request_of(&other, key, language, Requester::Background)
             });
         }
         Ok(served)

@@ -72,6 +72,20 @@ pub fn parse(stored: &str) -> Option<(Named, Option<Language>)> {
     (named.key(lang.as_ref()).as_str() == stored).then_some((named, lang))
 }
 
+/// The key of the page after `stored`'s in the same list (`None` for details, or past the last
+/// page TMDB serves).
+pub fn next_page_key(stored: &str) -> Option<String> {
+    let (named, language) = parse(stored)?;
+    let next =
+        |page: Page| Page::new(page.get() + 1).filter(|p| p.get() <= crate::domain::MAX_PAGE);
+    let named = match named {
+        Named::Trending(e) => Named::Trending(e.at_page(next(e.page)?)),
+        Named::Recommendations(e) => Named::Recommendations(e.at_page(next(e.page)?)),
+        Named::Details(_) => return None,
+    };
+    Some(named.key(language.as_ref()).as_str().to_owned())
+}
+
 impl MovieService {
     /// What fetching `stored` again asks TMDB, as background work; `None` for a key that is not
     /// a cached endpoint's (search, popular, user data) or that names a language as the default.
@@ -115,6 +129,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_next_page_of_a_list_has_its_key() {
+        assert_eq!(
+            next_page_key("trending_movies:day:fr-FR:page:3").as_deref(),
+            Some("trending_movies:day:fr-FR:page:4")
+        );
+        assert_eq!(
+            next_page_key("recommended_movies:550:page:1").as_deref(),
+            Some("recommended_movies:550:page:2")
+        );
+        assert_eq!(next_page_key("trending_movies:day:page:500"), None);
+        assert_eq!(next_page_key("movie:550"), None);
     }
 
     #[test]
