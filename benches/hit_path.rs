@@ -37,7 +37,7 @@ fn hit_path(c: &mut Criterion) {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::defaults_in(dir.path());
         // Never contacted: every request is a hit.
-        settings.tmdb.base_url = "http://127.0.0.1:9/3".to_owned();
+        settings.tmdb.base_urls = vec!["http://127.0.0.1:9/3".to_owned()];
         settings.tmdb.credential = Some(Credential::from_shape("bench-key-0123456789abcdef"));
         settings.clients.rps = 0;
         settings.cache.hot_bytes = hot_bytes;

@@ -221,7 +221,7 @@ impl Settings {
                     .map_or_else(String::new, |o| format!(" from {o}"));
                 lines.push(format!(
                     "mode: online: asks TMDB at {} with {kind}{origin}",
-                    self.tmdb.base_url
+                    self.tmdb.base_urls.join(", then ")
                 ));
             }
         }
@@ -281,12 +281,29 @@ mod tests {
     }
 
     #[test]
+    fn tmdb_base_urls_are_a_list_in_order_of_preference() {
+        let load = |raw: &str| {
+            let raw = raw.to_owned();
+            let env = move |k: &str| (k == "TMDB_BASE_URL").then(|| raw.clone());
+            Settings::load(None, &env, &FlagOverrides::default())
+        };
+        let s = load("https://api.themoviedb.org/3/, https://api.tmdb.org/3").unwrap();
+        assert_eq!(
+            s.tmdb.base_urls,
+            ["https://api.themoviedb.org/3", "https://api.tmdb.org/3"]
+        );
+        for bad in [",", "https://a/3,ftp://b/3", "https://a/3?x=1"] {
+            assert!(load(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn defaults_match_the_documented_table() {
         let s = Settings::load(None, &|_| None, &FlagOverrides::default()).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8000");
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert_eq!(s.language.as_str(), "en-US");
-        assert_eq!(s.tmdb.base_url, "https://api.themoviedb.org/3");
+        assert_eq!(s.tmdb.base_urls, ["https://api.themoviedb.org/3"]);
         assert!(s.tmdb.credential.is_none());
         assert_eq!(s.ttl.trending, Duration::from_secs(3600));
         assert_eq!(s.ttl.recommendations, Duration::from_secs(3600));

@@ -53,6 +53,8 @@ counters! {
     bytes_stored,
     /// TMDB attempts repeated after a retryable failure.
     retries,
+    /// Requests handed to the next TMDB host because one could not be reached.
+    upstream_failovers,
     /// Requests that waited for another request's TMDB fetch instead of making their own.
     coalesced,
     /// Next pages fetched in the background.

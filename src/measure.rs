@@ -64,6 +64,11 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "TMDB attempts repeated after a retryable failure",
     ),
     (
+        "reelcache_upstream_failovers_total",
+        Kind::Counter,
+        "TMDB requests handed to the next base URL because one could not be reached",
+    ),
+    (
         "reelcache_upstream_breaker_open",
         Kind::Gauge,
         "The TMDB circuit breaker: 0 closed, 0.5 half-open (probing), 1 open",

@@ -117,6 +117,21 @@ pub(super) fn parse_base_url(raw: &str) -> Result<String, String> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// One or more base URLs, comma-separated (at most 8), each as `parse_base_url` takes it.
+pub(super) fn parse_base_urls(raw: &str) -> Result<Vec<String>, String> {
+    let urls = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(parse_base_url)
+        .collect::<Result<Vec<_>, _>>()?;
+    match urls.len() {
+        0 => Err("at least one base URL is needed, like https://api.themoviedb.org/3".to_owned()),
+        1..=8 => Ok(urls),
+        _ => Err("at most 8 base URLs".to_owned()),
+    }
+}
+
 pub(super) fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
     raw.parse::<SocketAddr>()
         .map_err(|_| format!("'{raw}' is not an address like 127.0.0.1:8000"))

@@ -58,9 +58,10 @@ settings! {
     }
 
     pub struct TmdbSettings {
-        /// `https://api.themoviedb.org/3`, without a trailing slash.
-        base_url: String = required("tmdb.base_url", "https://api.themoviedb.org/3")
-            .alias("TMDB_BASE_URL") => parse_base_url,
+        /// `https://api.themoviedb.org/3`, without a trailing slash; several, comma-separated,
+        /// are hosts to fail over to, in order of preference (`tmdb/hosts.rs`).
+        base_urls: Vec<String> = required("tmdb.base_url", "https://api.themoviedb.org/3")
+            .alias("TMDB_BASE_URL") => parse_base_urls,
         /// The access token wins when both are set: it is TMDB's recommended credential.
         credential: Option<Credential> = derived(&[API_KEY, ACCESS_TOKEN]) => |r| {
             let token = r.optional(ACCESS_TOKEN.key, parse_credential)?;

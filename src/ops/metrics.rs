@@ -13,6 +13,7 @@ pub fn render(gauges: &Gauges) -> String {
         ("reelcache_coalesced_requests_total", c.coalesced),
         ("reelcache_shared_fills_total", c.shared_fills),
         ("reelcache_upstream_retries_total", c.retries),
+        ("reelcache_upstream_failovers_total", c.upstream_failovers),
         ("reelcache_prefetches_total", c.prefetches),
         ("reelcache_prefetches_previous_total", c.prefetches_previous),
         (

@@ -51,6 +51,8 @@ pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
         "coalesced_requests": c.coalesced,
         "shared_fills": c.shared_fills,
         "retries": c.retries,
+        "upstream_failovers": c.upstream_failovers,
+        "upstream_host": state.movies.tmdb().hosts().in_use(),
         "prefetches": c.prefetches,
         "prefetches_previous": c.prefetches_previous,
         "refreshed_with_previous_page": c.refreshed_with_previous_page,

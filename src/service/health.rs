@@ -124,6 +124,8 @@ async fn check_health(state: &AppStateInner) -> Report {
         json!({
             "status": if breaker == crate::tmdb::budget::BreakerState::Closed { OK } else { DEGRADED },
             "breaker": breaker,
+            // The base URL requests go to now (the next one while a failing host is passed over).
+            "host": state.movies.tmdb().hosts().in_use(),
         })
     };
     let failing = state.components.failing();

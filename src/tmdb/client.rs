@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::TmdbError;
 use super::budget::{BudgetSettings, UpstreamBudget};
+use super::hosts::Hosts;
 use crate::config::{Credential, ResilienceSettings, TmdbSettings};
 use crate::counters::Counters;
 use crate::domain::Requester;
@@ -22,7 +23,7 @@ const BACKOFF_BASE: Duration = Duration::from_millis(100);
 #[derive(Clone)]
 pub struct TmdbClient {
     http: reqwest::Client,
-    base_url: Arc<str>,
+    hosts: Arc<Hosts>,
     credential: Option<Credential>,
     budget: Arc<UpstreamBudget>,
     retries: u32,
@@ -45,7 +46,7 @@ impl TmdbClient {
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(TmdbClient {
             http,
-            base_url: Arc::from(settings.base_url.as_str()),
+            hosts: Arc::new(Hosts::new(&settings.base_urls)),
             credential: settings.credential.clone(),
             budget: Arc::new(UpstreamBudget::new(&BudgetSettings {
                 rps: settings.rps,
@@ -73,6 +74,11 @@ impl TmdbClient {
         &self.budget
     }
 
+    /// The base URLs, and the one requests go to now.
+    pub fn hosts(&self) -> &Hosts {
+        &self.hosts
+    }
+
     pub fn has_credential(&self) -> bool {
         self.credential.is_some()
     }
@@ -88,9 +94,21 @@ impl TmdbClient {
     ) -> Result<Bytes, TmdbError> {
         let deadline = Instant::now() + self.deadline;
         let mut attempt = 0;
+        // A host that cannot be reached hands the request to the next one at once, not
+        // counted as a retry: once per other host.
+        let mut failovers = self.hosts.all().len() - 1;
         loop {
+            let (host, _) = self.hosts.pick();
             let result = self.attempt(path, params, deadline, who).await;
             match result {
+                Err(TmdbError::Timeout | TmdbError::Transport(_))
+                    if failovers > 0
+                        && self.hosts.pick().0 != host
+                        && Instant::now() < deadline =>
+                {
+                    failovers -= 1;
+                    Counters::incr(&self.counters.upstream_failovers);
+                }
                 Err(e) if e.is_retryable() && attempt < self.retries => {
                     let base = BACKOFF_BASE * 2u32.pow(attempt);
                     let jitter = base.mul_f64(jitter_fraction());
@@ -117,7 +135,8 @@ impl TmdbClient {
         who: Requester,
     ) -> Result<Bytes, TmdbError> {
         let credential = self.credential.as_ref().ok_or(TmdbError::NoCredential)?;
-        let mut url = reqwest::Url::parse(&format!("{}{path}", self.base_url))
+        let (host, base_url) = self.hosts.pick();
+        let mut url = reqwest::Url::parse(&format!("{base_url}{path}"))
             .map_err(|_| TmdbError::Transport("invalid TMDB URL".to_owned()))?;
         {
             let mut query = url.query_pairs_mut();
@@ -151,6 +170,9 @@ impl TmdbClient {
             .await
             .unwrap_or(Err(TmdbError::Timeout));
         drop(admission);
+        if matches!(result, Err(TmdbError::Timeout | TmdbError::Transport(_))) {
+            self.hosts.failed(host);
+        }
         self.budget.record(&result);
         let elapsed = started.elapsed().as_secs_f64();
         // Whole milliseconds in logs (a float would print as 37.245001).

@@ -4,6 +4,7 @@
 pub mod body;
 pub mod budget;
 pub mod client;
+pub mod hosts;
 
 pub use body::{ListBody, parse_list, parse_object};
 pub use client::TmdbClient;

@@ -457,3 +457,33 @@ async fn the_page_readers_go_on_to_is_refreshed_with_the_one_before() {
     assert_eq!(app.get(second).await.x_cache(), "HIT");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_unreachable_tmdb_host_moves_traffic_to_the_next() {
+    let env = TestEnv::new().await;
+    // Nothing listens on the first host's port: connections are refused.
+    let dead = format!("http://127.0.0.1:{}/3", crate::helpers::free_port());
+    let live = env.tmdb.base_url();
+    let app = env
+        .spawn_with(|s| s.tmdb.base_urls = vec![dead.clone(), live.clone()])
+        .await;
+    let first = app.get("/api/movies/trending/?page=1").await;
+    assert_eq!(first.status, 200, "answered through the second host");
+    let c = app.state().counters.snapshot();
+    assert_eq!(
+        (c.upstream_failovers, c.upstream_calls, c.retries),
+        (1, 2, 0),
+        "one attempt refused on the first host, handed to the second at once"
+    );
+    let health = app.get("/health/").await.json();
+    assert_eq!(health["checks"]["tmdb"]["host"], live.as_str(), "{health}");
+    // While the first host is passed over, requests go straight to the second.
+    for page in 2..=4 {
+        let path = format!("/api/movies/trending/?page={page}");
+        assert_eq!(app.get(&path).await.status, 200);
+    }
+    let c = app.state().counters.snapshot();
+    assert_eq!((c.upstream_failovers, c.upstream_calls), (1, 5), "{c:?}");
+    assert_eq!(env.tmdb.count(DAY), 4);
+    app.stop().await;
+}

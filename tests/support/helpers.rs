@@ -58,7 +58,7 @@ impl TestEnv {
 pub fn test_settings(data_dir: &Path, tmdb_base_url: &str) -> Settings {
     let mut settings = Settings::defaults_in(data_dir);
     settings.listen = "127.0.0.1:0".parse().unwrap();
-    settings.tmdb.base_url = tmdb_base_url.to_owned();
+    settings.tmdb.base_urls = vec![tmdb_base_url.to_owned()];
     settings.tmdb.credential = Some(Credential::from_shape(API_KEY));
     settings.tmdb.rps = NonZeroU32::new(10_000).unwrap();
     // Most tests count TMDB requests exactly and fail TMDB on purpose; prefetch, retries and the

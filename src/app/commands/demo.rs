@@ -19,7 +19,7 @@ pub async fn run_make_demo(file: &Path) -> Result<(), CommandError> {
         .map_err(|e| CommandError::runtime(format!("cannot start the fake TMDB: {e}")))?;
     let dir = tempfile_dir()?;
     let mut settings = Settings::defaults_in(&dir);
-    settings.tmdb.base_url = fake.base_url();
+    settings.tmdb.base_urls = vec![fake.base_url()];
     settings.tmdb.credential = Some(Credential::from_shape("synthetic-demo"));
     settings.tmdb.rps = std::num::NonZeroU32::new(10_000).expect("non-zero");
     settings.resilience.client_share = 100;
