@@ -27,7 +27,7 @@ pub use secret::{Credential, RedisUrl, Secret, redact_url};
 pub use specs::{SPECS, Shown, Spec};
 pub use table::{
     AuthSettings, CacheSettings, ClientSettings, DatabaseSettings, HttpSettings,
-    ResilienceSettings, Settings, TmdbSettings, TtlSettings,
+    ResilienceSettings, Settings, TmdbSettings, TtlSettings, WarmSettings,
 };
 
 /// What an offline server with an empty cache starts from.

@@ -208,6 +208,10 @@ pub struct WarmArgs {
     /// Requests in flight at once (all still pass the TMDB rate limiter)
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
+    /// At most this many TMDB fetches (what is still fresh costs nothing); the rest is left
+    /// for the next run. Default: no bound
+    #[arg(long, value_name = "CALLS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub budget: Option<u64>,
     /// Exit 1 when more requests than this fail: a count (10) or a share of the requests made
     /// (5%). Default: any, so long as something was fetched (fetching nothing and failing
     /// anything always exits 1)

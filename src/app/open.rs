@@ -120,6 +120,8 @@ impl Opened {
                 )
             }),
             lifecycle: crate::service::lifecycle::Lifecycle::default(),
+            warm_runs: Arc::new(crate::service::warm_runs::WarmRuns::new(clock.clone())),
+            warm_settings: settings.warm.clone(),
             started: std::time::Instant::now(),
             movies,
             cache,

@@ -171,6 +171,20 @@ impl Application {
                 }),
             )
         };
+        let warm_schedule = {
+            let mut stopping = stopping.clone();
+            components.spawn(
+                "warm_schedule",
+                state.warm_runs.clone().schedule(
+                    state.movies.clone(),
+                    state.counters.clone(),
+                    state.warm_settings.clone(),
+                    async move {
+                        let _ = stopping.wait_for(|s| *s).await;
+                    },
+                ),
+            )
+        };
         let admin = {
             let mut stopping = stopping.clone();
             components.spawn(
@@ -217,6 +231,7 @@ impl Application {
         let _ = admin.await;
         let _ = upkeep.await;
         let _ = ahead.await;
+        let _ = warm_schedule.await;
         if let Err(e) = cache.flush().await {
             tracing::warn!(error = %e, "flushing the cache at shutdown failed");
         }

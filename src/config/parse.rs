@@ -204,6 +204,24 @@ pub(super) fn parse_percent(raw: &str) -> Result<u32, String> {
     })
 }
 
+/// A number of pages, 0 to 500 (TMDB serves no page past 500).
+pub(super) fn parse_pages(raw: &str) -> Result<u32, String> {
+    parse_count(raw, 0).and_then(|n| {
+        (n <= 500)
+            .then_some(n)
+            .ok_or_else(|| format!("'{raw}' is not a number of pages from 0 to 500"))
+    })
+}
+
+/// Requests in flight at once, 1 to 64.
+pub(super) fn parse_concurrency(raw: &str) -> Result<u32, String> {
+    parse_count(raw, 1).and_then(|n| {
+        (n <= 64)
+            .then_some(n)
+            .ok_or_else(|| format!("'{raw}' is not a concurrency from 1 to 64"))
+    })
+}
+
 /// A whole multiple from 1 to 100.
 pub(super) fn parse_factor(raw: &str) -> Result<u32, String> {
     parse_count(raw, 1).and_then(|n| {

@@ -53,6 +53,7 @@ settings! {
             section(ResilienceSettings::declare) => ResilienceSettings::resolve,
         clients: ClientSettings = section(ClientSettings::declare) => ClientSettings::resolve,
         http: HttpSettings = section(HttpSettings::declare) => HttpSettings::resolve,
+        warm: WarmSettings = section(WarmSettings::declare) => WarmSettings::resolve,
         /// Which layer each setting came from, by dotted name.
         origins: BTreeMap<&'static str, Origin> = derived(&[]) => |r| Ok(r.origins()),
     }
@@ -198,6 +199,20 @@ settings! {
         /// connections are refused.
         shutdown_delay: Duration = required("resilience.shutdown_delay", "0s")
             => parse_shutdown_delay,
+    }
+
+    /// The server's own warm runs: the schedule, and what a run covers (also the defaults of
+    /// `POST /api/utils/cache/warm/`).
+    pub struct WarmSettings {
+        /// How often the server re-warms the default warm set (0: never); never offline.
+        every: Duration = required("warm.every", "6h") => parse_duration,
+        /// TMDB fetches one run may make (what is still fresh costs nothing).
+        budget: u32 = required("warm.budget", "500") => |v| parse_count(v, 1),
+        trending_pages: u32 = required("warm.trending_pages", "5") => parse_pages,
+        popular_pages: u32 = required("warm.popular_pages", "5") => parse_pages,
+        recommendation_pages: u32 = required("warm.recommendation_pages", "1") => parse_pages,
+        details: bool = required("warm.details", "true") => parse_bool,
+        concurrency: u32 = required("warm.concurrency", "4") => parse_concurrency,
     }
 
     pub struct ClientSettings {

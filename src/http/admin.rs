@@ -19,6 +19,8 @@ type Response = warp::reply::Response;
 pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
     let with = move || api_request().and(with_state(state.clone()));
     let cache = route("api/utils/cache").and(with()).then(cache);
+    let warm = route("api/utils/cache/warm").and(with()).then(warm);
+    let refresh = route("api/utils/cache/refresh").and(with()).then(refresh);
     let settings_list = route("api/utils/settings")
         .and(with())
         .then(settings_collection);
@@ -28,7 +30,10 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
     let by_id = route("api/utils/settings/{}")
         .and(with())
         .then(setting_item);
-    cache
+    warm.or(refresh)
+        .unify()
+        .or(cache)
+        .unify()
         .or(settings_list)
         .unify()
         .or(by_code)
@@ -77,6 +82,148 @@ async fn clear_cache(req: &ApiRequest, state: &AppState) -> Result<Response, Api
         StatusCode::OK,
         &json!({"success": true, "message": cleared.message, "removed": cleared.removed}),
     ))
+}
+
+/// `POST /api/utils/cache/warm/`: a warm run's options, each defaulting to the server's
+/// `warm.*` settings (the `warm` command's options, by the same names).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct WarmBody {
+    trending_pages: Option<u32>,
+    popular_pages: Option<u32>,
+    recommendation_pages: Option<u32>,
+    details: Option<bool>,
+    concurrency: Option<u32>,
+    budget: Option<u64>,
+}
+
+/// GET: the current or last warm run; POST: start one (202), `409` while one runs.
+async fn warm(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
+    super::respond(
+        async {
+            require_method(&req.method, &[Method::GET, Method::POST], "GET, HEAD, POST")?;
+            state
+                .accounts
+                .authenticate_staff(req.authorization.as_deref())
+                .await?;
+            if req.method != Method::POST {
+                let run = state.warm_runs.status();
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"success": true, "data": run}),
+                ));
+            }
+            let body: WarmBody = if req.body.is_empty() {
+                WarmBody::default()
+            } else {
+                req.json()?
+            };
+            let plan = warm_plan(&state, &body)?;
+            let run = state.warm_runs.start(
+                &state.movies,
+                &state.counters,
+                plan,
+                crate::service::warm_runs::Trigger::Staff,
+            )?;
+            Ok(json_response(
+                StatusCode::ACCEPTED,
+                &json!({"success": true, "data": run}),
+            ))
+        }
+        .await,
+    )
+}
+
+/// The run `body` asks for, within the same bounds as the `warm` command's options.
+fn warm_plan(
+    state: &AppState,
+    body: &WarmBody,
+) -> Result<crate::service::warm::WarmPlan, ApiError> {
+    let mut plan = crate::service::warm_runs::default_plan(&state.warm_settings);
+    let within = |field: &str, value: Option<u64>, min: u64, max: u64| match value {
+        Some(v) if !(min..=max).contains(&v) => Err(ApiError::validation(
+            field,
+            format!("{field} must be from {min} to {max}"),
+        )),
+        _ => Ok(value),
+    };
+    let pages = |field: &str, value: Option<u32>| within(field, value.map(u64::from), 0, 500);
+    if let Some(n) = pages("trending_pages", body.trending_pages)? {
+        plan.trending_pages = n as u32;
+    }
+    if let Some(n) = pages("popular_pages", body.popular_pages)? {
+        plan.popular_pages = n as u32;
+    }
+    if let Some(n) = pages("recommendation_pages", body.recommendation_pages)? {
+        plan.recommendation_pages = n as u32;
+    }
+    if let Some(details) = body.details {
+        plan.details = details;
+    }
+    if let Some(n) = within("concurrency", body.concurrency.map(u64::from), 1, 64)? {
+        plan.concurrency = n as usize;
+    }
+    if let Some(n) = within("budget", body.budget, 1, 1_000_000)? {
+        plan.budget = Some(n);
+    }
+    Ok(plan)
+}
+
+/// `POST /api/utils/cache/refresh/?key=movie:550`: that entry fetched again now (200, with its
+/// new freshness); `?namespace=trending_movies`: every stored entry of it, in the background
+/// (202, with how many).
+async fn refresh(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
+    /// At most this many entries in one namespace refresh.
+    const NAMESPACE_LIMIT: usize = 1000;
+    super::respond(
+        async {
+            require_method(&req.method, &[Method::POST], "POST")?;
+            state
+                .accounts
+                .authenticate_staff(req.authorization.as_deref())
+                .await?;
+            match (req.query.get("key"), req.query.get("namespace")) {
+                (Some(key), None) => {
+                    let meta = state.movies.refresh_now(key).await?;
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &json!({
+                            "success": true,
+                            "data": {
+                                "key": key,
+                                "stored_at": rfc3339(meta.stored_at_ms as i64),
+                                "expires_at": rfc3339(meta.expires_at_ms as i64),
+                            }
+                        }),
+                    ))
+                }
+                (None, Some(namespace)) => {
+                    if !crate::service::cache_admin::REFRESHABLE_NAMESPACES.contains(&namespace) {
+                        return Err(ApiError::validation(
+                            "namespace",
+                            format!(
+                                "namespace must be one of: {}",
+                                crate::service::cache_admin::REFRESHABLE_NAMESPACES.join(", ")
+                            ),
+                        ));
+                    }
+                    let count = state
+                        .movies
+                        .refresh_namespace(namespace, NAMESPACE_LIMIT)
+                        .await?;
+                    Ok(json_response(
+                        StatusCode::ACCEPTED,
+                        &json!({"success": true, "data": {"namespace": namespace, "refreshing": count}}),
+                    ))
+                }
+                _ => Err(ApiError::validation(
+                    "key",
+                    "give exactly one of key and namespace",
+                )),
+            }
+        }
+        .await,
+    )
 }
 
 /// A setting as the original backend showed it. Lists leave out `setting_value` (values can be

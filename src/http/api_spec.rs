@@ -310,6 +310,54 @@ const OTHERS: &[Endpoint] = &[
         ],
     },
     Endpoint {
+        path: "/api/utils/cache/warm/",
+        operations: &[
+            Operation {
+                access: Access::Staff,
+                success: (200, "WarmRunEnvelope"),
+                errors: &[401, 403],
+                ..op(
+                    "get",
+                    "The current or last warm run (data: null before the first)",
+                    "staff",
+                )
+            },
+            Operation {
+                access: Access::Staff,
+                body: Some("WarmRequest"),
+                success: (202, "WarmRunEnvelope"),
+                errors: &[400, 401, 403, 409, 415],
+                ..op(
+                    "post",
+                    "Start a warm run (409 while one runs, or offline)",
+                    "staff",
+                )
+            },
+        ],
+    },
+    Endpoint {
+        path: "/api/utils/cache/refresh/",
+        operations: &[Operation {
+            access: Access::Staff,
+            params: &[
+                query(
+                    "key",
+                    Shape::Pattern(crate::service::cache_admin::clearable_key_pattern),
+                    "fetch this trending, recommendations or details entry again now",
+                ),
+                query(
+                    "namespace",
+                    Shape::OneOf(crate::service::cache_admin::REFRESHABLE_NAMESPACES),
+                    "fetch every stored entry of this namespace again, in the background",
+                ),
+            ],
+            success: (200, "Refreshed"),
+            also: &[(202, "RefreshingNamespace")],
+            errors: &[400, 401, 403, 404, 409, 502, 503, 504],
+            ..op("post", "Refresh one entry, or a namespace, now", "staff")
+        }],
+    },
+    Endpoint {
         path: "/api/utils/settings/",
         operations: &[
             Operation {
@@ -664,6 +712,17 @@ fn request_schemas() -> Map<String, Value> {
                    "description": description, "is_active": is_active}),
             &["setting_value"],
         ),
+        "WarmRequest": object(
+            json!({
+                "trending_pages": {"type": "integer", "minimum": 0, "maximum": 500},
+                "popular_pages": {"type": "integer", "minimum": 0, "maximum": 500},
+                "recommendation_pages": {"type": "integer", "minimum": 0, "maximum": 500},
+                "details": {"type": "boolean"},
+                "concurrency": {"type": "integer", "minimum": 1, "maximum": 64},
+                "budget": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+            }),
+            &[],
+        ),
         "SettingChange": object(
             json!({"setting_code": ignored_code, "setting_value": value,
                    "description": description, "is_active": is_active}),
@@ -764,6 +823,9 @@ fn response_schemas() -> Value {
         "FavoriteList": list(favorite.clone()),
         "FavoriteCheck": object(json!({"is_favorite": {"type": "boolean"}, "favorite_data": favorite, "detail": {"type": "string"}}), &["is_favorite"]),
         "CacheStats": object(json!({"success": {"const": true}, "data": {"type": "object", "additionalProperties": true}}), &["success", "data"]),
+        "WarmRunEnvelope": object(json!({"success": {"const": true}, "data": {"type": ["object", "null"]}}), &["success", "data"]),
+        "Refreshed": object(json!({"success": {"const": true}, "data": {"type": "object", "properties": {"key": {"type": "string"}, "stored_at": {"type": "string"}, "expires_at": {"type": "string"}}}}), &["success", "data"]),
+        "RefreshingNamespace": object(json!({"success": {"const": true}, "data": {"type": "object", "properties": {"namespace": {"type": "string"}, "refreshing": {"type": "integer"}}}}), &["success", "data"]),
         "Cleared": object(json!({"success": {"const": true}, "message": {"type": "string"}, "removed": {"type": "integer"}}), &["success", "message", "removed"]),
         "SettingEnvelope": object(json!({"success": {"const": true}, "message": {"type": "string", "description": "on create, update and delete"}, "data": setting}), &["success", "data"]),
         "SettingList": object(json!({"success": {"const": true}, "count": {"type": "integer"}, "data": {"type": "array", "items": setting_summary}}), &["success", "count", "data"]),

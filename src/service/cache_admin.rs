@@ -17,6 +17,9 @@ pub fn clearable_key_pattern() -> String {
     key::shape_pattern()
 }
 
+/// The namespaces `POST /api/utils/cache/refresh/?namespace=` takes: the cached endpoints'.
+pub const REFRESHABLE_NAMESPACES: &[&str] = &[key::TRENDING, key::RECOMMENDED, key::MOVIE];
+
 /// The staff endpoint's `data`: store sizes and the process counters.
 pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
     let store = state

@@ -30,3 +30,5 @@ pub mod settings;
 pub mod state;
 /// Filling the cache ahead of demand.
 pub mod warm;
+/// The server's own warm runs: the schedule and the staff endpoint's.
+pub mod warm_runs;

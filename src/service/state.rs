@@ -41,6 +41,10 @@ pub struct AppStateInner {
     pub client_limiter: crate::service::client_limit::ClientLimiter,
     /// Cache hygiene (expired entries, size bound); `None` offline.
     pub sweeper: Option<crate::cache::sweeper::Sweeper>,
+    /// The server's warm runs (schedule and staff).
+    pub warm_runs: Arc<crate::service::warm_runs::WarmRuns>,
+    /// What a scheduled warm run covers, and the defaults of a staff one.
+    pub warm_settings: crate::config::WarmSettings,
     /// Starting, serving or draining: whether `/health/ready` may say ready.
     pub lifecycle: crate::service::lifecycle::Lifecycle,
     /// When the process started, for uptime.

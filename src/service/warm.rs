@@ -3,7 +3,7 @@
 //! same service (and so the same rate limiter and cache rules) as the server's; what is still
 //! fresh is skipped, so an interrupted warm continues where it stopped.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -15,13 +15,16 @@ use crate::error::ApiError;
 use crate::service::movies::endpoints::{Details, Recommendations, Trending};
 use crate::service::movies::{CacheOutcome, MovieService, Served};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct WarmPlan {
     pub trending_pages: u32,
     pub popular_pages: u32,
     pub recommendation_pages: u32,
     pub details: bool,
     pub concurrency: usize,
+    /// At most this many TMDB fetches in the run (`None`: no bound). What is still fresh costs
+    /// nothing; once it is spent, the rest is left for the next run.
+    pub budget: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,6 +37,10 @@ pub struct WarmReport {
     pub stored_bytes: u64,
     pub elapsed: Duration,
     pub interrupted: bool,
+    /// Items left undone because the run's TMDB budget was spent.
+    pub over_budget: u64,
+    /// What was left of the budget at the end (`None`: no budget).
+    pub budget_left: Option<u64>,
 }
 
 /// How many failed requests a warm may have and still succeed (`--max-failures`): a count
@@ -106,9 +113,13 @@ impl WarmReport {
         } else {
             format!("{:.2}", self.stored_bytes as f64 / self.raw_bytes as f64)
         };
+        let over_budget = match self.over_budget {
+            0 => String::new(),
+            n => format!(", {n} left for the next run (budget spent)"),
+        };
         format!(
-            "{}: {} fetched, {} skipped (still fresh), {} failed; {} raw JSON bytes stored as {} \
-             (ratio {ratio}); {:.1}s",
+            "{}: {} fetched, {} skipped (still fresh), {} failed{over_budget}; {} raw JSON bytes \
+             stored as {} (ratio {ratio}); {:.1}s",
             if self.interrupted {
                 "warm interrupted"
             } else {
@@ -154,6 +165,30 @@ enum JobResult {
     Done { fetched: bool, ids: Vec<MovieId> },
     Failed,
     Cancelled,
+    OverBudget,
+}
+
+/// What is left of a run's TMDB budget: one unit is taken before each item and given back when
+/// the item turned out fresh (no fetch), so fetches never exceed it, whatever the concurrency.
+struct Budget(Option<AtomicU64>);
+
+impl Budget {
+    fn take(&self) -> bool {
+        self.0.as_ref().is_none_or(|left| {
+            left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        })
+    }
+
+    fn give_back(&self) {
+        if let Some(left) = &self.0 {
+            left.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn left(&self) -> Option<u64> {
+        self.0.as_ref().map(|left| left.load(Ordering::SeqCst))
+    }
 }
 
 #[derive(Deserialize)]
@@ -179,10 +214,23 @@ async fn run_job(
     service: &MovieService,
     job: Job,
     stop: &AtomicBool,
+    budget: &Budget,
 ) -> Result<JobResult, WarmError> {
     if stop.load(Ordering::Relaxed) {
         return Ok(JobResult::Cancelled);
     }
+    if !budget.take() {
+        return Ok(JobResult::OverBudget);
+    }
+    let result = run_job_within(service, job).await;
+    // Fresh: no TMDB call was made.
+    if let Ok(JobResult::Done { fetched: false, .. }) = &result {
+        budget.give_back();
+    }
+    result
+}
+
+async fn run_job_within(service: &MovieService, job: Job) -> Result<JobResult, WarmError> {
     let language = service.default_language().clone();
     let result = match job {
         Job::Trending(window, page) => {
@@ -231,12 +279,13 @@ async fn run_jobs(
     jobs: Vec<Job>,
     plan: &WarmPlan,
     stop: &AtomicBool,
+    budget: &Budget,
     report: &mut WarmReport,
     progress: &dyn WarmProgress,
 ) -> Result<Vec<MovieId>, WarmError> {
     let mut ids = Vec::new();
     let mut results = futures_util::stream::iter(jobs)
-        .map(|job| run_job(service, job, stop))
+        .map(|job| run_job(service, job, stop, budget))
         .buffer_unordered(plan.concurrency.max(1));
     while let Some(result) = results.next().await {
         match result? {
@@ -252,6 +301,7 @@ async fn run_jobs(
                 ids.extend(found);
             }
             JobResult::Failed => report.failed += 1,
+            JobResult::OverBudget => report.over_budget += 1,
             JobResult::Cancelled => {
                 report.interrupted = true;
                 continue;
@@ -283,7 +333,8 @@ pub async fn warm(
     }
     lists.extend(pages(plan.popular_pages).map(Job::Popular));
     progress.add_total(lists.len() as u64);
-    let mut ids = run_jobs(service, lists, plan, stop, &mut report, progress).await?;
+    let budget = Budget(plan.budget.map(AtomicU64::new));
+    let mut ids = run_jobs(service, lists, plan, stop, &budget, &mut report, progress).await?;
 
     // Each movie once, in the order the lists named them.
     let mut seen = std::collections::HashSet::new();
@@ -297,7 +348,16 @@ pub async fn warm(
     }
     progress.add_total(per_movie.len() as u64);
     if !stop.load(Ordering::Relaxed) {
-        run_jobs(service, per_movie, plan, stop, &mut report, progress).await?;
+        run_jobs(
+            service,
+            per_movie,
+            plan,
+            stop,
+            &budget,
+            &mut report,
+            progress,
+        )
+        .await?;
     } else {
         report.interrupted = true;
     }
@@ -308,6 +368,7 @@ pub async fn warm(
     report.raw_bytes = after.bytes_raw - before.bytes_raw;
     report.stored_bytes = after.bytes_stored - before.bytes_stored;
     report.elapsed = started.elapsed();
+    report.budget_left = budget.left();
     Ok(report)
 }
 

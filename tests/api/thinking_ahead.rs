@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use reqwest::Method;
+use serde_json::json;
 
 use reelcache::dev::fake_tmdb::Behaviour;
 use reelcache::dev::fake_tmdb::catalog;
@@ -485,5 +486,136 @@ async fn an_unreachable_tmdb_host_moves_traffic_to_the_next() {
     let c = app.state().counters.snapshot();
     assert_eq!((c.upstream_failovers, c.upstream_calls), (1, 5), "{c:?}");
     assert_eq!(env.tmdb.count(DAY), 4);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn staff_start_a_warm_run_and_watch_it_keep_to_its_budget() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let staff = app.sign_up("wanda").await;
+    make_staff(env.dir.path(), "wanda");
+    let user = app.sign_up("ursula").await;
+    let warm = "/api/utils/cache/warm/";
+    let none = app.authed(Method::GET, warm, &staff.access).await;
+    assert_eq!((none.status, none.json()["data"].is_null()), (200, true));
+    assert_eq!(
+        app.authed(Method::POST, warm, &user.access).await.status,
+        403
+    );
+    for bad in [
+        json!({"budget": 0}),
+        json!({"trending_pages": 501}),
+        json!({"concurrency": 0}),
+        json!({"pages": 3}),
+    ] {
+        let r = app.post(warm, &bad, Some(&staff.access)).await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (400, "VALIDATION_ERROR".into()),
+            "{bad}"
+        );
+    }
+    // Slow enough to see it running.
+    env.tmdb
+        .set("/movie/", Behaviour::Delay(Duration::from_millis(100)));
+    let plan = json!({"trending_pages": 2, "popular_pages": 0, "recommendation_pages": 0,
+                      "details": true, "concurrency": 2, "budget": 6});
+    let started = app.post(warm, &plan, Some(&staff.access)).await;
+    assert_eq!(started.status, 202, "{}", started.json());
+    assert_eq!(started.json()["data"]["running"], true);
+    assert_eq!(started.json()["data"]["trigger"], "staff");
+    let again = app.post(warm, &plan, Some(&staff.access)).await;
+    assert_eq!(again.status, 409, "one run at a time");
+    eventually("the run to finish", || async {
+        app.authed(Method::GET, warm, &staff.access).await.json()["data"]["running"] == false
+    })
+    .await;
+    let run = app.authed(Method::GET, warm, &staff.access).await.json()["data"].clone();
+    // Four trending pages, then details of their movies until the budget of 6 is spent.
+    assert_eq!(run["fetched"], 6, "{run}");
+    assert_eq!(run["budget_left"], 0, "{run}");
+    assert!(run["left_over_budget"].as_u64().unwrap() > 0, "{run}");
+    assert!(run["finished_at"].is_string(), "{run}");
+    assert_eq!(
+        env.tmdb.total(),
+        6,
+        "TMDB was asked what the budget allowed"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_warm_run_fills_the_cache_unasked() {
+    let env = TestEnv::new().await;
+    let app = env
+        .spawn_with(|s| {
+            s.warm.every = Duration::from_millis(300);
+            s.warm.trending_pages = 1;
+            s.warm.popular_pages = 0;
+            s.warm.recommendation_pages = 0;
+            s.warm.details = false;
+        })
+        .await;
+    eventually("a scheduled run", || async {
+        env.tmdb.count_page(DAY, 1) == 1 && env.tmdb.count_page("/trending/movie/week", 1) == 1
+    })
+    .await;
+    let run = app.state().warm_runs.status().expect("a run");
+    assert_eq!(
+        run.trigger,
+        reelcache::service::warm_runs::Trigger::Schedule
+    );
+    assert_eq!(
+        app.get("/api/movies/trending/?page=1").await.x_cache(),
+        "HIT"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn staff_refresh_an_entry_or_a_namespace_now() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let staff = app.sign_up("rita").await;
+    make_staff(env.dir.path(), "rita");
+    let id = catalog::id_of(9);
+    assert_eq!(app.get(&format!("/api/movies/{id}/")).await.status, 200);
+    let refresh = |query: String| {
+        let path = format!("/api/utils/cache/refresh/?{query}");
+        let access = staff.access.clone();
+        let app = &app;
+        async move { app.authed(Method::POST, &path, &access).await }
+    };
+    let r = refresh(format!("key=movie:{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    assert_eq!(r.json()["data"]["key"], format!("movie:{id}"));
+    assert!(r.json()["data"]["expires_at"].is_string());
+    assert_eq!(
+        env.tmdb.count(&format!("/movie/{id}")),
+        2,
+        "fetched again though fresh"
+    );
+    let missing = refresh(format!("key=movie:{}", missing_id())).await;
+    assert_eq!(missing.status, 404);
+    for bad in [
+        "key=popular_movies:page:1",
+        "key=nonsense",
+        "",
+        "key=movie:1&namespace=movie",
+    ] {
+        assert_eq!(refresh(bad.to_owned()).await.status, 400, "{bad}");
+    }
+    assert_eq!(refresh("namespace=user".to_owned()).await.status, 400);
+    for page in [1, 2] {
+        app.get(&format!("/api/movies/trending/?page={page}")).await;
+    }
+    let r = refresh("namespace=trending_movies".to_owned()).await;
+    assert_eq!(r.status, 202, "{}", r.json());
+    assert_eq!(r.json()["data"]["refreshing"], 2);
+    eventually("both pages fetched again", || async {
+        env.tmdb.count_page(DAY, 1) == 2 && env.tmdb.count_page(DAY, 2) == 2
+    })
+    .await;
     app.stop().await;
 }

@@ -31,6 +31,7 @@ pub async fn run_make_demo(file: &Path) -> Result<(), CommandError> {
         recommendation_pages: 2,
         no_details: false,
         concurrency: 8,
+        budget: None,
         max_failures: crate::service::warm::FailureBudget::Count(0),
     };
     let report = warm_with(&opened, &args, &AtomicBool::new(false)).await?;

@@ -48,6 +48,7 @@ pub(super) async fn warm_with(
         recommendation_pages: args.recommendation_pages,
         details: !args.no_details,
         concurrency: args.concurrency as usize,
+        budget: args.budget,
     };
     let progress = Progress::new("warm");
     let result = warm(

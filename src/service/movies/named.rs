@@ -6,8 +6,9 @@
 
 use super::endpoints::{Details, Endpoint, Recommendations, Trending};
 use super::{MovieService, fetch::Request};
-use crate::cache::{CacheKey, key};
+use crate::cache::{CacheKey, Lookup, key};
 use crate::domain::{Language, MovieId, Page, Requester, TimeWindow};
+use crate::error::ApiError;
 
 /// One of the cached endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +103,74 @@ impl MovieService {
             Named::Recommendations(e) => self.request_of(&e, key, &language, who),
             Named::Details(e) => self.request_of(&e, key, &language, who),
         })
+    }
+}
+
+impl MovieService {
+    /// Fetches `stored` from TMDB now, whatever its freshness, and stores it (through the single
+    /// flight and the dynamic TTL, as background work): the entry's new metadata.
+    pub async fn refresh_now(&self, stored: &str) -> Result<crate::cache::EntryMeta, ApiError> {
+        if self.offline {
+            return Err(ApiError::Conflict(
+                "offline: refreshing needs TMDB".to_owned(),
+            ));
+        }
+        let mut request = self.request_for_key(stored).ok_or_else(|| {
+            ApiError::validation(
+                "key",
+                "key must name a trending, recommendations or details entry",
+            )
+        })?;
+        request.previous = match self.cache.get(&request.key, self.clock.now_ms()).await {
+            Lookup::Fresh(entry) | Lookup::Expired(entry) => Some(entry.meta),
+            Lookup::Missing { .. } | Lookup::Miss => None,
+        };
+        self.coalesced_fetch(request)
+            .await
+            .0
+            .map(|(_, _, meta, _)| meta)
+    }
+
+    /// Refreshes every stored key in `namespace` (at most `limit`), four at a time, in the
+    /// background; how many it will refresh.
+    pub async fn refresh_namespace(
+        &self,
+        namespace: &str,
+        limit: usize,
+    ) -> Result<usize, ApiError> {
+        if self.offline {
+            return Err(ApiError::Conflict(
+                "offline: refreshing needs TMDB".to_owned(),
+            ));
+        }
+        let cache = self.cache.clone();
+        let prefix = format!("{namespace}:");
+        let keys: Vec<String> = crate::telemetry::spawn_blocking(move || {
+            cache
+                .scan_blocking(&prefix)
+                .filter_map(Result::ok)
+                .map(|(key, _)| key)
+                .filter(|key| parse(key).is_some())
+                .take(limit)
+                .collect::<Vec<String>>()
+        })
+        .await;
+        let count = keys.len();
+        let service = self.clone();
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            futures_util::stream::iter(keys)
+                .for_each_concurrent(4, |key: String| {
+                    let service = service.clone();
+                    async move {
+                        if let Err(error) = service.refresh_now(&key).await {
+                            tracing::debug!(%key, %error, "refresh failed");
+                        }
+                    }
+                })
+                .await;
+        });
+        Ok(count)
     }
 }
 
