@@ -26,8 +26,8 @@ pub use resolve::Resolved;
 pub use secret::{Credential, RedisUrl, Secret, redact_url};
 pub use specs::{SPECS, Shown, Spec};
 pub use table::{
-    AuthSettings, CacheSettings, ClientSettings, DatabaseSettings, HttpSettings,
-    ResilienceSettings, Settings, TmdbSettings, TtlSettings, WarmSettings,
+    AuthSettings, CacheSettings, ChangeFeedSettings, ClientSettings, DatabaseSettings,
+    HttpSettings, ResilienceSettings, Settings, TmdbSettings, TtlSettings, WarmSettings,
 };
 
 /// What an offline server with an empty cache starts from.

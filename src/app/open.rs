@@ -121,6 +121,12 @@ impl Opened {
             }),
             lifecycle: crate::service::lifecycle::Lifecycle::default(),
             warm_runs: Arc::new(crate::service::warm_runs::WarmRuns::new(clock.clone())),
+            change_feed: Arc::new(crate::service::change_feed::ChangeFeed::new(
+                movies.clone(),
+                settings.changes.every,
+                &settings.data_dir,
+                clock.clone(),
+            )),
             warm_settings: settings.warm.clone(),
             started: std::time::Instant::now(),
             movies,

@@ -185,6 +185,15 @@ impl Application {
                 ),
             )
         };
+        let change_feed = {
+            let mut stopping = stopping.clone();
+            components.spawn(
+                "change_feed",
+                state.change_feed.clone().run(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                }),
+            )
+        };
         let admin = {
             let mut stopping = stopping.clone();
             components.spawn(
@@ -232,6 +241,7 @@ impl Application {
         let _ = upkeep.await;
         let _ = ahead.await;
         let _ = warm_schedule.await;
+        let _ = change_feed.await;
         if let Err(e) = cache.flush().await {
             tracing::warn!(error = %e, "flushing the cache at shutdown failed");
         }

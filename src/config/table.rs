@@ -54,6 +54,8 @@ settings! {
         clients: ClientSettings = section(ClientSettings::declare) => ClientSettings::resolve,
         http: HttpSettings = section(HttpSettings::declare) => HttpSettings::resolve,
         warm: WarmSettings = section(WarmSettings::declare) => WarmSettings::resolve,
+        changes: ChangeFeedSettings =
+            section(ChangeFeedSettings::declare) => ChangeFeedSettings::resolve,
         /// Which layer each setting came from, by dotted name.
         origins: BTreeMap<&'static str, Origin> = derived(&[]) => |r| Ok(r.origins()),
     }
@@ -80,6 +82,8 @@ settings! {
         recommendations: Duration = required("ttl.recommendations", "1h") => parse_ttl,
         details: Duration = required("ttl.details", "24h") => parse_ttl,
         user: Duration = required("ttl.user", "15m") => parse_ttl,
+        /// Details' TTL while the change feed works (it drops what TMDB edits).
+        details_with_feed: Duration = required("ttl.details_with_feed", "7d") => parse_ttl,
         /// How long TMDB's 404 for a movie id is remembered (a negative entry); 0: never.
         negative: Duration = required("ttl.negative", "10m") => parse_duration,
         /// Lengthen the TTL of what comes back unchanged from a refresh, shorten what changed.
@@ -213,6 +217,12 @@ settings! {
         recommendation_pages: u32 = required("warm.recommendation_pages", "1") => parse_pages,
         details: bool = required("warm.details", "true") => parse_bool,
         concurrency: u32 = required("warm.concurrency", "4") => parse_concurrency,
+    }
+
+    /// TMDB's change list (`/movie/changes`), polled to drop what TMDB says was edited.
+    pub struct ChangeFeedSettings {
+        /// How often to poll (0: never); never offline.
+        every: Duration = required("changes.every", "1h") => parse_duration,
     }
 
     pub struct ClientSettings {

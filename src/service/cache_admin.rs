@@ -66,6 +66,7 @@ pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
         "corrupt_entries": c.corrupt_entries,
         "dynamic_ttl": state.movies.dynamic_ttl_stats(),
         "refresh_ahead": state.movies.refresh_ahead_stats(),
+        "change_feed": state.change_feed.stats(),
         "negative": {
             "stored": c.negative_stored,
             "hits": c.negative_hits,

@@ -9,6 +9,8 @@ pub mod auth;
 /// Cache statistics and clearing for staff, the admin socket and the command line.
 pub mod cache_admin;
 /// The per-client request limiter and the client's address.
+/// TMDB's change list, polled to drop what it says was edited.
+pub mod change_feed;
 pub mod client_limit;
 /// Components that stopped working, for `/health/`.
 pub mod components;

@@ -41,6 +41,8 @@ pub struct AppStateInner {
     pub client_limiter: crate::service::client_limit::ClientLimiter,
     /// Cache hygiene (expired entries, size bound); `None` offline.
     pub sweeper: Option<crate::cache::sweeper::Sweeper>,
+    /// TMDB's change list, polled.
+    pub change_feed: Arc<crate::service::change_feed::ChangeFeed>,
     /// The server's warm runs (schedule and staff).
     pub warm_runs: Arc<crate::service::warm_runs::WarmRuns>,
     /// What a scheduled warm run covers, and the defaults of a staff one.

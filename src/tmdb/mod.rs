@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod budget;
+pub mod changes;
 pub mod client;
 pub mod hosts;
 

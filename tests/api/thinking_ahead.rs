@@ -619,3 +619,103 @@ async fn staff_refresh_an_entry_or_a_namespace_now() {
     .await;
     app.stop().await;
 }
+
+async fn feed_stats(app: &crate::helpers::TestApp) -> reelcache::service::change_feed::FeedStats {
+    app.state().change_feed.stats()
+}
+
+#[tokio::test]
+async fn the_change_feed_drops_what_tmdb_edited_and_goes_on_after_a_restart() {
+    let env = TestEnv::new().await;
+    let every = |s: &mut reelcache::config::Settings| s.changes.every = Duration::from_millis(300);
+    let app = env.spawn_with(every).await;
+    eventually("a first poll", || async {
+        feed_stats(&app).await.state.polls >= 1
+    })
+    .await;
+    let (edited, untouched) = (catalog::id_of(11), catalog::id_of(12));
+    let details = |id: u32| format!("/api/movies/{id}/");
+    let first = app.get(&details(edited)).await;
+    assert_eq!(
+        first.header("cache-control"),
+        Some("public, max-age=604800"),
+        "details kept 7 days while the feed works"
+    );
+    assert_eq!(app.get(&details(untouched)).await.x_cache(), "MISS");
+    // TMDB's list: the edit, nulls, and 150 ids this server holds nothing of (two pages).
+    env.tmdb.change_title(edited, "Edited Upstream");
+    env.tmdb.list_changes(&[None, None]);
+    let others: Vec<Option<u32>> = (1..=150).map(|n| Some(n * 7 + 1)).collect();
+    env.tmdb.list_changes(&others);
+    eventually("the poll that saw the edit", || async {
+        feed_stats(&app).await.state.invalidated >= 1
+    })
+    .await;
+    let reply = app.get(&details(edited)).await;
+    assert_eq!(reply.json()["data"]["title"], "Edited Upstream");
+    assert_eq!(
+        app.get(&details(untouched)).await.x_cache(),
+        "HIT",
+        "left alone"
+    );
+    let stats = feed_stats(&app).await;
+    assert!(stats.enabled && stats.state.invalidated >= 1, "{stats:?}");
+    assert!(
+        stats.state.null_ids >= 2 && stats.state.pages >= 2,
+        "{stats:?}"
+    );
+    let asked = env
+        .tmdb
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/movie/changes")
+        .collect::<Vec<_>>();
+    assert!(
+        asked.iter().any(|r| r.param("page") == Some("2")),
+        "paged through"
+    );
+    let today = &reelcache::clock::rfc3339(app.clock.now_ms() as i64)[..10];
+    assert!(
+        asked.iter().all(|r| r.param("end_date") == Some(today)),
+        "{asked:?}"
+    );
+    let polls = stats.state.polls;
+    app.stop().await;
+
+    // The state is on disk: a restart goes on from where the last poll ended.
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.dir.path().join("change-feed.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["version"], 1);
+    assert!(saved["polls"].as_u64().unwrap() >= polls);
+    let app = env.spawn_with(every).await;
+    let before = feed_stats(&app).await.state;
+    assert!(before.polls >= polls, "{before:?}");
+    eventually("a poll after the restart", || async {
+        feed_stats(&app).await.state.polls > before.polls
+    })
+    .await;
+    let window = feed_stats(&app).await.state.last_window.unwrap();
+    assert_eq!(window.0, today, "started where the last poll ended");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_change_feed_falls_back_to_the_normal_ttl() {
+    let env = TestEnv::new().await;
+    env.tmdb.set("/movie/changes", Behaviour::Status(500));
+    let app = env
+        .spawn_with(|s| s.changes.every = Duration::from_millis(300))
+        .await;
+    eventually("a failed poll", || async {
+        feed_stats(&app).await.state.failures >= 1
+    })
+    .await;
+    let stats = feed_stats(&app).await;
+    assert_eq!(stats.state.polls, 0);
+    assert!(stats.state.last_error.is_some(), "{stats:?}");
+    let id = catalog::id_of(13);
+    let reply = app.get(&format!("/api/movies/{id}/")).await;
+    assert_eq!(reply.header("cache-control"), Some("public, max-age=86400"));
+    app.stop().await;
+}

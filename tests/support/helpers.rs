@@ -65,6 +65,8 @@ pub fn test_settings(data_dir: &Path, tmdb_base_url: &str) -> Settings {
     // circuit breaker have tests of their own.
     settings.resilience.prefetch = false;
     settings.resilience.retries = 0;
+    // The change feed's first poll would be one more TMDB request in every test.
+    settings.changes.every = std::time::Duration::ZERO;
     settings.resilience.breaker_threshold = 1_000;
     settings.clients.rps = 0;
     settings

@@ -47,8 +47,14 @@ impl RedisCluster {
         );
         let dir = tempfile::tempdir().expect("temp dir");
         let mut nodes = Vec::new();
-        for _ in 0..6 {
-            let (port, bus) = (crate::helpers::free_port(), crate::helpers::free_port());
+        // Twelve different ports (a free port asked for twice in a row can come back twice).
+        let mut ports = std::collections::BTreeSet::new();
+        while ports.len() < 12 {
+            ports.insert(crate::helpers::free_port());
+        }
+        let ports: Vec<u16> = ports.into_iter().collect();
+        for pair in ports.chunks(2) {
+            let (port, bus) = (pair[0], pair[1]);
             let node_dir = dir.path().join(port.to_string());
             std::fs::create_dir(&node_dir).unwrap();
             let child = Command::new("redis-server")

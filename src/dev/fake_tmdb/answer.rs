@@ -84,7 +84,72 @@ pub(super) async fn answer(
             );
         }
     }
-    route(&recorded)
+    answer_with(shared, &recorded)
+}
+
+/// What tests changed (the change list, new titles) before the catalogue's documents.
+fn answer_with(shared: &Shared, request: &Recorded) -> warp::reply::Response {
+    let path = request.path.trim_matches('/');
+    if path == "movie/changes" {
+        return changes_page(shared, request);
+    }
+    if let Some(id) = path
+        .strip_prefix("movie/")
+        .and_then(|id| id.parse::<u32>().ok())
+        && catalog::exists(id)
+        && let Some(title) = crate::sync::lock(&shared.retitled).get(&id).cloned()
+    {
+        let mut doc = catalog::details(id, request.param("language").unwrap_or("en-US"));
+        doc["title"] = title.into();
+        return ok_json(&doc);
+    }
+    route(request)
+}
+
+/// `/movie/changes`: 100 ids a page, as TMDB (`start_date`/`end_date` must be dates when
+/// given; every change recorded is listed whatever they say).
+fn changes_page(shared: &Shared, request: &Recorded) -> warp::reply::Response {
+    const PER_PAGE: usize = 100;
+    let is_date = |d: &str| {
+        d.len() == 10
+            && d.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+    };
+    for name in ["start_date", "end_date"] {
+        if request.param(name).is_some_and(|d| !is_date(d)) {
+            return tmdb_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                47,
+                "The input is not valid.",
+            );
+        }
+    }
+    let page = match request.param("page").map(str::parse::<usize>) {
+        None => 1,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => {
+            return tmdb_error(StatusCode::BAD_REQUEST, 22, "Invalid page.");
+        }
+    };
+    let changes = crate::sync::lock(&shared.changes).clone();
+    let total_pages = changes.len().div_ceil(PER_PAGE).max(1);
+    let results: Vec<Value> = changes
+        .iter()
+        .skip((page - 1) * PER_PAGE)
+        .take(PER_PAGE)
+        .map(|id| json!({"id": id, "adult": false}))
+        .collect();
+    ok_json(&json!({
+        "results": results,
+        "page": page,
+        "total_pages": total_pages,
+        "total_results": changes.len(),
+    }))
 }
 
 fn route(request: &Recorded) -> warp::reply::Response {

@@ -73,6 +73,10 @@ struct Shared {
     credential: Option<String>,
     in_flight: std::sync::atomic::AtomicUsize,
     max_in_flight: std::sync::atomic::AtomicUsize,
+    /// What `/movie/changes` lists, in order (a `None` is TMDB's occasional null id).
+    changes: Mutex<Vec<Option<u32>>>,
+    /// Titles changed by a test: details answer them instead of the catalogue's.
+    retitled: Mutex<std::collections::HashMap<u32, String>>,
 }
 
 /// Counts a request as in flight for as long as it lives.
@@ -203,6 +207,19 @@ impl FakeTmdb {
     }
 
     /// Back to normal answers everywhere.
+    /// Gives movie `id` a new title, and lists it in `/movie/changes`, as TMDB does after an
+    /// edit.
+    pub fn change_title(&self, id: u32, title: &str) {
+        crate::sync::lock(&self.shared.retitled).insert(id, title.to_owned());
+        crate::sync::lock(&self.shared.changes).push(Some(id));
+    }
+
+    /// Adds entries to `/movie/changes` without changing anything (ids of movies the catalogue
+    /// may not hold, and nulls).
+    pub fn list_changes(&self, ids: &[Option<u32>]) {
+        crate::sync::lock(&self.shared.changes).extend_from_slice(ids);
+    }
+
     pub fn reset(&self) {
         crate::sync::lock(&self.shared.rules).clear();
     }

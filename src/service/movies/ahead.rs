@@ -69,6 +69,11 @@ impl Ahead {
         }
     }
 
+    /// `key`'s decayed read count now (`None`: not tracked, or refresh-ahead is off).
+    pub fn score(&self, key: &str, now_ms: u64) -> Option<f64> {
+        self.record.score(key, now_ms).map(|(score, _)| score)
+    }
+
     pub fn stats(&self) -> AheadStats {
         let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
         AheadStats {

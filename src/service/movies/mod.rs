@@ -6,6 +6,7 @@
 
 mod access;
 mod ahead;
+mod changes;
 mod dynamic_ttl;
 pub mod endpoints;
 mod fetch;
@@ -15,6 +16,7 @@ mod offline;
 mod served;
 
 pub use ahead::AheadStats;
+pub use changes::Applied;
 pub use endpoints::Endpoint;
 pub use served::{
     CacheOutcome, Document, Freshness, HotHit, HotMiss, HotSlot, Served, StaleReason,
@@ -92,6 +94,8 @@ pub struct MovieService {
     held: offline::HeldPages,
     ttl_counters: Arc<dynamic_ttl::TtlCounters>,
     ahead: ahead::SharedAhead,
+    /// Until when the change feed counts as working (Unix ms; 0: never polled).
+    feed_ok_until_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl MovieService {
@@ -123,6 +127,7 @@ impl MovieService {
             held: offline::HeldPages::default(),
             ttl_counters: Arc::default(),
             ahead,
+            feed_ok_until_ms: Arc::default(),
         }
     }
 
@@ -163,7 +168,10 @@ impl MovieService {
         language: &Language,
         who: Requester,
     ) -> Request {
-        let upstream = request.upstream(&self.ttl);
+        let mut upstream = request.upstream(&self.ttl);
+        if matches!(upstream.kind, Kind::Movie) && self.feed_is_working() {
+            upstream.ttl = upstream.ttl.max(self.ttl.details_with_feed);
+        }
         let mut params = Vec::with_capacity(upstream.params.len() + 2);
         params.push(("language", language.as_str().to_owned()));
         params.extend(upstream.params);
