@@ -35,6 +35,8 @@ counters! {
     shared_fills,
     /// Served fresh from the cache.
     hits,
+    /// Of those, answered from the hot tier's finished bodies (the rest were decompressed).
+    hot_hits,
     /// Not in the cache (or expired): fetched from TMDB.
     misses,
     /// Served past their TTL (offline, stale-while-revalidate, stale-if-error).

@@ -119,6 +119,31 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "Entries that failed to decode or whose checksum did not match, removed",
     ),
     (
+        "reelcache_hot_hits_total",
+        Kind::Counter,
+        "Hits answered from the hot tier's finished bodies (the rest were decompressed)",
+    ),
+    (
+        "reelcache_refresh_ahead_total",
+        Kind::Counter,
+        "Refresh-ahead: refreshes run, skipped for the budget, failed, and reads they spared",
+    ),
+    (
+        "reelcache_dynamic_ttl_total",
+        Kind::Counter,
+        "Refreshes whose entry was kept longer (unchanged) or shorter (changed)",
+    ),
+    (
+        "reelcache_change_feed_polls_total",
+        Kind::Counter,
+        "Polls of TMDB's change list, by result",
+    ),
+    (
+        "reelcache_change_feed_entries_total",
+        Kind::Counter,
+        "Entries the change feed dropped or refreshed",
+    ),
+    (
         "reelcache_negative_entries_stored_total",
         Kind::Counter,
         "Negative entries stored: TMDB answered 404 (its status_code 34) for a movie id",

@@ -105,6 +105,11 @@ impl HotTier {
         }
     }
 
+    /// Its bound in bytes (0: off).
+    pub fn max_bytes(&self) -> u64 {
+        self.entries.as_ref().map_or(0, |cache| cache.capacity())
+    }
+
     /// The body for `key`, when one is held and still fresh at `now_ms`.
     pub fn get(&self, key: &str, now_ms: u64) -> Option<HotEntry> {
         let entry = self.entries.as_ref()?.get(key)?;

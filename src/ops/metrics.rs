@@ -29,10 +29,37 @@ pub fn render(gauges: &Gauges) -> String {
             "reelcache_rate_limited_requests_total",
             c.client_rate_limited,
         ),
+        ("reelcache_hot_hits_total", c.hot_hits),
         ("reelcache_stored_raw_bytes_total", c.bytes_raw),
         ("reelcache_stored_compressed_bytes_total", c.bytes_stored),
     ] {
         metrics::counter!(name).absolute(value);
+    }
+    let ahead = &gauges.refresh_ahead;
+    for (event, n) in [
+        ("ran", ahead.ran),
+        ("skipped_for_budget", ahead.skipped_for_budget),
+        ("spared", ahead.spared),
+        ("failed", ahead.failed),
+    ] {
+        metrics::counter!("reelcache_refresh_ahead_total", "event" => event).absolute(n);
+    }
+    let dynamic = &gauges.dynamic_ttl;
+    for (change, n) in [
+        ("lengthened", dynamic.lengthened),
+        ("shortened", dynamic.shortened),
+    ] {
+        metrics::counter!("reelcache_dynamic_ttl_total", "change" => change).absolute(n);
+    }
+    let feed = &gauges.change_feed;
+    for (result, n) in [("ok", feed.polls), ("failed", feed.failures)] {
+        metrics::counter!("reelcache_change_feed_polls_total", "result" => result).absolute(n);
+    }
+    for (action, n) in [
+        ("invalidated", feed.invalidated),
+        ("refreshed", feed.refreshed),
+    ] {
+        metrics::counter!("reelcache_change_feed_entries_total", "action" => action).absolute(n);
     }
     metrics::gauge!("reelcache_store_bytes").set(gauges.store_bytes as f64);
     metrics::gauge!("reelcache_store_entries").set(gauges.store_entries as f64);

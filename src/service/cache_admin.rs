@@ -67,6 +67,7 @@ pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
         "dynamic_ttl": state.movies.dynamic_ttl_stats(),
         "refresh_ahead": state.movies.refresh_ahead_stats(),
         "change_feed": state.change_feed.stats(),
+        "analytics": analytics(state, &c),
         "negative": {
             "stored": c.negative_stored,
             "hits": c.negative_hits,
@@ -75,6 +76,34 @@ pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
         "offline": state.movies.is_offline(),
         "uptime_seconds": state.started.elapsed().as_secs(),
     }))
+}
+
+/// History per namespace, calls saved per mechanism, and recommendations.
+fn analytics(state: &AppState, c: &crate::counters::CounterSnapshot) -> Value {
+    let history = state.movies.history();
+    let ahead = state.movies.refresh_ahead_stats();
+    let dynamic_ttl = state.movies.dynamic_ttl_stats();
+    let inputs = crate::service::analytics::Inputs {
+        counters: c,
+        last_hour: &history.last_hour,
+        ahead: &ahead,
+        dynamic_ttl: &dynamic_ttl,
+        feed_enabled: state.change_feed.stats().enabled,
+        offline: state.movies.is_offline(),
+        hot_bytes_max: state.cache.hot().max_bytes(),
+        store_max_bytes: state.cache.usage().max_bytes(),
+    };
+    let by_namespace = |span: &[(&'static str, crate::service::movies::Counts)]| {
+        span.iter()
+            .map(|(ns, counts)| ((*ns).to_owned(), json!(counts)))
+            .collect::<serde_json::Map<String, Value>>()
+    };
+    json!({
+        "last_hour": by_namespace(&history.last_hour),
+        "last_day": by_namespace(&history.last_day),
+        "tmdb_calls_saved": crate::service::analytics::calls_saved(&inputs),
+        "recommendations": crate::service::analytics::recommendations(&inputs),
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]

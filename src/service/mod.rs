@@ -4,6 +4,8 @@
 
 /// Accounts: registration, login, tokens, profiles.
 pub mod accounts;
+/// The statistics' analytics: history, calls saved, recommendations.
+pub mod analytics;
 /// Passwords, JWTs, the signing secret, login throttling.
 pub mod auth;
 /// Cache statistics and clearing for staff, the admin socket and the command line.

@@ -84,6 +84,9 @@ pub struct Gauges {
     pub redis_memory: Option<(u64, u64)>,
     /// PostgreSQL's pool, when the accounts are there.
     pub db_pool: Option<crate::db::postgres::PoolStatus>,
+    pub refresh_ahead: crate::service::movies::AheadStats,
+    pub dynamic_ttl: crate::service::movies::DynamicTtlStats,
+    pub change_feed: crate::service::change_feed::FeedState,
 }
 
 impl AppStateInner {
@@ -103,6 +106,9 @@ impl AppStateInner {
                 crate::tmdb::budget::BreakerState::Open => 1.0,
             },
             uptime: self.started.elapsed(),
+            refresh_ahead: self.movies.refresh_ahead_stats(),
+            dynamic_ttl: self.movies.dynamic_ttl_stats(),
+            change_feed: self.change_feed.stats().state,
             redis_memory: self
                 .cache
                 .shared_info()

@@ -719,3 +719,47 @@ async fn a_failing_change_feed_falls_back_to_the_normal_ttl() {
     assert_eq!(reply.header("cache-control"), Some("public, max-age=86400"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn staff_statistics_show_the_last_hour_and_day_and_recommend() {
+    let env = TestEnv::new().await;
+    let app = env.spawn().await;
+    let staff = app.sign_up("alba").await;
+    make_staff(env.dir.path(), "alba");
+    let page = "/api/movies/trending/?page=1";
+    for _ in 0..4 {
+        app.get(page).await;
+    }
+    app.get(&format!("/api/movies/{}/", missing_id())).await;
+    app.get(&format!("/api/movies/{}/", missing_id())).await;
+    let stats = async |app: &crate::helpers::TestApp| {
+        app.authed(Method::GET, "/api/utils/cache/", &staff.access)
+            .await
+            .json()["data"]["analytics"]
+            .clone()
+    };
+    let analytics = stats(&app).await;
+    let hour = &analytics["last_hour"];
+    assert_eq!(hour["trending_movies"]["miss"], 1, "{analytics}");
+    assert_eq!(hour["trending_movies"]["hit"], 3, "{analytics}");
+    assert_eq!(hour["movie"]["negative"], 1, "{analytics}");
+    assert_eq!(analytics["last_day"]["trending_movies"]["hit"], 3);
+    assert_eq!(analytics["tmdb_calls_saved"]["cache"], 3);
+    assert_eq!(analytics["tmdb_calls_saved"]["negative_entries"], 1);
+    assert!(analytics["recommendations"].is_array(), "{analytics}");
+    // An hour later the hour is empty; the day still holds it.
+    app.clock.advance(Duration::from_secs(3660));
+    let analytics = stats(&app).await;
+    assert_eq!(analytics["last_hour"]["trending_movies"]["hit"], 0);
+    assert_eq!(analytics["last_day"]["trending_movies"]["hit"], 3);
+    let metrics = String::from_utf8_lossy(&app.get("/metrics").await.body).into_owned();
+    for family in [
+        "reelcache_hot_hits_total 3",
+        "reelcache_refresh_ahead_total{event=\"ran\"}",
+        "reelcache_dynamic_ttl_total{change=\"lengthened\"}",
+        "reelcache_change_feed_polls_total{result=\"ok\"}",
+    ] {
+        assert!(metrics.contains(family), "{family} in {metrics}");
+    }
+    app.stop().await;
+}

@@ -173,6 +173,11 @@ impl MovieService {
             return;
         };
         Counters::incr(&self.ahead.ran);
+        self.history.add(
+            crate::cache::key::namespace_of(key),
+            self.clock.now_ms(),
+            super::history::Event::RefreshAhead,
+        );
         let service = self.clone();
         tokio::spawn(async move {
             let now_ms = service.clock.now_ms();

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::dynamic_ttl;
 use super::endpoints::Kind;
 use super::served::StaleReason;
-use super::{CacheOutcome, Document, Fetched, HotSlot, MovieService, Served, record_cache_outcome};
+use super::{CacheOutcome, Document, Fetched, HotSlot, MovieService, Served};
 use crate::cache::fill::FillClaim;
 use crate::cache::redis_store::FillLock;
 use crate::cache::{CacheKey, CachedEntry, EntryMeta, Lookup, Shape};
@@ -110,7 +110,7 @@ impl MovieService {
             Lookup::Miss => None,
         };
         Counters::incr(&self.counters.misses);
-        record_cache_outcome(ns, CacheOutcome::Miss);
+        self.record_outcome(ns, CacheOutcome::Miss);
         let key = request.key.clone();
         let (fetched, collapsed) = match &stale {
             // With a stale copy at hand, a client waits for TMDB only `stale_after`: then the
@@ -279,6 +279,8 @@ impl MovieService {
     pub(super) fn negative_hit(&self, ns: &'static str) -> ApiError {
         Counters::incr(&self.counters.negative_hits);
         crate::measure::cache_outcome(ns, "NEGATIVE");
+        self.history
+            .add(ns, self.clock.now_ms(), super::history::Event::Negative);
         no_such_movie()
     }
 
@@ -351,7 +353,7 @@ impl MovieService {
     pub(super) async fn bypass(&self, request: Request) -> Result<Served, ApiError> {
         Counters::incr(&self.counters.bypasses);
         let ns = request.key.namespace_label();
-        record_cache_outcome(ns, CacheOutcome::Bypass);
+        self.record_outcome(ns, CacheOutcome::Bypass);
         let flight_key = {
             let mut key = request.path.clone();
             for (name, value) in &request.params {

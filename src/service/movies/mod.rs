@@ -11,6 +11,7 @@ mod dynamic_ttl;
 pub mod endpoints;
 mod fetch;
 mod flight;
+mod history;
 mod named;
 mod offline;
 mod served;
@@ -18,6 +19,7 @@ mod served;
 pub use ahead::AheadStats;
 pub use changes::Applied;
 pub use endpoints::Endpoint;
+pub use history::{Counts, HistoryStats};
 pub use served::{
     CacheOutcome, Document, Freshness, HotHit, HotMiss, HotSlot, Served, StaleReason,
 };
@@ -96,6 +98,8 @@ pub struct MovieService {
     ahead: ahead::SharedAhead,
     /// Until when the change feed counts as working (Unix ms; 0: never polled).
     feed_ok_until_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Outcomes per namespace over the last hour and day.
+    history: Arc<history::History>,
 }
 
 impl MovieService {
@@ -128,6 +132,7 @@ impl MovieService {
             ttl_counters: Arc::default(),
             ahead,
             feed_ok_until_ms: Arc::default(),
+            history: Arc::new(history::History::new()),
         }
     }
 
@@ -335,7 +340,8 @@ impl MovieService {
         // never waited for, when the log is busy).
         self.cache.usage().touch(key.as_str(), now_ms);
         Counters::incr(&self.counters.hits);
-        record_cache_outcome(key.namespace_label(), CacheOutcome::Hit);
+        Counters::incr(&self.counters.hot_hits);
+        self.record_outcome(key.namespace_label(), CacheOutcome::Hit);
         Served::from_hot(entry, now_ms)
     }
 
@@ -350,7 +356,7 @@ impl MovieService {
             CacheOutcome::Stale => Counters::incr(&self.counters.stale),
             _ => Counters::incr(&self.counters.hits),
         }
-        record_cache_outcome(namespace, outcome);
+        self.record_outcome(namespace, outcome);
         let meta = Some(entry.meta);
         Served::new(Document::Cached(entry), outcome, meta, now_ms)
     }
@@ -392,6 +398,21 @@ impl MovieService {
 
 /// Counts the outcome in the metrics. (The request's span gets the outcome the client saw, from
 /// its `X-Cache`, in `http::observe::finish`.)
-fn record_cache_outcome(namespace: &'static str, outcome: CacheOutcome) {
-    crate::measure::cache_outcome(namespace, outcome.as_str());
+impl MovieService {
+    /// Counts an outcome: in `/metrics` and in the last hour's and day's history.
+    fn record_outcome(&self, namespace: &'static str, outcome: CacheOutcome) {
+        crate::measure::cache_outcome(namespace, outcome.as_str());
+        let event = match outcome {
+            CacheOutcome::Hit => history::Event::Hit,
+            CacheOutcome::Stale => history::Event::Stale,
+            CacheOutcome::Miss => history::Event::Miss,
+            CacheOutcome::Bypass => history::Event::Bypass,
+        };
+        self.history.add(namespace, self.clock.now_ms(), event);
+    }
+
+    /// Outcomes per namespace over the last hour and the last day.
+    pub fn history(&self) -> history::HistoryStats {
+        self.history.stats(self.clock.now_ms())
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::served::StaleReason;
-use super::{CacheOutcome, Document, MovieService, Served, record_cache_outcome};
+use super::{CacheOutcome, Document, MovieService, Served};
 use crate::cache::{CacheKey, CachedEntry, ListMeta, Lookup, Shape};
 use crate::counters::Counters;
 use crate::domain::{Language, MAX_PAGE, Page, SearchQuery};
@@ -73,7 +73,7 @@ impl MovieService {
             }
             Lookup::Miss => {
                 Counters::incr(&self.counters.misses);
-                record_cache_outcome(ns, CacheOutcome::Miss);
+                self.record_outcome(ns, CacheOutcome::Miss);
                 Err(offline_miss(what))
             }
         }
@@ -153,7 +153,7 @@ impl MovieService {
         }
         let (meta, raw) = index.search(query.as_str(), page);
         Counters::incr(&self.counters.hits);
-        record_cache_outcome(crate::cache::key::SEARCH, CacheOutcome::Hit);
+        self.record_outcome(crate::cache::key::SEARCH, CacheOutcome::Hit);
         Ok(Served::new(
             Document::Fetched {
                 shape: Shape::List(meta),
