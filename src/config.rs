@@ -281,6 +281,21 @@ mod tests {
     }
 
     #[test]
+    fn zero_turns_the_thinking_ahead_loops_and_negative_entries_off() {
+        let env = |k: &str| {
+            [
+                "REELCACHE_TTL_NEGATIVE",
+                "REELCACHE_WARM_EVERY",
+                "REELCACHE_CHANGES_EVERY",
+            ]
+            .contains(&k)
+            .then(|| "0".to_owned())
+        };
+        let s = Settings::load(None, &env, &FlagOverrides::default()).unwrap();
+        assert!(s.ttl.negative.is_zero() && s.warm.every.is_zero() && s.changes.every.is_zero());
+    }
+
+    #[test]
     fn tmdb_base_urls_are_a_list_in_order_of_preference() {
         let load = |raw: &str| {
             let raw = raw.to_owned();

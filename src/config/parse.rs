@@ -81,6 +81,14 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     }
 }
 
+/// A duration, or `0` (`0s`, `0ms`) for "off".
+pub(super) fn parse_duration_or_off(raw: &str) -> Result<Duration, String> {
+    match raw.trim() {
+        "0" | "0s" | "0ms" => Ok(Duration::ZERO),
+        other => parse_duration(other),
+    }
+}
+
 /// A delay that may be zero (off), bounded so a typo cannot keep a stopping server up for hours.
 pub(super) fn parse_shutdown_delay(raw: &str) -> Result<Duration, String> {
     const MAX: Duration = Duration::from_secs(300);

@@ -85,7 +85,7 @@ settings! {
         /// Details' TTL while the change feed works (it drops what TMDB edits).
         details_with_feed: Duration = required("ttl.details_with_feed", "7d") => parse_ttl,
         /// How long TMDB's 404 for a movie id is remembered (a negative entry); 0: never.
-        negative: Duration = required("ttl.negative", "10m") => parse_duration,
+        negative: Duration = required("ttl.negative", "10m") => parse_duration_or_off,
         /// Lengthen the TTL of what comes back unchanged from a refresh, shorten what changed.
         dynamic: bool = required("ttl.dynamic", "true") => parse_bool,
         /// The longest dynamic TTL, as a multiple of the configured one.
@@ -209,7 +209,7 @@ settings! {
     /// `POST /api/utils/cache/warm/`).
     pub struct WarmSettings {
         /// How often the server re-warms the default warm set (0: never); never offline.
-        every: Duration = required("warm.every", "6h") => parse_duration,
+        every: Duration = required("warm.every", "6h") => parse_duration_or_off,
         /// TMDB fetches one run may make (what is still fresh costs nothing).
         budget: u32 = required("warm.budget", "500") => |v| parse_count(v, 1),
         trending_pages: u32 = required("warm.trending_pages", "5") => parse_pages,
@@ -222,7 +222,7 @@ settings! {
     /// TMDB's change list (`/movie/changes`), polled to drop what TMDB says was edited.
     pub struct ChangeFeedSettings {
         /// How often to poll (0: never); never offline.
-        every: Duration = required("changes.every", "1h") => parse_duration,
+        every: Duration = required("changes.every", "1h") => parse_duration_or_off,
     }
 
     pub struct ClientSettings {

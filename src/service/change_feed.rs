@@ -28,6 +28,9 @@ const MAX_WINDOW_MS: u64 = 14 * 24 * 3600 * 1000;
 const MAX_PAGES: u32 = 1000;
 /// The first poll looks back one day (TMDB's default window).
 const FIRST_WINDOW_MS: u64 = 24 * 3600 * 1000;
+/// Hot entries of changed movies fetched again in one poll, at most (the others are dropped,
+/// and fetched again when next read).
+const MAX_REFRESHES: u64 = 100;
 
 /// What the feed has done, kept across restarts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -104,7 +107,11 @@ impl ChangeFeed {
             return stop.await;
         }
         loop {
-            self.poll().await;
+            // A poll stopped half-way is polled again whole at the next start.
+            tokio::select! {
+                () = &mut stop => return,
+                () = self.poll() => {}
+            }
             tokio::select! {
                 () = &mut stop => return,
                 () = tokio::time::sleep(self.every) => {}
@@ -127,9 +134,14 @@ impl ChangeFeed {
         match result {
             Ok((ids, nulls, pages)) => {
                 let mut seen = std::collections::HashSet::new();
+                let mut poll_refreshes = 0;
                 for id in ids.iter().copied() {
                     if seen.insert(id) {
-                        let applied = self.movies.apply_change(id).await;
+                        // At most `MAX_REFRESHES` hot entries fetched again a poll; past
+                        // that, changed entries are only dropped.
+                        let may_refresh = poll_refreshes < MAX_REFRESHES;
+                        let applied = self.movies.apply_change(id, may_refresh).await;
+                        poll_refreshes += applied.refreshed;
                         state.invalidated += applied.invalidated;
                         state.refreshed += applied.refreshed;
                     }
@@ -152,7 +164,9 @@ impl ChangeFeed {
             }
         }
         *crate::sync::lock(&self.state) = state.clone();
-        if let Err(e) = save(&self.path, &state) {
+        let path = self.path.clone();
+        let saved = crate::telemetry::spawn_blocking(move || save(&path, &state)).await;
+        if let Err(e) = saved {
             tracing::warn!(error = %e, path = %self.path.display(), "cannot save the change feed's state");
         }
     }
@@ -215,5 +229,10 @@ fn save(path: &Path, state: &FeedState) -> std::io::Result<()> {
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(&serde_json::to_vec_pretty(state).expect("a state serialises"))?;
     file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // The rename itself survives a crash once the directory is synced.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }

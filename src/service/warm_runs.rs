@@ -195,7 +195,10 @@ impl WarmProgress for Progress {
             run.skipped = report.skipped;
             run.failed = report.failed;
             run.left_over_budget = report.over_budget;
-            run.budget_left = self.budget.map(|b| b.saturating_sub(report.fetched));
+            // As the run's budget counts: a failed item spent its unit too.
+            run.budget_left = self
+                .budget
+                .map(|b| b.saturating_sub(report.fetched + report.failed));
         }
     }
 }

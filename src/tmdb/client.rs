@@ -166,11 +166,15 @@ impl TmdbClient {
         };
         Counters::incr(&self.counters.upstream_calls);
         let started = Instant::now();
-        let result = tokio::time::timeout_at(deadline, self.send(request))
-            .await
-            .unwrap_or(Err(TmdbError::Timeout));
+        let (result, out_of_time) =
+            match tokio::time::timeout_at(deadline, self.send(request)).await {
+                Ok(result) => (result, false),
+                Err(_) => (Err(TmdbError::Timeout), true),
+            };
         drop(admission);
-        if matches!(result, Err(TmdbError::Timeout | TmdbError::Transport(_))) {
+        // The host's own failure (no connection, or no answer within the client's timeout),
+        // not the request's deadline running out after a long wait for admission.
+        if !out_of_time && matches!(result, Err(TmdbError::Timeout | TmdbError::Transport(_))) {
             self.hosts.failed(host);
         }
         self.budget.record(&result);

@@ -214,6 +214,14 @@ impl FakeTmdb {
         crate::sync::lock(&self.shared.changes).push(Some(id));
     }
 
+    /// The title movie `id`'s details have now (a changed one, or the catalogue's).
+    pub fn current_title(&self, id: u32) -> String {
+        crate::sync::lock(&self.shared.retitled)
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| catalog::title(id))
+    }
+
     /// Adds entries to `/movie/changes` without changing anything (ids of movies the catalogue
     /// may not hold, and nulls).
     pub fn list_changes(&self, ids: &[Option<u32>]) {

@@ -34,9 +34,11 @@ impl MovieService {
         self.clock.now_ms() < self.feed_ok_until_ms.load(Ordering::Relaxed)
     }
 
-    /// Drops (or, when hot, refreshes) the stored details and recommendation pages of movie
-    /// `id`, in the default language (other languages' entries expire by their TTL).
-    pub async fn apply_change(&self, id: u32) -> Applied {
+    /// Drops (or, when hot and `may_refresh`, refreshes) the stored details and recommendation
+    /// pages of movie `id`, in the default language (other languages' entries expire by their
+    /// TTL, which the feed does not lengthen). A refresh waits for nothing: while client misses
+    /// keep the upstream budget busy, hot entries are dropped like the others.
+    pub async fn apply_change(&self, id: u32, may_refresh: bool) -> Applied {
         let mut applied = Applied::default();
         let Some(movie) = MovieId::new(id) else {
             return applied;
@@ -49,10 +51,12 @@ impl MovieService {
         );
         let now_ms = self.clock.now_ms();
         for key in keys {
-            let hot = self
-                .ahead
-                .score(key.as_str(), now_ms)
-                .is_some_and(|score| score >= super::access::HOT);
+            let hot = may_refresh
+                && !self.tmdb.budget().is_busy()
+                && self
+                    .ahead
+                    .score(key.as_str(), now_ms)
+                    .is_some_and(|score| score >= super::access::HOT);
             if hot {
                 let service = self.clone();
                 applied.refreshed += 1;

@@ -41,7 +41,7 @@ pub fn next_ttl(
     let applied =
         Duration::from_millis(previous.expires_at_ms.saturating_sub(previous.stored_at_ms));
     let longest = configured.saturating_mul(settings.dynamic_max);
-    let shortest = configured * settings.dynamic_min_percent / 100;
+    let shortest = configured.saturating_mul(settings.dynamic_min_percent) / 100;
     let next = if previous.etag == etag {
         applied.saturating_mul(2).clamp(shortest, longest)
     } else {

@@ -34,6 +34,13 @@ pub(super) struct Request {
     pub previous: Option<EntryMeta>,
 }
 
+impl Request {
+    /// A client's (reads count towards refresh-ahead), not background work's.
+    pub(super) fn is_client(&self) -> bool {
+        matches!(self.requester, Requester::Client(_))
+    }
+}
+
 /// How often an instance waiting for another's fill looks for the entry.
 const FILL_POLL: Duration = Duration::from_millis(20);
 
@@ -82,7 +89,9 @@ impl MovieService {
             Lookup::Missing { .. } => return Err(self.negative_hit(ns)),
             Lookup::Fresh(entry) => {
                 tracing::debug!(key = %request.key, "cache hit");
-                self.note_read(request.key.as_str(), &entry.meta, now_ms);
+                if request.is_client() {
+                    self.note_read(request.key.as_str(), &entry.meta, now_ms);
+                }
                 let mut served = self.serve_entry(ns, entry, CacheOutcome::Hit, now_ms);
                 served.hot = Some(HotSlot {
                     key: request.key,
@@ -92,7 +101,9 @@ impl MovieService {
             }
             Lookup::Expired(entry) if now_ms < entry.meta.expires_at_ms.saturating_add(window) => {
                 tracing::debug!(key = %request.key, "stale: serving while revalidating");
-                self.note_read(request.key.as_str(), &entry.meta, now_ms);
+                if request.is_client() {
+                    self.note_read(request.key.as_str(), &entry.meta, now_ms);
+                }
                 request.previous = Some(entry.meta);
                 self.refresh_in_background(request, &self.counters.revalidations);
                 return Ok(self
@@ -112,6 +123,7 @@ impl MovieService {
         Counters::incr(&self.counters.misses);
         self.record_outcome(ns, CacheOutcome::Miss);
         let key = request.key.clone();
+        let client = request.is_client();
         let (fetched, collapsed) = match &stale {
             // With a stale copy at hand, a client waits for TMDB only `stale_after`: then the
             // copy answers, and the fetch (its own task, single-flight, bounded by the upstream
@@ -130,7 +142,9 @@ impl MovieService {
             Ok((shape, raw, meta, generation)) => {
                 let document = Document::Fetched { shape, raw };
                 let now_ms = self.clock.now_ms();
-                self.note_read(key.as_str(), &meta, now_ms);
+                if client {
+                    self.note_read(key.as_str(), &meta, now_ms);
+                }
                 let mut served = Served::new(document, CacheOutcome::Miss, Some(meta), now_ms);
                 // Noted when the fetch stored the document: any later change refuses the body.
                 served.hot = generation.map(|generation| HotSlot { key, generation });
@@ -261,13 +275,22 @@ impl MovieService {
             Err(error) => return Err(error),
         };
         let now_ms = self.clock.now_ms();
-        let ttl = dynamic_ttl::next_ttl(
+        let mut ttl = dynamic_ttl::next_ttl(
             &self.ttl,
             request.ttl,
             request.previous.as_ref(),
             crate::cache::envelope::payload_hash(&raw),
             &self.ttl_counters,
         );
+        // Details the change feed watches (the default language's) live long while it works;
+        // the dynamic TTL moves around the normal TTL, never around this one.
+        let default_language = request
+            .params
+            .iter()
+            .any(|(name, value)| *name == "language" && value == self.default_language.as_str());
+        if matches!(request.kind, Kind::Movie) && default_language && self.feed_is_working() {
+            ttl = ttl.max(self.ttl.details_with_feed);
+        }
         let (meta, generation) = self
             .cache
             .put_tracked(&request.key, shape, &raw, now_ms, ttl)

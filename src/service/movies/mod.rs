@@ -100,6 +100,8 @@ pub struct MovieService {
     feed_ok_until_ms: Arc<std::sync::atomic::AtomicU64>,
     /// Outcomes per namespace over the last hour and day.
     history: Arc<history::History>,
+    /// Set while a staff namespace refresh runs (one at a time).
+    refreshing_namespace: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl MovieService {
@@ -133,6 +135,7 @@ impl MovieService {
             ahead,
             feed_ok_until_ms: Arc::default(),
             history: Arc::new(history::History::new()),
+            refreshing_namespace: Arc::default(),
         }
     }
 
@@ -173,10 +176,7 @@ impl MovieService {
         language: &Language,
         who: Requester,
     ) -> Request {
-        let mut upstream = request.upstream(&self.ttl);
-        if matches!(upstream.kind, Kind::Movie) && self.feed_is_working() {
-            upstream.ttl = upstream.ttl.max(self.ttl.details_with_feed);
-        }
+        let upstream = request.upstream(&self.ttl);
         let mut params = Vec::with_capacity(upstream.params.len() + 2);
         params.push(("language", language.as_str().to_owned()));
         params.extend(upstream.params);
@@ -203,7 +203,7 @@ impl MovieService {
         who: Requester,
     ) -> Result<Served, ApiError> {
         match self.hot(&request, language) {
-            Ok(hit) => Ok(self.serve_hot(hit)),
+            Ok(hit) => Ok(self.serve_hot_for(hit, who)),
             Err(miss) => self.cached_miss(miss, request, language, who).await,
         }
     }
@@ -222,7 +222,8 @@ impl MovieService {
         let served = self
             .through_cache(self.request_of(&request, miss.key, language, who))
             .await?;
-        if let Some(page) = request.page() {
+        // A warm run fetches exactly its plan (and its budget counts every call).
+        if let (Some(page), Requester::Client(_)) = (request.page(), who) {
             self.prefetch_after(&served, page, |other| {
                 let other = request.at_page(other);
                 let key = other.key(self.key_language(language));
@@ -334,8 +335,15 @@ impl MovieService {
 
     /// Serves what [`MovieService::hot`] found: counts the hit and notes the read.
     pub fn serve_hot(&self, hit: HotHit) -> Served {
+        self.serve_hot_for(hit, Requester::Client(None))
+    }
+
+    /// As `serve_hot`; only a client's read counts towards refresh-ahead (warm runs' do not).
+    fn serve_hot_for(&self, hit: HotHit, who: Requester) -> Served {
         let HotHit { key, entry, now_ms } = hit;
-        self.note_read(key.as_str(), &entry.meta, now_ms);
+        if matches!(who, Requester::Client(_)) {
+            self.note_read(key.as_str(), &entry.meta, now_ms);
+        }
         // The store does not see this read: note it for the size bound's LRU order (skipped,
         // never waited for, when the log is busy).
         self.cache.usage().touch(key.as_str(), now_ms);

@@ -132,17 +132,35 @@ impl MovieService {
     }
 
     /// Refreshes every stored key in `namespace` (at most `limit`), four at a time, in the
-    /// background; how many it will refresh.
+    /// background; how many it will refresh. One namespace refresh at a time (`Conflict`).
     pub async fn refresh_namespace(
         &self,
         namespace: &str,
         limit: usize,
     ) -> Result<usize, ApiError> {
+        use std::sync::atomic::Ordering;
+        /// Clears the flag however the refresh ends.
+        struct Running(std::sync::Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Running {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
         if self.offline {
             return Err(ApiError::Conflict(
                 "offline: refreshing needs TMDB".to_owned(),
             ));
         }
+        if self
+            .refreshing_namespace
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(ApiError::Conflict(
+                "a namespace refresh is in progress; try again when it is done".to_owned(),
+            ));
+        }
+        let running = Running(self.refreshing_namespace.clone());
         let cache = self.cache.clone();
         let prefix = format!("{namespace}:");
         let keys: Vec<String> = crate::telemetry::spawn_blocking(move || {
@@ -158,6 +176,7 @@ impl MovieService {
         let count = keys.len();
         let service = self.clone();
         tokio::spawn(async move {
+            let _running = running;
             use futures_util::StreamExt;
             futures_util::stream::iter(keys)
                 .for_each_concurrent(4, |key: String| {
