@@ -89,12 +89,17 @@ async fn clear_cache(req: &ApiRequest, state: &AppState) -> Result<Response, Api
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct WarmBody {
-    trending_pages: Option<u32>,
-    popular_pages: Option<u32>,
-    recommendation_pages: Option<u32>,
+    #[serde(default, deserialize_with = "super::json::integral")]
+    trending_pages: Option<i64>,
+    #[serde(default, deserialize_with = "super::json::integral")]
+    popular_pages: Option<i64>,
+    #[serde(default, deserialize_with = "super::json::integral")]
+    recommendation_pages: Option<i64>,
     details: Option<bool>,
-    concurrency: Option<u32>,
-    budget: Option<u64>,
+    #[serde(default, deserialize_with = "super::json::integral")]
+    concurrency: Option<i64>,
+    #[serde(default, deserialize_with = "super::json::integral")]
+    budget: Option<i64>,
 }
 
 /// GET: the current or last warm run; POST: start one (202), `409` while one runs.
@@ -140,14 +145,14 @@ fn warm_plan(
     body: &WarmBody,
 ) -> Result<crate::service::warm::WarmPlan, ApiError> {
     let mut plan = crate::service::warm_runs::default_plan(&state.warm_settings);
-    let within = |field: &str, value: Option<u64>, min: u64, max: u64| match value {
+    let within = |field: &str, value: Option<i64>, min: i64, max: i64| match value {
         Some(v) if !(min..=max).contains(&v) => Err(ApiError::validation(
             field,
             format!("{field} must be from {min} to {max}"),
         )),
         _ => Ok(value),
     };
-    let pages = |field: &str, value: Option<u32>| within(field, value.map(u64::from), 0, 500);
+    let pages = |field: &str, value: Option<i64>| within(field, value, 0, 500);
     if let Some(n) = pages("trending_pages", body.trending_pages)? {
         plan.trending_pages = n as u32;
     }
@@ -160,11 +165,11 @@ fn warm_plan(
     if let Some(details) = body.details {
         plan.details = details;
     }
-    if let Some(n) = within("concurrency", body.concurrency.map(u64::from), 1, 64)? {
+    if let Some(n) = within("concurrency", body.concurrency, 1, 64)? {
         plan.concurrency = n as usize;
     }
     if let Some(n) = within("budget", body.budget, 1, 1_000_000)? {
-        plan.budget = Some(n);
+        plan.budget = Some(n as u64);
     }
     Ok(plan)
 }
@@ -182,8 +187,18 @@ async fn refresh(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
                 .accounts
                 .authenticate_staff(req.authorization.as_deref())
                 .await?;
-            match (req.query.get("key"), req.query.get("namespace")) {
-                (Some(key), None) => {
+            let key = req.query.get("key");
+            let namespace = req.query.get("namespace");
+            // Both: the key, if it is in that namespace (as clearing reads them).
+            if let (Some(key), Some(namespace)) = (key, namespace)
+                && crate::cache::key::namespace_of(key) != namespace
+            {
+                return Err(ApiError::NotFound(format!(
+                    "{key} is not in the namespace {namespace}"
+                )));
+            }
+            match (key, namespace) {
+                (Some(key), _) => {
                     let meta = state.movies.refresh_now(key).await?;
                     Ok(json_response(
                         StatusCode::OK,
@@ -216,9 +231,9 @@ async fn refresh(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
                         &json!({"success": true, "data": {"namespace": namespace, "refreshing": count}}),
                     ))
                 }
-                _ => Err(ApiError::validation(
+                (None, None) => Err(ApiError::validation(
                     "key",
-                    "give exactly one of key and namespace",
+                    "give a key, or a namespace",
                 )),
             }
         }

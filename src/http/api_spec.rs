@@ -635,6 +635,12 @@ fn object(properties: Value, required: &[&str]) -> Value {
     json!({"type": "object", "properties": properties, "required": required})
 }
 
+/// An object that takes no property besides those listed (the server refuses others).
+fn closed(mut schema: Value) -> Value {
+    schema["additionalProperties"] = json!(false);
+    schema
+}
+
 /// A string field the server reads as absent when it is `null` (serde's `Option`).
 fn nullable(mut schema: Value) -> Value {
     schema["type"] = json!(["string", "null"]);
@@ -712,7 +718,7 @@ fn request_schemas() -> Map<String, Value> {
                    "description": description, "is_active": is_active}),
             &["setting_value"],
         ),
-        "WarmRequest": object(
+        "WarmRequest": closed(object(
             json!({
                 "trending_pages": {"type": "integer", "minimum": 0, "maximum": 500},
                 "popular_pages": {"type": "integer", "minimum": 0, "maximum": 500},
@@ -722,7 +728,7 @@ fn request_schemas() -> Map<String, Value> {
                 "budget": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
             }),
             &[],
-        ),
+        )),
         "SettingChange": object(
             json!({"setting_code": ignored_code, "setting_value": value,
                    "description": description, "is_active": is_active}),

@@ -168,3 +168,22 @@ pub fn api_request() -> impl Filter<Extract = (ApiRequest,), Error = warp::Rejec
             },
         )
 }
+
+/// A JSON integer, also when written with a zero fraction (`550.0`): JSON Schema's `integer`,
+/// which the OpenAPI document promises, counts it as one, and so do JavaScript clients.
+pub fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::Deserialize;
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom(format!(
+            "invalid type: {number}, expected an integer"
+        ))),
+    }
+}
