@@ -231,10 +231,15 @@ async fn refresh(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
                         &json!({"success": true, "data": {"namespace": namespace, "refreshing": count}}),
                     ))
                 }
-                (None, None) => Err(ApiError::validation(
-                    "key",
-                    "give a key, or a namespace",
-                )),
+                // Neither: every trending, recommendations and details entry (as clearing
+                // with neither clears everything).
+                (None, None) => {
+                    let count = state.movies.refresh_namespace("", NAMESPACE_LIMIT).await?;
+                    Ok(json_response(
+                        StatusCode::ACCEPTED,
+                        &json!({"success": true, "data": {"namespace": null, "refreshing": count}}),
+                    ))
+                }
             }
         }
         .await,

@@ -831,7 +831,7 @@ fn response_schemas() -> Value {
         "CacheStats": object(json!({"success": {"const": true}, "data": {"type": "object", "additionalProperties": true}}), &["success", "data"]),
         "WarmRunEnvelope": object(json!({"success": {"const": true}, "data": {"type": ["object", "null"]}}), &["success", "data"]),
         "Refreshed": object(json!({"success": {"const": true}, "data": {"type": "object", "properties": {"key": {"type": "string"}, "stored_at": {"type": "string"}, "expires_at": {"type": "string"}}}}), &["success", "data"]),
-        "RefreshingNamespace": object(json!({"success": {"const": true}, "data": {"type": "object", "properties": {"namespace": {"type": "string"}, "refreshing": {"type": "integer"}}}}), &["success", "data"]),
+        "RefreshingNamespace": object(json!({"success": {"const": true}, "data": {"type": "object", "properties": {"namespace": {"type": ["string", "null"]}, "refreshing": {"type": "integer"}}}}), &["success", "data"]),
         "Cleared": object(json!({"success": {"const": true}, "message": {"type": "string"}, "removed": {"type": "integer"}}), &["success", "message", "removed"]),
         "SettingEnvelope": object(json!({"success": {"const": true}, "message": {"type": "string", "description": "on create, update and delete"}, "data": setting}), &["success", "data"]),
         "SettingList": object(json!({"success": {"const": true}, "count": {"type": "integer"}, "data": {"type": "array", "items": setting_summary}}), &["success", "count", "data"]),

@@ -132,7 +132,8 @@ impl MovieService {
     }
 
     /// Refreshes every stored key in `namespace` (at most `limit`), four at a time, in the
-    /// background; how many it will refresh. One namespace refresh at a time (`Conflict`).
+    /// background (`""`: every refreshable entry, up to `limit`); how many it will refresh. One
+    /// namespace refresh at a time (`Conflict`).
     pub async fn refresh_namespace(
         &self,
         namespace: &str,
@@ -162,7 +163,11 @@ impl MovieService {
         }
         let running = Running(self.refreshing_namespace.clone());
         let cache = self.cache.clone();
-        let prefix = format!("{namespace}:");
+        // "": every namespace (the keys that name a cached endpoint).
+        let prefix = match namespace {
+            "" => String::new(),
+            namespace => format!("{namespace}:"),
+        };
         let keys: Vec<String> = crate::telemetry::spawn_blocking(move || {
             cache
                 .scan_blocking(&prefix)
