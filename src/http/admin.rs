@@ -191,7 +191,7 @@ async fn refresh(_: Vec<String>, req: ApiRequest, state: AppState) -> Response {
             let namespace = req.query.get("namespace");
             // Both: the key, if it is in that namespace (as clearing reads them).
             if let (Some(key), Some(namespace)) = (key, namespace)
-                && crate::cache::key::namespace_of(key) != namespace
+                && !crate::service::cache_admin::key_in_namespace(key, namespace)
             {
                 return Err(ApiError::NotFound(format!(
                     "{key} is not in the namespace {namespace}"

@@ -20,6 +20,11 @@ pub fn clearable_key_pattern() -> String {
 /// The namespaces `POST /api/utils/cache/refresh/?namespace=` takes: the cached endpoints'.
 pub const REFRESHABLE_NAMESPACES: &[&str] = &[key::TRENDING, key::RECOMMENDED, key::MOVIE];
 
+/// Whether `stored` is a key of `namespace`.
+pub fn key_in_namespace(stored: &str, namespace: &str) -> bool {
+    key::namespace_of(stored) == namespace
+}
+
 /// The staff endpoint's `data`: store sizes and the process counters.
 pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
     let store = state
