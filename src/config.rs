@@ -27,7 +27,8 @@ pub use secret::{Credential, RedisUrl, Secret, redact_url};
 pub use specs::{SPECS, Shown, Spec};
 pub use table::{
     AuthSettings, CacheSettings, ChangeFeedSettings, ClientSettings, DatabaseSettings,
-    HttpSettings, ResilienceSettings, Settings, TmdbSettings, TtlSettings, WarmSettings,
+    HttpSettings, ImageSettings, ResilienceSettings, Settings, TmdbSettings, TtlSettings,
+    WarmSettings,
 };
 
 /// What an offline server with an empty cache starts from.

@@ -77,6 +77,15 @@ counters! {
     negative_stored,
     /// Requests answered 404 from a negative entry, without asking TMDB.
     negative_hits,
+    /// Images served from the image cache (memory or disk).
+    image_hits,
+    /// Images fetched from TMDB's image server (or refused offline).
+    image_misses,
+    /// Image requests that waited for another request's fetch of the same image.
+    image_coalesced,
+    /// Calls to TMDB's image server, and those that failed.
+    image_upstream_calls,
+    image_upstream_errors,
 }
 
 impl Counters {

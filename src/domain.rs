@@ -4,6 +4,7 @@
 use std::fmt;
 
 pub mod favorite;
+pub mod image;
 pub mod list;
 pub mod pattern;
 pub mod setting;

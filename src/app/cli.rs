@@ -217,6 +217,10 @@ pub struct WarmArgs {
     /// anything always exits 1)
     #[arg(long, value_name = "COUNT|PERCENT%", default_value = "100%")]
     pub max_failures: crate::service::warm::FailureBudget,
+    /// Also fetch the poster of every movie on the warmed pages, at this TMDB size (w342 is
+    /// what the built-in front end shows)
+    #[arg(long, value_name = "SIZE", value_parser = clap::builder::PossibleValuesParser::new(crate::domain::image::SIZES))]
+    pub images: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -57,6 +57,35 @@ impl Opened {
         if let Some(rate) = cache.shared_rate("tmdb", settings.tmdb.rps) {
             tmdb = tmdb.share_rate(Box::new(SharedTmdbRate(rate)));
         }
+        let image_store = {
+            let (dir, images) = (settings.data_dir.clone(), settings.images.clone());
+            tokio::task::spawn_blocking(move || {
+                crate::cache::images::ImageStore::open(&dir, images.max_bytes, images.memory_bytes)
+            })
+            .await
+            .map_err(|e| StartupError::Other(format!("opening the image cache: {e}")))?
+        }
+        .map_err(|e| {
+            StartupError::Other(format!(
+                "cannot open the image cache in {}: {e}",
+                settings
+                    .data_dir
+                    .join(crate::cache::images::LAYOUT)
+                    .display()
+            ))
+        })?;
+        let images =
+            crate::service::images::ImageService::new(crate::service::images::ImageServiceParts {
+                store: Arc::new(image_store),
+                tmdb: tmdb.clone(),
+                clock: clock.clone(),
+                counters: counters.clone(),
+                components: components.clone(),
+                offline: settings.is_offline(),
+                base_url: settings.images.base_url.clone(),
+                max_file_bytes: settings.images.max_file_bytes,
+                deadline: settings.resilience.deadline,
+            });
         let movies = MovieService::new(MovieServiceParts {
             cache: cache.clone(),
             tmdb,
@@ -99,6 +128,7 @@ impl Opened {
         let (alive, state_released) = tokio::sync::mpsc::channel(1);
         let state = AppState::new(AppStateInner {
             _alive: alive,
+            images,
             accounts,
             favorites,
             settings: settings_service,

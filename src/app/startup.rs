@@ -366,9 +366,10 @@ async fn seed_if_empty(state: &AppState, seed: &SeedSnapshot) {
     }
     let (name, reader) = source;
     let cache = state.cache.clone();
+    let images = state.images.store().clone();
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || {
-        crate::cache::snapshot::import_from(&cache, reader, &mut |_| {})
+        crate::cache::snapshot::import_from(&cache, Some(&images), reader, &mut |_| {})
     })
     .await;
     match result {

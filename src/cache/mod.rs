@@ -8,6 +8,8 @@ mod entry;
 pub mod envelope;
 pub mod fill;
 pub mod hot;
+/// The image cache: files with a byte bound of their own.
+pub mod images;
 pub mod key;
 
 mod blocking;

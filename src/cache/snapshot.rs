@@ -4,11 +4,13 @@
 //!
 //! ```text
 //! magic        8 bytes   "RCSNAP\r\n"
-//! version      u16 LE    1
+//! version      u16 LE    2 (1: the same without image records; still read)
 //! header_len   u32 LE
 //! header       bincode 2 standard: SnapshotHeader
 //! records      0x01, key_len u16 LE, key (UTF-8), value_len u32 LE, value (a cache envelope)
-//! end          0xFF, entry count u64 LE, XXH3-64 u64 LE of every byte before the 0xFF
+//!              0x02, key_len u16 LE, key (UTF-8, "w342/abc.jpg"), value_len u32 LE,
+//!                    value (an image record, `cache/images/record.rs`): version 2 only
+//! end          0xFF, record count u64 LE, XXH3-64 u64 LE of every byte before the 0xFF
 //! ```
 //!
 //! Import reads the whole file and checks everything (magic, version, every record's envelope
@@ -21,11 +23,17 @@ use std::path::Path;
 use bincode::{Decode, Encode};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::cache::images::{ImageStore, StoredImage, record as image_record};
 use crate::cache::{CacheKey, PageCache, envelope, key};
 
 pub const MAGIC: &[u8; 8] = b"RCSNAP\r\n";
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
+/// The oldest version this build reads.
+const OLDEST_VERSION: u16 = 1;
 const RECORD: u8 = 0x01;
+const IMAGE: u8 = 0x02;
+/// The namespace images are counted under (and asked for by, in `--namespace`).
+pub const IMAGES: &str = "images";
 const END: u8 = 0xFF;
 /// Keys are short; anything longer is damage.
 const MAX_KEY: usize = 1024;
@@ -48,7 +56,10 @@ pub enum SnapshotError {
     Io(String),
     #[error("not a reelcache snapshot (bad magic bytes)")]
     Magic,
-    #[error("snapshot format version {0} is not supported (this build reads version {VERSION})")]
+    #[error(
+        "snapshot format version {0} is not supported (this build reads versions \
+         {OLDEST_VERSION} to {VERSION})"
+    )]
     Version(u16),
     #[error("snapshot is damaged: {0}")]
     Damaged(String),
@@ -89,11 +100,13 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Writes every entry whose namespace is in `namespaces` (all movie data when empty; user data
-/// never travels in snapshots) to `path`, atomically
-/// (a temporary file renamed into place). Blocking. `progress` is called with bytes written.
+/// Writes every entry whose namespace is in `namespaces` (all movie data and every image when
+/// empty; `images` names the images; user data never travels in snapshots) to `path`,
+/// atomically (a temporary file renamed into place). Blocking. `progress` is called with bytes
+/// written.
 pub fn export(
     cache: &PageCache,
+    images: Option<&ImageStore>,
     path: &Path,
     namespaces: &[String],
     header: &SnapshotHeader,
@@ -152,6 +165,25 @@ pub fn export(
         *summary.namespaces.entry(namespace).or_default() += 1;
         progress(out.written);
     }
+    let images_wanted = namespaces.is_empty() || namespaces.iter().any(|n| n == IMAGES);
+    if let Some(images) = images.filter(|_| images_wanted) {
+        for image in images.scan() {
+            let value = image_record::encode(&image);
+            if image.key.len() > MAX_KEY || value.len() > MAX_VALUE as usize {
+                continue;
+            }
+            out.write_all(&[IMAGE]).map_err(io)?;
+            out.write_all(&(image.key.len() as u16).to_le_bytes())
+                .map_err(io)?;
+            out.write_all(image.key.as_bytes()).map_err(io)?;
+            out.write_all(&(value.len() as u32).to_le_bytes())
+                .map_err(io)?;
+            out.write_all(&value).map_err(io)?;
+            summary.entries += 1;
+            *summary.namespaces.entry(IMAGES.to_owned()).or_default() += 1;
+            progress(out.written);
+        }
+    }
     let digest = out.hash.digest();
     out.write_all(&[END]).map_err(io)?;
     out.write_all(&summary.entries.to_le_bytes()).map_err(io)?;
@@ -194,10 +226,17 @@ impl<R: Read> SnapshotReader<R> {
     }
 }
 
+/// One record of a snapshot, checked.
+enum Record {
+    /// A page-cache entry: its key and envelope.
+    Page(String, Vec<u8>),
+    Image(StoredImage),
+}
+
 /// Reads a snapshot from start to end, verifying everything, and hands each record to `visit`.
 fn read(
     source: impl Read,
-    visit: &mut dyn FnMut(String, Vec<u8>) -> Result<(), SnapshotError>,
+    visit: &mut dyn FnMut(Record) -> Result<(), SnapshotError>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
     let mut r = SnapshotReader {
@@ -210,7 +249,7 @@ fn read(
         return Err(SnapshotError::Magic);
     }
     let version = u16::from_le_bytes(r.array()?);
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(SnapshotError::Version(version));
     }
     let header_len = u32::from_le_bytes(r.array()?);
@@ -250,7 +289,33 @@ fn read(
                 summary.entries += 1;
                 summary.bytes = r.read;
                 *summary.namespaces.entry(namespace).or_default() += 1;
-                visit(key, value)?;
+                visit(Record::Page(key, value))?;
+                progress(r.read);
+            }
+            IMAGE if version >= 2 => {
+                let key_len = u16::from_le_bytes(r.array()?) as usize;
+                if key_len == 0 || key_len > MAX_KEY {
+                    return Err(SnapshotError::Damaged("implausible key length".into()));
+                }
+                let key = String::from_utf8(r.vec(key_len)?)
+                    .map_err(|_| SnapshotError::Damaged("a key is not UTF-8".into()))?;
+                let value_len = u32::from_le_bytes(r.array()?);
+                if value_len > MAX_VALUE {
+                    return Err(SnapshotError::Damaged("implausible value length".into()));
+                }
+                let value = r.vec(value_len as usize)?;
+                let image = image_record::decode(bytes::Bytes::from(value))
+                    .map_err(|e| SnapshotError::Damaged(format!("image '{key}': {e}")))?;
+                if image.key != key {
+                    return Err(SnapshotError::Damaged(format!(
+                        "image '{key}' holds '{}'",
+                        image.key
+                    )));
+                }
+                summary.entries += 1;
+                summary.bytes = r.read;
+                *summary.namespaces.entry(IMAGES.to_owned()).or_default() += 1;
+                visit(Record::Image(image))?;
                 progress(r.read);
             }
             END => {
@@ -288,7 +353,7 @@ pub fn verify(
     path: &Path,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
-    read(open(path)?, &mut |_, _| Ok(()), progress)
+    read(open(path)?, &mut |_| Ok(()), progress)
 }
 
 fn open(path: &Path) -> Result<File, SnapshotError> {
@@ -321,10 +386,11 @@ const COPY_IN_MEMORY: usize = 64 * 1024 * 1024;
 /// be loaded half: what is loaded is exactly what was verified.
 pub fn import(
     cache: &PageCache,
+    images: Option<&ImageStore>,
     path: &Path,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
-    import_from(cache, open(path)?, progress)
+    import_from(cache, images, open(path)?, progress)
 }
 
 /// The synthetic demo data, compiled in: a binary started anywhere, with no data directory
@@ -332,9 +398,11 @@ pub fn import(
 /// that file as it was when the binary was built.
 pub static DEMO: &[u8] = include_bytes!("../../data/demo.rcsnap");
 
-/// `import` from any reader, read once in the same way.
+/// `import` from any reader, read once in the same way. Images go to `images` (skipped
+/// without one); an image the disk refuses is left out, as any cache write that fails.
 pub fn import_from(
     cache: &PageCache,
+    images: Option<&ImageStore>,
     source: impl Read,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(SnapshotHeader, SnapshotSummary), SnapshotError> {
@@ -345,7 +413,7 @@ pub fn import_from(
             inner: source,
             copy: &mut copy,
         },
-        &mut |_, _| Ok(()),
+        &mut |_| Ok(()),
         &mut |_| {},
     )?;
     copy.seek(SeekFrom::Start(0)).map_err(copy_error)?;
@@ -357,10 +425,19 @@ pub fn import_from(
     };
     let result = read(
         &mut copy,
-        &mut |key, value| {
-            batch.push((CacheKey::from_stored(key), value));
-            if batch.len() >= BATCH {
-                flush(&mut batch)?;
+        &mut |record| {
+            match record {
+                Record::Page(key, value) => {
+                    batch.push((CacheKey::from_stored(key), value));
+                    if batch.len() >= BATCH {
+                        flush(&mut batch)?;
+                    }
+                }
+                Record::Image(image) => {
+                    if let Some(images) = images {
+                        let _ = images.put(&image);
+                    }
+                }
             }
             Ok(())
         },
@@ -421,14 +498,14 @@ mod tests {
             producer: "test".into(),
             description: String::new(),
         };
-        export(&cache, &file, &[], &header, &mut |_| {}).unwrap();
+        export(&cache, None, &file, &[], &header, &mut |_| {}).unwrap();
 
         let target = tempfile::tempdir().unwrap();
         let cache = cache_in(target.path());
         // Someone rewrites the file as soon as the import has read its first record: its end no
         // longer matches what came before.
         let mut changed = false;
-        let result = import(&cache, &file, &mut |_| {
+        let result = import(&cache, None, &file, &mut |_| {
             if !changed {
                 changed = true;
                 let mut bytes = std::fs::read(&file).unwrap();

@@ -125,6 +125,12 @@ pub(super) fn parse_base_url(raw: &str) -> Result<String, String> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// TMDB's image server: an absolute http(s) URL, kept with one trailing `/` (image paths are
+/// `{size}/{file}` below it).
+pub(super) fn parse_image_base_url(raw: &str) -> Result<String, String> {
+    Ok(format!("{}/", parse_base_url(raw)?))
+}
+
 /// One or more base URLs, comma-separated (at most 8), each as `parse_base_url` takes it.
 pub(super) fn parse_base_urls(raw: &str) -> Result<Vec<String>, String> {
     let urls = raw

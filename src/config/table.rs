@@ -56,6 +56,7 @@ settings! {
         warm: WarmSettings = section(WarmSettings::declare) => WarmSettings::resolve,
         changes: ChangeFeedSettings =
             section(ChangeFeedSettings::declare) => ChangeFeedSettings::resolve,
+        images: ImageSettings = section(ImageSettings::declare) => ImageSettings::resolve,
         /// Which layer each setting came from, by dotted name.
         origins: BTreeMap<&'static str, Origin> = derived(&[]) => |r| Ok(r.origins()),
     }
@@ -223,6 +224,19 @@ settings! {
     pub struct ChangeFeedSettings {
         /// How often to poll (0: never); never offline.
         every: Duration = required("changes.every", "1h") => parse_duration_or_off,
+    }
+
+    /// The image cache (`GET /api/images/{size}/{file}`): TMDB's images kept on disk.
+    pub struct ImageSettings {
+        /// TMDB's image server, like `https://image.tmdb.org/t/p/`; `None`: asked of TMDB's
+        /// `/configuration` (once a day).
+        base_url: Option<String> = optional("images.base_url") => parse_image_base_url,
+        /// Upper bound on the image files' bytes; past it the least recently used are removed.
+        max_bytes: u64 = required("images.max_bytes", "512MiB") => size_like("512MiB"),
+        /// Memory for the most recently used images (0: every hit reads its file).
+        memory_bytes: u64 = required("images.memory_bytes", "32MiB") => size_like("32MiB"),
+        /// The largest image fetched; a bigger answer is refused (502) and not kept.
+        max_file_bytes: u64 = required("images.max_file_bytes", "10MiB") => size_like("10MiB"),
     }
 
     pub struct ClientSettings {

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::domain::{Language, MAX_PAGE, MovieId, Region};
-use crate::domain::{account, favorite, setting};
+use crate::domain::{account, favorite, image, setting};
 use crate::error::ApiError;
 
 /// Who may call an operation.
@@ -488,13 +488,84 @@ const OTHERS: &[Endpoint] = &[
         }],
     },
     Endpoint {
+        path: "/api/images/{size}/{file_path}",
+        operations: &[Operation {
+            params: &[
+                path("size", Shape::OneOf(image::SIZES), "a TMDB image size"),
+                path(
+                    "file_path",
+                    Shape::Pattern(image_file_pattern),
+                    "a TMDB image file name (a poster_path without its /)",
+                ),
+            ],
+            success: (200, "Image"),
+            also: &[(304, "Image")],
+            errors: &[400, 404, 502, 503, 504],
+            ..op(
+                "get",
+                "A TMDB image through the image cache (offline: only stored images, else 404)",
+                "images",
+            )
+        }],
+    },
+    Endpoint {
         path: "/",
         operations: &[Operation {
-            success: (302, "Redirect"),
-            ..op("get", "Redirect to the documentation", "operations")
+            success: (200, "Html"),
+            ..op("get", "The movie front end (a web page)", "pages")
+        }],
+    },
+    Endpoint {
+        path: "/dashboard/",
+        operations: &[Operation {
+            success: (200, "Html"),
+            ..op("get", "The staff cache dashboard (a web page)", "pages")
+        }],
+    },
+    Endpoint {
+        path: "/assets/app.css",
+        operations: &[Operation {
+            success: (200, "Css"),
+            ..op("get", "The pages' stylesheet", "pages")
+        }],
+    },
+    Endpoint {
+        path: "/assets/api.js",
+        operations: &[Operation {
+            success: (200, "Script"),
+            ..op("get", "The pages' API client (an ES module)", "pages")
+        }],
+    },
+    Endpoint {
+        path: "/assets/app.js",
+        operations: &[Operation {
+            success: (200, "Script"),
+            ..op("get", "The front end's script (an ES module)", "pages")
+        }],
+    },
+    Endpoint {
+        path: "/assets/dashboard.js",
+        operations: &[Operation {
+            success: (200, "Script"),
+            ..op("get", "The dashboard's script (an ES module)", "pages")
+        }],
+    },
+    Endpoint {
+        path: "/favicon.svg",
+        operations: &[Operation {
+            success: (200, "Svg"),
+            ..op("get", "The pages' icon", "pages")
         }],
     },
 ];
+
+/// What `domain::image::ImagePath` takes as a file name (letter case of the extension free).
+fn image_file_pattern() -> String {
+    format!(
+        "^[A-Za-z0-9_-]{{1,{}}}\\.([Jj][Pp][Ee]?[Gg]|[Pp][Nn][Gg]|[Ww][Ee][Bb][Pp]|[Gg][Ii][Ff]|[Ss][Vv][Gg])$",
+        image::MAX_STEM
+    )
+}
 
 /// The router's form of a path: `{}` for every parameter.
 pub fn router_pattern(path: &str) -> String {
@@ -542,7 +613,8 @@ fn shape_json(shape: Shape) -> Value {
 
 fn reference(schema: &str) -> Value {
     match schema {
-        "Html" | "Metrics" | "Redirect" => json!({"type": "string"}),
+        "Html" | "Metrics" | "Redirect" | "Css" | "Script" | "Svg" => json!({"type": "string"}),
+        "Image" => json!({"type": "string", "format": "binary"}),
         name => json!({"$ref": format!("#/components/schemas/{name}")}),
     }
 }
@@ -551,6 +623,10 @@ fn content_type(schema: &str) -> &'static str {
     match schema {
         "Html" | "Redirect" => "text/html",
         "Metrics" => "text/plain",
+        "Css" => "text/css",
+        "Script" => "text/javascript",
+        "Svg" => "image/svg+xml",
+        "Image" => "image/*",
         _ => "application/json",
     }
 }

@@ -1,5 +1,5 @@
 //! `/api/docs.json` (the OpenAPI document) and `/api/docs/` (Swagger UI, whose files ship inside
-//! the binary: nothing is downloaded at build or run time). `/` redirects to the docs.
+//! the binary: nothing is downloaded at build or run time). `/` is the front end (`site.rs`).
 
 use std::sync::Arc;
 
@@ -12,11 +12,6 @@ use crate::error::ApiError;
 use crate::service::state::AppState;
 
 type Response = warp::reply::Response;
-
-/// Where `/` sends a browser, and what it says meanwhile.
-const DOCS_PATH: &str = "/api/docs/";
-const ROOT_BODY: &str =
-    "<!doctype html><title>reelcache</title><a href=\"/api/docs/\">API documentation</a>\n";
 
 /// The docs page runs Swagger UI's own scripts and nothing else.
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -31,15 +26,7 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
     let ui_file = route("api/docs/{}")
         .and(with())
         .then(|segments: Vec<String>, req, _| ui(req, segments[0].clone()));
-    let root = route("").and(with()).then(root);
-    document
-        .or(ui_index)
-        .unify()
-        .or(ui_file)
-        .unify()
-        .or(root)
-        .unify()
-        .boxed()
+    document.or(ui_index).unify().or(ui_file).unify().boxed()
 }
 
 async fn document(_: Vec<String>, req: ApiRequest, _state: AppState) -> Response {
@@ -47,27 +34,6 @@ async fn document(_: Vec<String>, req: ApiRequest, _state: AppState) -> Response
         async {
             require_method(&req.method, &[Method::GET], "GET, HEAD")?;
             Ok(json_response(StatusCode::OK, &super::api_spec::openapi()))
-        }
-        .await,
-    )
-}
-
-async fn root(_: Vec<String>, req: ApiRequest, _state: AppState) -> Response {
-    super::respond(
-        async {
-            require_method(&req.method, &[Method::GET], "GET, HEAD")?;
-            // A typed body with the link, for clients that do not follow redirects (and so that
-            // the answer has the Content-Type the document states).
-            let mut response =
-                Response::new(bytes::Bytes::from_static(ROOT_BODY.as_bytes()).into());
-            *response.status_mut() = StatusCode::FOUND;
-            let headers = response.headers_mut();
-            headers.insert(header::LOCATION, HeaderValue::from_static(DOCS_PATH));
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            Ok(response)
         }
         .await,
     )

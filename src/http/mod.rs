@@ -5,7 +5,7 @@
 //!    HEAD of a cached movie endpoint whose fresh body is in the hot tier, from a client within
 //!    its limits, is answered right there, before warp.
 //! 2. **The full route** ([`routes`]): warp's filter chain, one module per resource group
-//!    (`movies`, `users`, `favorites`, `admin`, `ops`, `docs`), with shared filters and the single
+//!    (`movies`, `users`, `favorites`, `admin`, `ops`, `images`, `site` (the web pages), `docs`), with shared filters and the single
 //!    place where rejections become the contract's error envelope (`rejection.rs`).
 //!
 //! Both doors parse a movie request with the same parser (the route table in `movies/mod.rs`:
@@ -26,6 +26,7 @@ pub mod envelope;
 pub mod fast_path;
 pub mod favorites;
 pub mod filters;
+pub mod images;
 pub mod json;
 pub mod movies;
 pub mod observe;
@@ -33,6 +34,7 @@ pub mod ops;
 pub mod rejection;
 pub mod response;
 pub mod server;
+pub mod site;
 pub mod users;
 
 use warp::Filter;
@@ -58,6 +60,10 @@ pub fn routes(
                 .or(admin::routes(state.clone()))
                 .unify()
                 .or(ops::routes(state.clone()))
+                .unify()
+                .or(images::routes(state.clone()))
+                .unify()
+                .or(site::routes(state.clone()))
                 .unify()
                 .or(docs::routes(state))
                 .unify(),

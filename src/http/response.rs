@@ -116,7 +116,7 @@ fn cache_control(max_age: u64) -> HeaderValue {
 }
 
 /// RFC 9110 weak comparison, as `If-None-Match` requires.
-fn matches_if_none_match(header: Option<&str>, etag: &str) -> bool {
+pub(super) fn matches_if_none_match(header: Option<&str>, etag: &str) -> bool {
     let Some(value) = header else {
         return false;
     };

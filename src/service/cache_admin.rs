@@ -8,8 +8,20 @@ use crate::cache::{CacheKey, key};
 use crate::error::ApiError;
 use crate::service::state::AppState;
 
-/// The namespaces a clear accepts (`?namespace=`), for the OpenAPI document.
-pub const CLEARABLE_NAMESPACES: &[&str] = key::NAMESPACES;
+/// What `?namespace=images` clears: the image cache.
+pub const IMAGES: &str = "images";
+
+/// The namespaces a clear accepts (`?namespace=`), for the OpenAPI document: the page cache's
+/// and the image cache.
+pub const CLEARABLE_NAMESPACES: &[&str] = &[
+    key::TRENDING,
+    key::RECOMMENDED,
+    key::MOVIE,
+    key::POPULAR,
+    key::SEARCH,
+    key::USER,
+    IMAGES,
+];
 
 /// The pattern a key a clear accepts (`?key=`) matches, for the OpenAPI document: the one the
 /// clear enforces.
@@ -77,10 +89,27 @@ pub async fn stats(state: &AppState) -> Result<Value, ApiError> {
             "stored": c.negative_stored,
             "hits": c.negative_hits,
         },
+        "images": images(state, &c),
+        "slowest_routes": crate::service::route_latency::current(8),
         "breaker_state": state.movies.tmdb().budget().breaker_state(),
+        "upstream_busy": state.movies.tmdb().budget().is_busy(),
         "offline": state.movies.is_offline(),
         "uptime_seconds": state.started.elapsed().as_secs(),
     }))
+}
+
+/// The image cache: its files, its counters, where images come from.
+fn images(state: &AppState, c: &crate::counters::CounterSnapshot) -> Value {
+    json!({
+        "store": state.images.stats(),
+        "hits": c.image_hits,
+        "misses": c.image_misses,
+        "coalesced": c.image_coalesced,
+        "upstream_calls": c.image_upstream_calls,
+        "upstream_errors": c.image_upstream_errors,
+        "base_url": state.images.base_url(),
+        "breaker_state": state.movies.tmdb().image_budget().breaker_state(),
+    })
 }
 
 /// History per namespace, calls saved per mechanism, and recommendations.
@@ -106,6 +135,11 @@ fn analytics(state: &AppState, c: &crate::counters::CounterSnapshot) -> Value {
     json!({
         "last_hour": by_namespace(&history.last_hour),
         "last_day": by_namespace(&history.last_day),
+        "per_minute": history
+            .per_minute
+            .iter()
+            .map(|(ns, series)| ((*ns).to_owned(), json!(series)))
+            .collect::<serde_json::Map<String, Value>>(),
         "tmdb_calls_saved": crate::service::analytics::calls_saved(&inputs),
         "recommendations": crate::service::analytics::recommendations(&inputs),
     })
@@ -125,12 +159,27 @@ pub async fn clear(
 ) -> Result<Cleared, ApiError> {
     let internal = |e: crate::cache::CacheError| ApiError::Internal(e.to_string());
     if let Some(ns) = namespace
-        && !key::NAMESPACES.contains(&ns)
+        && !CLEARABLE_NAMESPACES.contains(&ns)
     {
         return Err(ApiError::validation(
             "namespace",
-            format!("namespace must be one of: {}", key::NAMESPACES.join(", ")),
+            format!(
+                "namespace must be one of: {}",
+                CLEARABLE_NAMESPACES.join(", ")
+            ),
         ));
+    }
+    if namespace == Some(IMAGES) {
+        // Image keys are not page-cache keys: a key with it names no image.
+        let removed = match key {
+            Some(_) => 0,
+            None => state.images.clear().await?,
+        };
+        tracing::info!(removed, "image cache cleared");
+        return Ok(Cleared {
+            removed,
+            message: "Cleared namespace images".to_owned(),
+        });
     }
     // A key no namespace can hold is a typo, not an entry that happened to be absent.
     if let Some(k) = key
@@ -176,7 +225,8 @@ pub async fn clear(
         }
         (None, None) => {
             let removed = state.cache.clear_prefix("").await.map_err(internal)?;
-            (removed, "every cache entry".to_owned())
+            let images = state.images.clear().await?;
+            (removed + images, "every cache entry and image".to_owned())
         }
     };
     tracing::info!(removed, what, "cache cleared");

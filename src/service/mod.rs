@@ -22,12 +22,16 @@ pub mod errors;
 pub mod favorites;
 /// `/health/` and readiness: every check, reused for a second.
 pub mod health;
+/// Images through reelcache: the image cache in front of TMDB's image server.
+pub mod images;
 /// Where the server is between start and stop, for `/health/ready`.
 pub mod lifecycle;
 /// Offline search over the movies stored locally.
 pub mod local_search;
 /// The movie service: cache rules and TMDB calls.
 pub mod movies;
+/// The slowest routes, read from the request histograms.
+pub mod route_latency;
 /// Application settings.
 pub mod settings;
 /// The state shared by request handlers.

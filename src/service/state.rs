@@ -30,6 +30,8 @@ impl std::ops::Deref for AppState {
 
 pub struct AppStateInner {
     pub movies: MovieService,
+    /// TMDB's images through the image cache.
+    pub images: crate::service::images::ImageService,
     pub accounts: AccountService,
     pub favorites: FavoriteService,
     pub settings: crate::service::settings::SettingService,

@@ -1,7 +1,8 @@
 //! `warm`: fill the cache from TMDB before anyone asks. Trending (day and week) and popular pages
 //! first, then details and recommendations of every movie on them. Every request goes through the
 //! same service (and so the same rate limiter and cache rules) as the server's; what is still
-//! fresh is skipped, so an interrupted warm continues where it stopped.
+//! fresh is skipped, so an interrupted warm continues where it stopped. With an image size, the
+//! posters of every movie the pages show come last (`warm --images w342`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -10,8 +11,10 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::counters::Counters;
+use crate::domain::image::ImagePath;
 use crate::domain::{MovieId, Page, Requester, TimeWindow};
 use crate::error::ApiError;
+use crate::service::images::ImageService;
 use crate::service::movies::endpoints::{Details, Recommendations, Trending};
 use crate::service::movies::{CacheOutcome, MovieService, Served};
 
@@ -25,6 +28,8 @@ pub struct WarmPlan {
     /// At most this many TMDB fetches in the run (`None`: no bound). What is still fresh costs
     /// nothing; once it is spent, the rest is left for the next run.
     pub budget: Option<u64>,
+    /// Also fetch the poster of every movie the run's pages show, at this size (`w342`).
+    pub image_size: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -153,16 +158,22 @@ pub trait WarmProgress: Send + Sync {
     fn finished_one(&self, report: &WarmReport);
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Job {
     Trending(TimeWindow, Page),
     Popular(Page),
     Details(MovieId),
     Recommendations(MovieId, Page),
+    Image(ImagePath),
 }
 
 enum JobResult {
-    Done { fetched: bool, ids: Vec<MovieId> },
+    Done {
+        fetched: bool,
+        ids: Vec<MovieId>,
+        /// The `poster_path`s the answer holds.
+        posters: Vec<String>,
+    },
     Failed,
     Cancelled,
     OverBudget,
@@ -192,26 +203,36 @@ impl Budget {
 }
 
 #[derive(Deserialize)]
-struct IdOnly {
+struct Item {
     id: u32,
+    #[serde(default)]
+    poster_path: Option<String>,
 }
 
-fn movie_ids(served: &Served) -> Vec<MovieId> {
+/// The movies a list names, and their posters.
+fn list_items(served: &Served) -> (Vec<MovieId>, Vec<String>) {
     let Some(raw) = served.payload() else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    serde_json::from_slice::<Vec<IdOnly>>(&raw)
-        .map(|items| {
-            items
-                .into_iter()
-                .filter_map(|i| MovieId::new(i.id))
-                .collect()
-        })
-        .unwrap_or_default()
+    let items = serde_json::from_slice::<Vec<Item>>(&raw).unwrap_or_default();
+    let ids = items.iter().filter_map(|i| MovieId::new(i.id)).collect();
+    let posters = items.into_iter().filter_map(|i| i.poster_path).collect();
+    (ids, posters)
+}
+
+/// A movie's poster, from its details.
+fn details_poster(served: &Served) -> Vec<String> {
+    served
+        .payload()
+        .and_then(|raw| serde_json::from_slice::<Item>(&raw).ok())
+        .and_then(|item| item.poster_path)
+        .into_iter()
+        .collect()
 }
 
 async fn run_job(
     service: &MovieService,
+    images: Option<&ImageService>,
     job: Job,
     stop: &AtomicBool,
     budget: &Budget,
@@ -222,7 +243,21 @@ async fn run_job(
     if !budget.take() {
         return Ok(JobResult::OverBudget);
     }
-    let result = run_job_within(service, job).await;
+    let result = match (job, images) {
+        (Job::Image(path), Some(images)) => match images.warm(&path).await {
+            Ok(fetched) => Ok(JobResult::Done {
+                fetched,
+                ids: Vec::new(),
+                posters: Vec::new(),
+            }),
+            Err(e) => {
+                tracing::warn!(%path, error = %e, "warm: image fetch failed");
+                Ok(JobResult::Failed)
+            }
+        },
+        (Job::Image(_), None) => Ok(JobResult::Failed),
+        (job, _) => run_job_within(service, job).await,
+    };
     // Fresh: no TMDB call was made.
     if let Ok(JobResult::Done { fetched: false, .. }) = &result {
         budget.give_back();
@@ -232,7 +267,8 @@ async fn run_job(
 
 async fn run_job_within(service: &MovieService, job: Job) -> Result<JobResult, WarmError> {
     let language = service.default_language().clone();
-    let result = match job {
+    let result = match job.clone() {
+        Job::Image(_) => unreachable!("images are warmed by run_job"),
         Job::Trending(window, page) => {
             let request = Trending { window, page };
             service
@@ -255,13 +291,16 @@ async fn run_job_within(service: &MovieService, job: Job) -> Result<JobResult, W
     };
     match result {
         Ok(served) => {
-            let ids = match job {
-                Job::Trending(..) | Job::Popular(_) => movie_ids(&served),
-                _ => Vec::new(),
+            let (ids, posters) = match job {
+                Job::Trending(..) | Job::Popular(_) => list_items(&served),
+                Job::Recommendations(..) => (Vec::new(), list_items(&served).1),
+                Job::Details(_) => (Vec::new(), details_poster(&served)),
+                Job::Image(_) => (Vec::new(), Vec::new()),
             };
             Ok(JobResult::Done {
                 fetched: served.outcome == CacheOutcome::Miss,
                 ids,
+                posters,
             })
         }
         Err(ApiError::CredentialRefused) => Err(WarmError::CredentialRefused),
@@ -272,26 +311,36 @@ async fn run_job_within(service: &MovieService, job: Job) -> Result<JobResult, W
     }
 }
 
+/// What the services a warm run uses.
+pub struct WarmServices<'a> {
+    pub movies: &'a MovieService,
+    /// For `image_size`: `None` leaves images alone.
+    pub images: Option<&'a ImageService>,
+}
+
 /// Runs `jobs` with bounded concurrency, adding to `report`; returns the movie ids the lists
-/// named. Stops taking new jobs once `stop` is set; jobs in flight finish and are stored.
+/// named and the posters the answers held. Stops taking new jobs once `stop` is set; jobs in
+/// flight finish and are stored.
 async fn run_jobs(
-    service: &MovieService,
+    services: &WarmServices<'_>,
     jobs: Vec<Job>,
     plan: &WarmPlan,
     stop: &AtomicBool,
     budget: &Budget,
     report: &mut WarmReport,
     progress: &dyn WarmProgress,
-) -> Result<Vec<MovieId>, WarmError> {
+) -> Result<(Vec<MovieId>, Vec<String>), WarmError> {
     let mut ids = Vec::new();
+    let mut posters = Vec::new();
     let mut results = futures_util::stream::iter(jobs)
-        .map(|job| run_job(service, job, stop, budget))
+        .map(|job| run_job(services.movies, services.images, job, stop, budget))
         .buffer_unordered(plan.concurrency.max(1));
     while let Some(result) = results.next().await {
         match result? {
             JobResult::Done {
                 fetched,
                 ids: found,
+                posters: shown,
             } => {
                 if fetched {
                     report.fetched += 1;
@@ -299,6 +348,7 @@ async fn run_jobs(
                     report.skipped += 1;
                 }
                 ids.extend(found);
+                posters.extend(shown);
             }
             JobResult::Failed => report.failed += 1,
             JobResult::OverBudget => report.over_budget += 1,
@@ -309,16 +359,17 @@ async fn run_jobs(
         }
         progress.finished_one(report);
     }
-    Ok(ids)
+    Ok((ids, posters))
 }
 
 pub async fn warm(
-    service: &MovieService,
+    services: &WarmServices<'_>,
     counters: &Counters,
     plan: &WarmPlan,
     stop: &AtomicBool,
     progress: &dyn WarmProgress,
 ) -> Result<WarmReport, WarmError> {
+    let service = services.movies;
     if service.is_offline() {
         return Err(WarmError::Offline);
     }
@@ -334,7 +385,8 @@ pub async fn warm(
     lists.extend(pages(plan.popular_pages).map(Job::Popular));
     progress.add_total(lists.len() as u64);
     let budget = Budget(plan.budget.map(AtomicU64::new));
-    let mut ids = run_jobs(service, lists, plan, stop, &budget, &mut report, progress).await?;
+    let (mut ids, mut posters) =
+        run_jobs(services, lists, plan, stop, &budget, &mut report, progress).await?;
 
     // Each movie once, in the order the lists named them.
     let mut seen = std::collections::HashSet::new();
@@ -348,8 +400,8 @@ pub async fn warm(
     }
     progress.add_total(per_movie.len() as u64);
     if !stop.load(Ordering::Relaxed) {
-        run_jobs(
-            service,
+        let (_, shown) = run_jobs(
+            services,
             per_movie,
             plan,
             stop,
@@ -358,8 +410,26 @@ pub async fn warm(
             progress,
         )
         .await?;
+        posters.extend(shown);
     } else {
         report.interrupted = true;
+    }
+
+    // Every poster the pages show, once, in the order they were met.
+    if let Some(size) = plan.image_size.filter(|_| services.images.is_some()) {
+        let mut seen = std::collections::HashSet::new();
+        let images: Vec<Job> = posters
+            .iter()
+            .filter(|p| seen.insert(p.as_str()))
+            .filter_map(|p| ImagePath::parse(size, p.trim_start_matches('/')).ok())
+            .map(Job::Image)
+            .collect();
+        progress.add_total(images.len() as u64);
+        if !stop.load(Ordering::Relaxed) {
+            run_jobs(services, images, plan, stop, &budget, &mut report, progress).await?;
+        } else {
+            report.interrupted = true;
+        }
     }
 
     // The pages are stored; their final (LZ4-HC) encoding is what the report counts.

@@ -13,7 +13,7 @@ use crate::config::WarmSettings;
 use crate::counters::Counters;
 use crate::error::ApiError;
 use crate::service::movies::MovieService;
-use crate::service::warm::{WarmPlan, WarmProgress, WarmReport, warm};
+use crate::service::warm::{WarmPlan, WarmProgress, WarmReport, WarmServices, warm};
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,6 +57,7 @@ pub fn default_plan(settings: &WarmSettings) -> WarmPlan {
         details: settings.details,
         concurrency: settings.concurrency as usize,
         budget: Some(u64::from(settings.budget)),
+        image_size: None,
     }
 }
 
@@ -119,7 +120,11 @@ impl WarmRuns {
                 runs: Arc::clone(&runs),
                 budget: plan.budget,
             };
-            let result = warm(&movies, &counters, &plan, &runs.stop, &progress).await;
+            let services = WarmServices {
+                movies: &movies,
+                images: None,
+            };
+            let result = warm(&services, &counters, &plan, &runs.stop, &progress).await;
             runs.finish(result.map_err(|e| e.to_string()));
         });
         Ok(status)

@@ -22,13 +22,15 @@ const BACKOFF_BASE: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
 pub struct TmdbClient {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     hosts: Arc<Hosts>,
     credential: Option<Credential>,
     budget: Arc<UpstreamBudget>,
+    /// TMDB's image server's own budget (`images.rs`).
+    pub(super) image_budget: Arc<UpstreamBudget>,
     retries: u32,
     deadline: Duration,
-    counters: Arc<Counters>,
+    pub(super) counters: Arc<Counters>,
 }
 
 impl TmdbClient {
@@ -44,18 +46,20 @@ impl TmdbClient {
             .user_agent(concat!("reelcache/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let budget = BudgetSettings {
+            rps: settings.rps,
+            max_concurrency: resilience.max_concurrency,
+            breaker_threshold: resilience.breaker_threshold,
+            breaker_cooldown: resilience.breaker_cooldown,
+            max_retry_after: resilience.max_retry_after,
+            client_share: resilience.client_share,
+        };
         Ok(TmdbClient {
             http,
             hosts: Arc::new(Hosts::new(&settings.base_urls)),
             credential: settings.credential.clone(),
-            budget: Arc::new(UpstreamBudget::new(&BudgetSettings {
-                rps: settings.rps,
-                max_concurrency: resilience.max_concurrency,
-                breaker_threshold: resilience.breaker_threshold,
-                breaker_cooldown: resilience.breaker_cooldown,
-                max_retry_after: resilience.max_retry_after,
-                client_share: resilience.client_share,
-            })),
+            budget: Arc::new(UpstreamBudget::new(&budget)),
+            image_budget: Arc::new(UpstreamBudget::new(&budget)),
             retries: resilience.retries,
             deadline: resilience.deadline,
             counters,
@@ -72,6 +76,10 @@ impl TmdbClient {
 
     pub fn budget(&self) -> &UpstreamBudget {
         &self.budget
+    }
+
+    pub fn image_budget(&self) -> &UpstreamBudget {
+        &self.image_budget
     }
 
     /// The base URLs, and the one requests go to now.
@@ -268,7 +276,7 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime, max: Duration)
 }
 
 /// reqwest's Display includes the URL, and so the api_key: strip it before anything sees it.
-fn classify(err: reqwest::Error) -> TmdbError {
+pub(super) fn classify(err: reqwest::Error) -> TmdbError {
     if err.is_timeout() {
         TmdbError::Timeout
     } else if err.is_connect() {

@@ -6,6 +6,7 @@ pub mod budget;
 pub mod changes;
 pub mod client;
 pub mod hosts;
+pub mod images;
 
 pub use body::{ListBody, parse_list, parse_object};
 pub use client::TmdbClient;

@@ -83,13 +83,14 @@ async fn the_docs_page_ships_inside_the_binary() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    // `/` is the front end now; it links the docs.
     let root = no_redirects
         .get(format!("{}/", app.base))
         .send()
         .await
         .unwrap();
-    assert_eq!(root.status(), 302);
-    assert_eq!(root.headers()["location"], "/api/docs/");
+    assert_eq!(root.status(), 200);
+    assert!(root.text().await.unwrap().contains("/api/docs/"));
     let page = app.get("/api/docs/").await;
     assert_eq!(page.status, 200);
     assert!(
@@ -146,7 +147,7 @@ async fn authentication_is_checked_before_validation() {
 /// A method a path does not declare is a 405 in the envelope with `Allow`, even when the path's
 /// id is out of range; the root's redirect has a Content-Type and a body.
 #[tokio::test]
-async fn undeclared_methods_are_405_and_the_redirect_is_typed() {
+async fn undeclared_methods_are_405_and_the_front_page_is_typed() {
     let env = TestEnv::new().await;
     let app = env.spawn().await;
     for path in [
@@ -171,14 +172,14 @@ async fn undeclared_methods_are_405_and_the_redirect_is_typed() {
         .send()
         .await
         .unwrap();
-    assert_eq!(root.status(), 302);
+    assert_eq!(root.status(), 200);
     assert!(
         root.headers()["content-type"]
             .to_str()
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(root.text().await.unwrap().contains("/api/docs/"));
+    assert!(root.text().await.unwrap().contains("/assets/app.js"));
     app.stop().await;
 }
 

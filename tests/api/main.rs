@@ -16,6 +16,7 @@ mod docs;
 mod fast_path;
 mod favorites;
 mod hot_tier;
+mod images;
 mod layers;
 mod limits;
 mod login_limits;

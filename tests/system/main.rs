@@ -13,12 +13,16 @@ use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
+#[path = "../support/browser.rs"]
+mod browser;
 #[allow(dead_code)]
 #[path = "../support/helpers.rs"]
 mod helpers;
 #[allow(dead_code)]
 #[path = "../support/process.rs"]
 mod process;
+
+mod front_end;
 
 mod account_conformance;
 mod accounts_on_postgres;
@@ -45,6 +49,8 @@ enum Need {
     ScaleOut,
     Root,
     SystemdAnalyze,
+    /// Debian's chromium and chromedriver.
+    Chromium,
 }
 
 impl Need {
@@ -65,6 +71,7 @@ impl Need {
             Need::SystemdAnalyze => {
                 (!deploy::installed()).then_some("systemd-analyze not installed")
             }
+            Need::Chromium => browser::missing(),
         }
     }
 }
@@ -152,6 +159,12 @@ fn trials() -> Vec<(Need, Trial)> {
         ],
         SystemdAnalyze: [
             sync deploy::the_unit_passes_systemd_analyze_verify,
+        ],
+        Chromium: [
+            async front_end::the_front_end_shows_trending_with_posters_pages_and_searches,
+            async front_end::an_account_adds_a_favorite_sees_it_listed_and_removes_it,
+            async front_end::the_dashboard_shows_numbers_and_charts_after_traffic_and_clears,
+            async front_end::the_front_end_fits_a_phone_and_starts_with_a_skip_link,
         ],
         Root: [
             async disk::a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers,

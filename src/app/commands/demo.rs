@@ -33,6 +33,7 @@ pub async fn run_make_demo(file: &Path) -> Result<(), CommandError> {
         concurrency: 8,
         budget: None,
         max_failures: crate::service::warm::FailureBudget::Count(0),
+        images: Some("w342".to_owned()),
     };
     let report = warm_with(&opened, &args, &AtomicBool::new(false)).await?;
     close(opened).await;

@@ -24,21 +24,29 @@ pub(super) async fn export_with(
     namespaces: &[String],
     header: SnapshotHeader,
 ) -> Result<(), CommandError> {
-    if let Some(unknown) = namespaces
-        .iter()
-        .find(|ns| !crate::cache::key::SNAPSHOT_NAMESPACES.contains(&ns.as_str()))
-    {
+    if let Some(unknown) = namespaces.iter().find(|ns| {
+        !crate::cache::key::SNAPSHOT_NAMESPACES.contains(&ns.as_str()) && *ns != snapshot::IMAGES
+    }) {
         return Err(CommandError::usage(format!(
-            "unknown namespace '{unknown}' (snapshots hold: {})",
-            crate::cache::key::SNAPSHOT_NAMESPACES.join(", ")
+            "unknown namespace '{unknown}' (snapshots hold: {}, {})",
+            crate::cache::key::SNAPSHOT_NAMESPACES.join(", "),
+            snapshot::IMAGES
         )));
     }
     let opened = open(settings, clock).await?;
     let cache = opened.state.cache.clone();
+    let images = opened.state.images.store().clone();
     let (file_owned, namespaces) = (file.to_owned(), namespaces.to_vec());
-    let estimate = cache.usage().stored_bytes();
+    let estimate = cache.usage().stored_bytes() + images.stats().bytes;
     let result = with_progress("export", estimate, move |progress| {
-        snapshot::export(&cache, &file_owned, &namespaces, &header, progress)
+        snapshot::export(
+            &cache,
+            Some(&images),
+            &file_owned,
+            &namespaces,
+            &header,
+            progress,
+        )
     })
     .await?;
     close(opened).await;
@@ -82,10 +90,11 @@ fn describe_namespaces(namespaces: &std::collections::BTreeMap<String, u64>) -> 
 pub async fn run_import(settings: &Settings, file: &Path) -> Result<(), CommandError> {
     let opened = open(settings, Clock::system()).await?;
     let cache = opened.state.cache.clone();
+    let images = opened.state.images.store().clone();
     let file_owned = file.to_owned();
     let total = snapshot::file_len(file);
     let result = with_progress("import", total, move |progress| {
-        snapshot::import(&cache, &file_owned, progress)
+        snapshot::import(&cache, Some(&images), &file_owned, progress)
     })
     .await?;
     close_after_bulk_write(opened, settings).await;

@@ -49,16 +49,19 @@ pub(super) async fn warm_with(
         details: !args.no_details,
         concurrency: args.concurrency as usize,
         budget: args.budget,
+        image_size: args.images.as_deref().and_then(|size| {
+            crate::domain::image::SIZES
+                .iter()
+                .find(|s| **s == size)
+                .copied()
+        }),
     };
     let progress = Progress::new("warm");
-    let result = warm(
-        &opened.state.movies,
-        &opened.state.counters,
-        &plan,
-        stop,
-        &progress,
-    )
-    .await;
+    let services = crate::service::warm::WarmServices {
+        movies: &opened.state.movies,
+        images: Some(&opened.state.images),
+    };
+    let result = warm(&services, &opened.state.counters, &plan, stop, &progress).await;
     progress.finish();
     result.map_err(|e| match e {
         WarmError::CredentialRefused | WarmError::Offline => CommandError::usage(e.to_string()),

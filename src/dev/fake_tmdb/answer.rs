@@ -50,6 +50,7 @@ pub(super) async fn answer(
         query,
         authorization: header("authorization"),
         accept_encoding: header("accept-encoding"),
+        host: header("host"),
     };
     crate::sync::lock(&shared.requests).push(recorded.clone());
 
@@ -71,6 +72,10 @@ pub(super) async fn answer(
         return response;
     }
 
+    // The image server asks for no credential (as TMDB's).
+    if let Some(file) = path.strip_prefix("/t/p/") {
+        return image(file);
+    }
     if let Some(expected) = &shared.credential {
         let bearer = recorded
             .authorization
@@ -93,6 +98,9 @@ fn answer_with(shared: &Shared, request: &Recorded) -> warp::reply::Response {
     if path == "movie/changes" {
         return changes_page(shared, request);
     }
+    if path == "configuration" {
+        return configuration(request);
+    }
     if let Some(id) = path
         .strip_prefix("movie/")
         .and_then(|id| id.parse::<u32>().ok())
@@ -104,6 +112,51 @@ fn answer_with(shared: &Shared, request: &Recorded) -> warp::reply::Response {
         return ok_json(&doc);
     }
     route(request)
+}
+
+/// `/configuration`: where images are (this fake, at `/t/p/`) and TMDB's size lists.
+fn configuration(request: &Recorded) -> warp::reply::Response {
+    let host = request.host.as_deref().unwrap_or("127.0.0.1");
+    let base = format!("http://{host}/t/p/");
+    ok_json(&json!({
+        "images": {
+            "base_url": base,
+            "secure_base_url": base,
+            "backdrop_sizes": ["w300", "w780", "w1280", "original"],
+            "logo_sizes": ["w45", "w92", "w154", "w185", "w300", "w500", "original"],
+            "poster_sizes": ["w92", "w154", "w185", "w342", "w500", "w780", "original"],
+            "profile_sizes": ["w45", "w185", "h632", "original"],
+            "still_sizes": ["w92", "w185", "w300", "original"],
+        },
+        "change_keys": ["title", "overview", "poster_path"],
+    }))
+}
+
+/// `/t/p/{size}/{file}`: a catalogue movie's synthetic poster, or the image server's 404 (an
+/// HTML page, as a CDN's).
+fn image(rest: &str) -> warp::reply::Response {
+    let found = rest
+        .split_once('/')
+        .and_then(|(size, file)| super::poster::poster(size, file));
+    let (status, content_type, body) = match found {
+        Some(svg) => (StatusCode::OK, "image/svg+xml", svg),
+        None => (
+            StatusCode::NOT_FOUND,
+            "text/html",
+            "<html><body>404 Not Found</body></html>".to_owned(),
+        ),
+    };
+    let mut response = warp::reply::Response::new(body.into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        warp::http::HeaderValue::from_static(content_type),
+    );
+    response.headers_mut().insert(
+        "cache-control",
+        warp::http::HeaderValue::from_static("public, max-age=31536000"),
+    );
+    response
 }
 
 /// `/movie/changes`: 100 ids a page, as TMDB (`start_date`/`end_date` must be dates when

@@ -95,15 +95,42 @@ fn overview(id: u32) -> String {
     text
 }
 
+/// A backdrop's path: one movie in 25 has none, as on TMDB. Nothing serves these images.
 fn image_path(id: u32, purpose: u64) -> Value {
     let mut rng = Rng::new(id, purpose);
     if rng.below(25) == 0 {
         return Value::Null;
     }
-    let name: String = (0..27)
+    Value::String(format!("/{}.jpg", image_name(&mut rng)))
+}
+
+fn image_name(rng: &mut Rng) -> String {
+    (0..27)
         .map(|_| IMAGE_CHARS[rng.below(IMAGE_CHARS.len())] as char)
-        .collect();
-    Value::String(format!("/{name}.jpg"))
+        .collect()
+}
+
+/// Every movie's poster, as the fake's image server serves it (`poster.rs`): an SVG, so the
+/// synthetic poster can carry its title.
+pub fn poster_path(id: u32) -> String {
+    format!("/{}.svg", image_name(&mut Rng::new(id, 9)))
+}
+
+/// The movie whose poster is `file` (`poster_path` without its `/`).
+pub fn poster_owner(file: &str) -> Option<u32> {
+    static OWNERS: std::sync::LazyLock<std::collections::HashMap<String, u32>> =
+        std::sync::LazyLock::new(|| {
+            all_ids()
+                .map(|id| (poster_path(id)[1..].to_owned(), id))
+                .collect()
+        });
+    OWNERS.get(file).copied()
+}
+
+/// A movie's release year, when it has a release date.
+pub fn release_year(id: u32) -> Option<String> {
+    let date = release_date(id);
+    (!date.is_empty()).then(|| date[..4].to_owned())
 }
 
 fn release_date(id: u32) -> String {
@@ -156,7 +183,7 @@ pub fn list_item(id: u32, language: &str, media_type: bool) -> Value {
         "original_title": title(id),
         "overview": overview(id),
         "popularity": popularity(id),
-        "poster_path": image_path(id, 9),
+        "poster_path": poster_path(id),
         "release_date": release_date(id),
         "title": localized_title(id, language),
         "video": false,
@@ -266,7 +293,7 @@ pub fn details(id: u32, language: &str) -> Value {
         "original_title": title(id),
         "overview": overview(id),
         "popularity": popularity(id),
-        "poster_path": image_path(id, 9),
+        "poster_path": poster_path(id),
         "production_companies": [{"id": 1 + rng.below(9000), "logo_path": null, "name": "Synthetic Pictures", "origin_country": "US"}],
         "production_countries": [{"iso_3166_1": "US", "name": "United States of America"}],
         "release_date": release_date(id),

@@ -5,6 +5,7 @@
 
 mod answer;
 pub mod catalog;
+mod poster;
 mod words;
 
 use answer::answer;
@@ -26,6 +27,7 @@ pub struct Recorded {
     pub query: Vec<(String, String)>,
     pub authorization: Option<String>,
     pub accept_encoding: Option<String>,
+    pub host: Option<String>,
 }
 
 impl Recorded {

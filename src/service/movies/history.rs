@@ -75,25 +75,36 @@ impl Ring {
 
     /// The counts of the buckets within the ring's span before `now_ms`.
     fn sum(&self, now_ms: u64) -> Counts {
+        self.series(now_ms)
+            .into_iter()
+            .fold(Counts::default(), |total, c| total.plus(&c))
+    }
+
+    /// Each bucket of the span, oldest first, the current one last (empty where nothing was
+    /// counted).
+    fn series(&self, now_ms: u64) -> Vec<Counts> {
         let now = now_ms / self.width_ms;
         let len = self.buckets.len() as u64;
-        let mut sum = [0u64; EVENTS];
+        let mut series = vec![Counts::default(); self.buckets.len()];
         for bucket in self.buckets.iter() {
             let slot = bucket.slot.load(Ordering::Relaxed);
             if slot <= now && now - slot < len {
-                for (total, count) in sum.iter_mut().zip(&bucket.counts) {
-                    *total += count.load(Ordering::Relaxed);
-                }
+                let c: Vec<u64> = bucket
+                    .counts
+                    .iter()
+                    .map(|c| c.load(Ordering::Relaxed))
+                    .collect();
+                series[(len - 1 - (now - slot)) as usize] = Counts {
+                    hit: c[0],
+                    stale: c[1],
+                    miss: c[2],
+                    bypass: c[3],
+                    negative: c[4],
+                    refresh_ahead: c[5],
+                };
             }
         }
-        Counts {
-            hit: sum[0],
-            stale: sum[1],
-            miss: sum[2],
-            bypass: sum[3],
-            negative: sum[4],
-            refresh_ahead: sum[5],
-        }
+        series
     }
 }
 
@@ -109,6 +120,17 @@ pub struct Counts {
 }
 
 impl Counts {
+    fn plus(&self, o: &Counts) -> Counts {
+        Counts {
+            hit: self.hit + o.hit,
+            stale: self.stale + o.stale,
+            miss: self.miss + o.miss,
+            bypass: self.bypass + o.bypass,
+            negative: self.negative + o.negative,
+            refresh_ahead: self.refresh_ahead + o.refresh_ahead,
+        }
+    }
+
     /// Requests answered (refreshes ahead are not requests).
     pub fn answers(&self) -> u64 {
         self.hit + self.stale + self.miss + self.bypass + self.negative
@@ -125,6 +147,9 @@ pub struct History {
 pub struct HistoryStats {
     pub last_hour: Vec<(&'static str, Counts)>,
     pub last_day: Vec<(&'static str, Counts)>,
+    /// The last hour minute by minute (60 buckets, oldest first), per namespace that answered
+    /// anything in it.
+    pub per_minute: Vec<(&'static str, Vec<Counts>)>,
 }
 
 impl History {
@@ -153,9 +178,16 @@ impl History {
                 .map(|(ns, ring)| (*ns, ring.sum(now_ms)))
                 .collect()
         };
+        let per_minute = NAMESPACES
+            .iter()
+            .zip(&self.hour)
+            .map(|(ns, ring)| (*ns, ring.series(now_ms)))
+            .filter(|(_, series)| series.iter().any(|c| c.answers() + c.refresh_ahead > 0))
+            .collect();
         HistoryStats {
             last_hour: spans(&self.hour),
             last_day: spans(&self.day),
+            per_minute,
         }
     }
 }
@@ -185,6 +217,16 @@ mod tests {
         assert_eq!(hour.stale, 1, "still within the hour");
         let (_, day) = at(t0 + 25 * HOUR_MS, "movie");
         assert_eq!(day.answers(), 0);
+        // Minute by minute: the hit and miss 59 minutes ago are the oldest bucket's.
+        let stats = history.stats(t0 + 59 * MINUTE_MS);
+        let (_, series) = stats
+            .per_minute
+            .iter()
+            .find(|(n, _)| *n == "movie")
+            .unwrap();
+        assert_eq!(series.len(), 60);
+        assert_eq!((series[0].hit, series[0].miss), (1, 1));
+        assert_eq!(series[1..].iter().map(Counts::answers).sum::<u64>(), 0);
         // A bucket reused a day later starts from nothing.
         history.add("movie", t0 + 24 * HOUR_MS, Event::Hit);
         let (_, day) = at(t0 + 24 * HOUR_MS, "movie");

@@ -10,7 +10,7 @@ mod changes;
 mod dynamic_ttl;
 pub mod endpoints;
 mod fetch;
-mod flight;
+pub(crate) mod flight;
 mod history;
 mod named;
 mod offline;
