@@ -87,11 +87,14 @@ impl ImageService {
         }
     }
 
-    /// The image from memory when it is there: no I/O (the fast path's question).
-    pub fn hot(&self, path: &ImagePath) -> Option<StoredImage> {
-        let image = self.inner.store.get_memory(&path.to_string())?;
+    /// The image from memory when it is there: no I/O, nothing counted (the fast path's
+    /// question; it counts the hit with [`Self::count_hit`] once it answers).
+    pub fn peek(&self, path: &ImagePath) -> Option<StoredImage> {
+        self.inner.store.get_memory(&path.to_string())
+    }
+
+    pub fn count_hit(&self) {
         Counters::incr(&self.inner.counters.image_hits);
-        Some(image)
     }
 
     /// The image, from the cache or fetched (once, whoever else asks meanwhile).

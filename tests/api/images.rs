@@ -466,3 +466,85 @@ async fn warm_with_images_fetches_every_poster_once_and_snapshots_carry_them() {
     }
     app.stop().await;
 }
+
+/// A poster in memory is answered before warp's filters (`http::fast_path`); from disk, by the
+/// full route: a client cannot tell them apart.
+#[tokio::test]
+async fn an_image_hit_in_memory_carries_what_the_full_route_sends() {
+    const ORIGIN: &str = "https://app.example.org";
+    let env = TestEnv::new().await;
+    let file = poster(12);
+    let url = image_url("w342", &file);
+    let app = env
+        .spawn_with(|s| {
+            s.http.cors_origins = Some(vec![ORIGIN.into()]);
+            s.images.memory_bytes = 0;
+        })
+        .await;
+    assert_eq!(app.get(&url).await.x_cache(), "MISS");
+    let from_disk = app
+        .request(reqwest::Method::GET, &url, &[("origin", ORIGIN)])
+        .await;
+    assert_eq!((from_disk.status, from_disk.x_cache()), (200, "HIT"));
+    app.stop().await;
+
+    let app = env
+        .spawn_with(|s| s.http.cors_origins = Some(vec![ORIGIN.into()]))
+        .await;
+    assert_eq!(
+        app.get(&url).await.x_cache(),
+        "HIT",
+        "read from disk into memory"
+    );
+    let from_memory = app
+        .request(
+            reqwest::Method::GET,
+            &url,
+            &[("origin", ORIGIN), ("x-request-id", "poster-1")],
+        )
+        .await;
+    assert_eq!((from_memory.status, from_memory.x_cache()), (200, "HIT"));
+    assert_eq!(from_memory.body, from_disk.body);
+    let names = |r: &crate::helpers::Reply| {
+        r.headers
+            .keys()
+            .map(|k| k.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(names(&from_memory), names(&from_disk));
+    for name in [
+        "content-type",
+        "etag",
+        "cache-control",
+        "content-security-policy",
+        "x-content-type-options",
+        "referrer-policy",
+        "access-control-allow-origin",
+    ] {
+        assert_eq!(from_memory.header(name), from_disk.header(name), "{name}");
+    }
+    let listed = |r: &crate::helpers::Reply| {
+        r.header("access-control-expose-headers")
+            .unwrap_or_default()
+            .split(',')
+            .map(|h| h.trim().to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(listed(&from_memory), listed(&from_disk));
+    assert_eq!(from_memory.header("x-request-id"), Some("poster-1"));
+    let tag = from_memory.header("etag").unwrap().to_owned();
+    let not_modified = app
+        .request(reqwest::Method::GET, &url, &[("if-none-match", &tag)])
+        .await;
+    assert_eq!(not_modified.status, 304);
+    let metrics = String::from_utf8(app.get("/metrics").await.body).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("reelcache_http_requests_total")
+                && l.contains("route=\"/api/images/{size}/{file_path}\"")
+                && l.contains("door=\"fast\"")),
+        "the fast path answered"
+    );
+    app.stop().await;
+}

@@ -26,12 +26,17 @@ struct Demo {
 
 impl Demo {
     async fn start() -> Demo {
+        Demo::start_with(&[("REELCACHE_CLIENTS_RPS", "0")]).await
+    }
+
+    async fn start_with(env: &[(&str, &str)]) -> Demo {
         let dir = tempfile::tempdir().unwrap();
-        let child = command(dir.path())
-            .args(["--listen", "127.0.0.1:0"])
-            .env("REELCACHE_CLIENTS_RPS", "0")
-            .spawn()
-            .unwrap();
+        let mut cmd = command(dir.path());
+        cmd.args(["--listen", "127.0.0.1:0"]);
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let child = cmd.spawn().unwrap();
         let (child, addr) = listening_addr_async(child).await;
         let demo = Demo {
             child,
@@ -209,6 +214,32 @@ pub async fn the_front_end_shows_trending_with_posters_pages_and_searches() {
 pub async fn an_account_adds_a_favorite_sees_it_listed_and_removes_it() {
     let demo = Demo::start().await;
     let browser = Browser::start(&demo.shots(), 1280, 900).await;
+    // A session whose tokens the server no longer takes: asked to log in again.
+    browser.goto(&format!("{}/", demo.base)).await;
+    browser
+        .js(
+            "localStorage.setItem('reelcache.access', 'not-a-token'); \
+             localStorage.setItem('reelcache.refresh', 'not-a-token'); \
+             localStorage.setItem('reelcache.username', 'ghost');",
+            vec![],
+        )
+        .await;
+    browser.goto(&format!("{}/#/favorites", demo.base)).await;
+    let said = browser
+        .until(
+            "the session-ended message",
+            "const m = document.querySelector('#message'); return m && !m.hidden && m.textContent",
+        )
+        .await;
+    assert!(said.as_str().unwrap().contains("log in again"), "{said}");
+    browser
+        .until(
+            "the login form",
+            "return document.querySelector('#login-form')",
+        )
+        .await;
+    browser.assert_clean_console(&["401"]).await;
+
     browser.goto(&format!("{}/#/register", demo.base)).await;
     browser.type_into("#register-username", "filmfan").await;
     browser
@@ -410,5 +441,55 @@ pub async fn the_front_end_fits_a_phone_and_starts_with_a_skip_link() {
     let focused = browser.js("return document.activeElement.id", vec![]).await;
     assert_eq!(focused, "skip-link");
     browser.assert_clean_console(&[]).await;
+    browser.stop().await;
+}
+
+pub async fn a_rate_limited_client_is_told_when_to_try_again() {
+    // One request a second, a burst of 25: the first page and its posters pass, then no more.
+    let demo = Demo::start_with(&[
+        ("REELCACHE_CLIENTS_RPS", "1"),
+        ("REELCACHE_CLIENTS_BURST", "25"),
+    ])
+    .await;
+    let browser = Browser::start(&demo.shots(), 1280, 900).await;
+    browser.goto(&format!("{}/", demo.base)).await;
+    browser.until("cards", CARDS_LOADED).await;
+    for _ in 0..5 {
+        browser
+            .goto(&format!("{}/#/trending/week?page=2", demo.base))
+            .await;
+        browser
+            .goto(&format!("{}/#/popular?page=3", demo.base))
+            .await;
+    }
+    let said = browser
+        .until(
+            "the rate-limit message",
+            "const m = document.querySelector('#message'); \
+             return m && !m.hidden && /try again in \\d+ s/.test(m.textContent) && m.textContent",
+        )
+        .await;
+    assert!(
+        said.as_str().unwrap().contains("Too many requests"),
+        "{said}"
+    );
+    browser.assert_clean_console(&["429"]).await;
+    browser.stop().await;
+}
+
+pub async fn a_page_the_offline_data_lacks_says_so() {
+    let demo = Demo::start().await;
+    let browser = Browser::start(&demo.shots(), 1280, 900).await;
+    browser
+        .goto(&format!("{}/#/trending/day?page=9", demo.base))
+        .await;
+    let said = browser
+        .until(
+            "the offline message",
+            "const m = document.querySelector('#message'); return m && !m.hidden && m.textContent",
+        )
+        .await;
+    assert!(said.as_str().unwrap().contains("offline"), "{said}");
+    browser.assert_clean_console(&["503"]).await;
     browser.stop().await;
 }

@@ -165,6 +165,8 @@ fn trials() -> Vec<(Need, Trial)> {
             async front_end::an_account_adds_a_favorite_sees_it_listed_and_removes_it,
             async front_end::the_dashboard_shows_numbers_and_charts_after_traffic_and_clears,
             async front_end::the_front_end_fits_a_phone_and_starts_with_a_skip_link,
+            async front_end::a_rate_limited_client_is_told_when_to_try_again,
+            async front_end::a_page_the_offline_data_lacks_says_so,
         ],
         Root: [
             async disk::a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers,
