@@ -64,16 +64,7 @@ impl Opened {
             })
             .await
             .map_err(|e| StartupError::Other(format!("opening the image cache: {e}")))?
-        }
-        .map_err(|e| {
-            StartupError::Other(format!(
-                "cannot open the image cache in {}: {e}",
-                settings
-                    .data_dir
-                    .join(crate::cache::images::LAYOUT)
-                    .display()
-            ))
-        })?;
+        };
         let images =
             crate::service::images::ImageService::new(crate::service::images::ImageServiceParts {
                 store: Arc::new(image_store),

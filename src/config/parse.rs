@@ -125,6 +125,18 @@ pub(super) fn parse_base_url(raw: &str) -> Result<String, String> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// The largest image fetched: a size up to what one image record holds (64 MiB).
+pub(super) fn parse_image_file_bytes(raw: &str) -> Result<u64, String> {
+    const MAX: u64 = crate::domain::image::MAX_IMAGE_BYTES as u64;
+    match size_like("10MiB")(raw)? {
+        0 => Err("the largest image must be at least 1 byte".to_owned()),
+        n if n > MAX => Err(format!(
+            "'{raw}' is more than an image record holds (64MiB)"
+        )),
+        n => Ok(n),
+    }
+}
+
 /// TMDB's image server: an absolute http(s) URL, kept with one trailing `/` (image paths are
 /// `{size}/{file}` below it).
 pub(super) fn parse_image_base_url(raw: &str) -> Result<String, String> {

@@ -236,7 +236,7 @@ settings! {
         /// Memory for the most recently used images (0: every hit reads its file).
         memory_bytes: u64 = required("images.memory_bytes", "32MiB") => size_like("32MiB"),
         /// The largest image fetched; a bigger answer is refused (502) and not kept.
-        max_file_bytes: u64 = required("images.max_file_bytes", "10MiB") => size_like("10MiB"),
+        max_file_bytes: u64 = required("images.max_file_bytes", "10MiB") => parse_image_file_bytes,
     }
 
     pub struct ClientSettings {

@@ -24,6 +24,10 @@ const EXTENSIONS: &[(&str, ImageType)] = &[
     ("svg", ImageType::Svg),
 ];
 
+/// The most bytes one image may have (TMDB's `original` posters are a few MB): what an image
+/// record holds and `images.max_file_bytes` may be at most.
+pub const MAX_IMAGE_BYTES: u32 = 64 * 1024 * 1024;
+
 /// Longest file stem taken (TMDB's are 27 to 32 characters).
 pub const MAX_STEM: usize = 64;
 
@@ -98,7 +102,8 @@ pub struct ImagePath {
 
 impl ImagePath {
     /// `size` one of [`SIZES`]; `file` a stem of 1..=64 ASCII letters, digits, `_` or `-`, a dot
-    /// and one of the known extensions (`kqjL17yufvn9OVLyXYpvtyrFfak.jpg`).
+    /// and one of the known extensions in lower case, as TMDB writes them
+    /// (`kqjL17yufvn9OVLyXYpvtyrFfak.jpg`): one spelling per image, so one key and one fetch.
     pub fn parse(size: &str, file: &str) -> Result<ImagePath, Invalid> {
         let size = SIZES.iter().find(|s| **s == size).ok_or_else(|| {
             Invalid::new("size", format!("size must be one of {}", SIZES.join(", ")))
@@ -123,7 +128,7 @@ impl ImagePath {
         }
         let kind = EXTENSIONS
             .iter()
-            .find(|(e, _)| e.eq_ignore_ascii_case(extension))
+            .find(|(e, _)| *e == extension)
             .map(|(_, kind)| *kind)
             .ok_or_else(invalid)?;
         Ok(ImagePath {
@@ -177,12 +182,13 @@ mod tests {
         assert_eq!(ok.to_string(), "w342/kqjL17yufvn9OVLyXYpvtyrFfak.jpg");
         assert_eq!(ok.expected_type(), ImageType::Jpeg);
         assert_eq!(
-            "original/a-b_c.SVG"
+            "original/a-b_c.svg"
                 .parse::<ImagePath>()
                 .unwrap()
                 .expected_type(),
             ImageType::Svg
         );
+        assert!("original/a.SVG".parse::<ImagePath>().is_err());
         for (size, file) in [
             ("w343", "a.jpg"),
             ("", "a.jpg"),

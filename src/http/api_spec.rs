@@ -559,10 +559,10 @@ const OTHERS: &[Endpoint] = &[
     },
 ];
 
-/// What `domain::image::ImagePath` takes as a file name (letter case of the extension free).
+/// What `domain::image::ImagePath` takes as a file name.
 fn image_file_pattern() -> String {
     format!(
-        "^[A-Za-z0-9_-]{{1,{}}}\\.([Jj][Pp][Ee]?[Gg]|[Pp][Nn][Gg]|[Ww][Ee][Bb][Pp]|[Gg][Ii][Ff]|[Ss][Vv][Gg])$",
+        "^[A-Za-z0-9_-]{{1,{}}}\\.(jpg|jpeg|png|webp|gif|svg)$",
         image::MAX_STEM
     )
 }

@@ -9,11 +9,10 @@ use warp::http::{HeaderValue, Method, StatusCode, header};
 use super::filters::{client_addr, route, with_state};
 use super::json::require_method;
 use super::response::{X_CACHE, matches_if_none_match};
-use crate::cache::images::StoredImage;
 use crate::domain::Requester;
 use crate::domain::image::ImagePath;
 use crate::error::ApiError;
-use crate::service::images::ImageOutcome;
+use crate::service::images::{ImageOutcome, StoredImage};
 use crate::service::state::AppState;
 
 type Response = warp::reply::Response;

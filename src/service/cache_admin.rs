@@ -170,11 +170,14 @@ pub async fn clear(
         ));
     }
     if namespace == Some(IMAGES) {
-        // Image keys are not page-cache keys: a key with it names no image.
-        let removed = match key {
-            Some(_) => 0,
-            None => state.images.clear().await?,
-        };
+        // Images are cleared as a whole: a page-cache key names none of them.
+        if key.is_some() {
+            return Err(ApiError::validation(
+                "key",
+                "the images namespace is cleared as a whole: send it without a key",
+            ));
+        }
+        let removed = state.images.clear().await?;
         tracing::info!(removed, "image cache cleared");
         return Ok(Cleared {
             removed,

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::cache::images::{ImageStats, ImageStore, StoredImage};
+pub use crate::cache::images::StoredImage;
+use crate::cache::images::{ImageStats, ImageStore};
 use crate::clock::Clock;
 use crate::counters::Counters;
 use crate::domain::Requester;
@@ -25,6 +26,10 @@ use crate::tmdb::{TmdbClient, TmdbError};
 const CONFIGURATION_TTL: Duration = Duration::from_secs(24 * 3600);
 /// After `/configuration` failed, how long the default host is used before asking again.
 const CONFIGURATION_RETRY: Duration = Duration::from_secs(300);
+/// How long the image server's 404 for a path is remembered, and for how many paths at most:
+/// names that do not exist cost one upstream call per path and 10 minutes, not one per request.
+const MISSING_FOR_MS: u64 = 600_000;
+const MISSING_KEYS: usize = 10_000;
 
 /// How an image request was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +69,10 @@ struct Inner {
     configured_base: Option<String>,
     /// What `/configuration` said, and until when it is used.
     discovered_base: Mutex<Option<(String, Instant)>>,
+    /// Held while `/configuration` is asked: one lookup at a time, the others wait for it.
+    discovering: tokio::sync::Mutex<()>,
+    /// Paths the image server answered 404 for, with until when (Unix ms).
+    missing: quick_cache::sync::Cache<String, u64>,
     flights: SingleFlight<StoredImage>,
     max_file_bytes: u64,
     deadline: Duration,
@@ -80,6 +89,8 @@ impl ImageService {
                 offline: parts.offline,
                 configured_base: parts.base_url,
                 discovered_base: Mutex::new(None),
+                discovering: tokio::sync::Mutex::new(()),
+                missing: quick_cache::sync::Cache::new(MISSING_KEYS),
                 flights: SingleFlight::new(parts.components),
                 max_file_bytes: parts.max_file_bytes,
                 deadline: parts.deadline,
@@ -119,6 +130,14 @@ impl ImageService {
             return Err(ApiError::NotFound(
                 "This image is not in the image cache, and the server is offline".to_owned(),
             ));
+        }
+        if self
+            .inner
+            .missing
+            .get(&key)
+            .is_some_and(|until| self.inner.clock.now_ms() < until)
+        {
+            return Err(not_found());
         }
         let inner = self.inner.clone();
         let wanted = path.clone();
@@ -166,9 +185,13 @@ impl ImageService {
         Ok(spawn_blocking(move || store.clear()).await)
     }
 
-    pub fn store(&self) -> &Arc<ImageStore> {
+    pub(crate) fn store(&self) -> &Arc<ImageStore> {
         &self.inner.store
     }
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("TMDB's image server has no such image".to_owned())
 }
 
 impl Inner {
@@ -181,18 +204,26 @@ impl Inner {
     }
 
     /// The image server's base URL: configured, or `/configuration`'s (asked again once its
-    /// day is over; a failed answer keeps the last known one, or TMDB's usual host).
-    async fn base(&self, who: Requester) -> String {
+    /// day is over, by one request at a time, as background work; a failed answer keeps the
+    /// last known one, or TMDB's usual host, for 5 minutes).
+    async fn base(&self) -> String {
         if let Some(base) = &self.configured_base {
             return base.clone();
         }
-        let known = crate::sync::lock(&self.discovered_base).clone();
-        if let Some((base, until)) = &known
-            && Instant::now() < *until
-        {
-            return base.clone();
+        let known = || {
+            crate::sync::lock(&self.discovered_base)
+                .clone()
+                .filter(|(_, until)| Instant::now() < *until)
+        };
+        if let Some((base, _)) = known() {
+            return base;
         }
-        let (base, keep_for) = match self.tmdb.image_base_url(who).await {
+        let _only_one = self.discovering.lock().await;
+        if let Some((base, _)) = known() {
+            return base;
+        }
+        let known = crate::sync::lock(&self.discovered_base).clone();
+        let (base, keep_for) = match self.tmdb.image_base_url(Requester::Background).await {
             Ok(base) => (base, CONFIGURATION_TTL),
             Err(e) => {
                 tracing::warn!(error = %e, "TMDB's /configuration did not say where images are");
@@ -209,14 +240,22 @@ impl Inner {
         path: &ImagePath,
         who: Requester,
     ) -> Result<StoredImage, ApiError> {
-        let base = self.base(who).await;
+        // Stored by a fetch that ended between this request's look and its flight.
+        let store = self.store.clone();
+        let key = path.to_string();
+        if let Some(image) = spawn_blocking(move || store.get(&key)).await {
+            return Ok(image);
+        }
+        let base = self.base().await;
         let bytes = self
             .tmdb
             .get_image(&base, path, self.max_file_bytes, self.deadline, who)
             .await
             .map_err(|e| match e {
                 TmdbError::NotFound => {
-                    ApiError::NotFound("TMDB's image server has no such image".to_owned())
+                    self.missing
+                        .insert(path.to_string(), self.clock.now_ms() + MISSING_FOR_MS);
+                    not_found()
                 }
                 TmdbError::InvalidBody(reason) => ApiError::Upstream(format!(
                     "TMDB's image server sent no usable image ({reason})"

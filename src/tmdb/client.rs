@@ -215,7 +215,7 @@ impl TmdbClient {
         let response = request.send().await.map_err(classify)?;
         let status = response.status();
         if status == StatusCode::OK {
-            return response.bytes().await.map_err(classify);
+            return read_bounded(response).await;
         }
         if status == StatusCode::NOT_FOUND {
             return Err(match says_not_found(response).await {
@@ -237,6 +237,31 @@ impl TmdbClient {
             other => TmdbError::Status(other.as_u16()),
         })
     }
+}
+
+/// The most a TMDB API body may hold: its pages are ~15 KB and its details a few; past this an
+/// answer is a fault upstream, refused before it fills memory.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+async fn read_bounded(mut response: reqwest::Response) -> Result<Bytes, TmdbError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(TmdbError::InvalidBody(format!(
+            "larger than {MAX_BODY} bytes"
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(TmdbError::InvalidBody(format!(
+                "larger than {MAX_BODY} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
 }
 
 /// Whether a 404 is TMDB's own "no such resource" (`status_code` 34 in its JSON error body):

@@ -164,7 +164,11 @@ impl TmdbClient {
         if declared.is_some_and(|n| n > max_bytes) {
             return Err(too_big());
         }
-        let mut body = Vec::with_capacity(declared.unwrap_or(64 * 1024).min(max_bytes) as usize);
+        // What the sender declares is reserved up to 256 KiB, never more: a declared length
+        // is a claim, the chunks are what arrive.
+        let mut body = Vec::with_capacity(
+            declared.unwrap_or(64 * 1024).min(max_bytes).min(256 * 1024) as usize,
+        );
         while let Some(chunk) = response.chunk().await.map_err(super::client::classify)? {
             if (body.len() + chunk.len()) as u64 > max_bytes {
                 return Err(too_big());

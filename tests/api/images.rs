@@ -188,6 +188,7 @@ async fn bad_paths_are_refused_before_anything_is_read_or_fetched() {
         (image_url("w342", "..%2F..%2Fjwt-secret.jpg"), "file_path"),
         (image_url("w342", "%2E%2E.jpg"), "file_path"),
         (image_url("w342", "poster.html"), "file_path"),
+        (image_url("w342", "poster.JPG"), "file_path"),
         (image_url("w342", "poster"), "file_path"),
         (image_url("w342", &"a".repeat(65)), "file_path"),
     ] {
@@ -265,6 +266,18 @@ async fn what_is_not_an_image_or_is_too_big_is_refused_and_never_kept() {
     // An image the image server does not have: 404 in the envelope.
     let r = app.get(&image_url("w342", "NoSuchPoster.jpg")).await;
     assert_eq!((r.status, r.error_code()), (404, "NOT_FOUND".into()));
+    // Remembered: asked of the image server once, for 10 minutes.
+    assert_eq!(
+        app.get(&image_url("w342", "NoSuchPoster.jpg")).await.status,
+        404
+    );
+    assert_eq!(env.tmdb.count("/t/p/w342/NoSuchPoster.jpg"), 1);
+    app.clock.advance(Duration::from_secs(601));
+    assert_eq!(
+        app.get(&image_url("w342", "NoSuchPoster.jpg")).await.status,
+        404
+    );
+    assert_eq!(env.tmdb.count("/t/p/w342/NoSuchPoster.jpg"), 2);
     assert_eq!(image_files(env.dir.path()).len(), 1, "only the good image");
     app.stop().await;
 }
@@ -272,27 +285,27 @@ async fn what_is_not_an_image_or_is_too_big_is_refused_and_never_kept() {
 #[tokio::test]
 async fn the_image_cache_stays_within_its_byte_bound() {
     let env = TestEnv::new().await;
-    // About three posters' worth.
+    // About ten small posters' worth (an image may take an eighth of it).
     let app = env
         .spawn_with(|s| {
-            s.images.max_bytes = 1_500;
+            s.images.max_bytes = 4_800;
             s.images.memory_bytes = 0;
         })
         .await;
-    for n in 0..10 {
+    for n in 0..15 {
         assert_eq!(app.get(&image_url("w92", &poster(n))).await.status, 200);
     }
     let on_disk: u64 = image_files(env.dir.path())
         .iter()
         .map(|f| std::fs::metadata(f).unwrap().len())
         .sum();
-    assert!(on_disk <= 1_500, "{on_disk} bytes on disk");
+    assert!(on_disk <= 4_800, "{on_disk} bytes on disk");
     let stats = app.state().images.stats();
-    assert!(stats.evictions >= 6, "{stats:?}");
+    assert!(stats.evictions >= 5, "{stats:?}");
     assert_eq!(stats.bytes, on_disk);
     // The most recent one is still there; the first was evicted and is fetched again.
     assert_eq!(
-        app.get(&image_url("w92", &poster(9))).await.x_cache(),
+        app.get(&image_url("w92", &poster(14))).await.x_cache(),
         "HIT"
     );
     assert_eq!(

@@ -65,30 +65,46 @@ impl Browser {
     /// Starts chromedriver and one headless Chromium session with a window of `width`×`height`.
     pub async fn start(shots: &Path, width: u32, height: u32) -> Browser {
         let profile = tempfile::tempdir().expect("a profile directory");
-        let port = free_port();
-        // Its own process group: Chromium's processes are its children, and all of them are
-        // stopped together by the group's id, whatever state the test ends in.
-        let driver = Command::new(CHROMEDRIVER)
-            .process_group(0)
-            .arg(format!("--port={port}"))
-            .arg(format!(
-                "--log-path={}",
-                profile.path().join("chromedriver.log").display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        let http = reqwest::Client::new();
-        while http.get(format!("{url}/status")).send().await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "chromedriver answers"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        // A free port is free when looked at, not always when chromedriver binds it: another
+        // attempt on another port when it does not come up.
+        let mut attempt = 0;
+        let (driver, url) = loop {
+            attempt += 1;
+            let port = free_port();
+            // Its own process group: Chromium's processes are its children, and all of them
+            // are stopped together by the group's id, whatever state the test ends in.
+            let mut driver = Command::new(CHROMEDRIVER)
+                .process_group(0)
+                .arg(format!("--port={port}"))
+                .arg(format!(
+                    "--log-path={}",
+                    profile.path().join("chromedriver.log").display()
+                ))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts");
+            let url = format!("http://127.0.0.1:{port}");
+            let started = Instant::now();
+            let http = reqwest::Client::new();
+            let up = loop {
+                if http.get(format!("{url}/status")).send().await.is_ok() {
+                    break true;
+                }
+                if driver.try_wait().ok().flatten().is_some()
+                    || started.elapsed() > Duration::from_secs(20)
+                {
+                    break false;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            if up {
+                break (driver, url);
+            }
+            let _ = driver.kill();
+            let _ = driver.wait();
+            assert!(attempt < 3, "chromedriver did not come up in 3 attempts");
+        };
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),

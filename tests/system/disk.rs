@@ -155,6 +155,15 @@ async fn wait_cache_status(app: &TestApp, status: &str, within: Duration) -> ser
     }
 }
 
+/// The `w342` poster of the catalogue's movie `n`, through reelcache.
+fn poster(n: u32) -> String {
+    let id = reelcache::dev::fake_tmdb::catalog::id_of(n);
+    format!(
+        "/api/images/w342{}",
+        reelcache::dev::fake_tmdb::catalog::poster_path(id)
+    )
+}
+
 pub async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_recovers() {
     let fs = Tmpfs::mount("16m");
     let tmdb = FakeTmdb::start(Some(crate::helpers::API_KEY))
@@ -207,9 +216,13 @@ pub async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_reco
             reply.json()
         );
     }
-    // Reads keep working: a hit, a miss (from TMDB, not stored), the user's favorites.
+    // Reads keep working: a hit, a miss (from TMDB, not stored), the user's favorites, an
+    // image (served, not kept: the refused write is counted).
     assert_eq!(app.get("/api/movies/trending/").await.status, 200);
     assert_eq!(app.get(&movie(1)).await.status, 200);
+    let image = app.get(&poster(1)).await;
+    assert_eq!((image.status, image.x_cache()), (200, "MISS"));
+    assert!(app.state().images.stats().write_errors >= 1);
     let list = app
         .authed(Method::GET, "/api/users/favorites/", &session.access)
         .await;
@@ -242,6 +255,10 @@ pub async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_reco
         1,
         "the second request is served from the cache again"
     );
+    // Images are kept again too, without a restart.
+    assert_eq!(app.get(&poster(9)).await.status, 200);
+    let stats = app.state().images.stats();
+    assert_eq!((stats.entries, stats.write_errors), (1, 0), "{stats:?}");
     let add = app
         .post(
             "/api/users/favorites/add/",

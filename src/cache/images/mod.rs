@@ -86,19 +86,23 @@ fn hash(key: &str) -> u64 {
 
 impl ImageStore {
     /// Opens (creating) `<data_dir>/images/v1`, indexing the files there (their sizes, and their
-    /// modification times as last use) and removing temporary files a crash left.
-    pub fn open(data_dir: &Path, max_bytes: u64, memory_bytes: u64) -> io::Result<ImageStore> {
+    /// modification times as last use) and removing temporary files a crash left. Never fails:
+    /// a directory that cannot be made (a full or read-only disk) leaves an empty index, every
+    /// write then fails and is counted, and writes work again once the disk does.
+    pub fn open(data_dir: &Path, max_bytes: u64, memory_bytes: u64) -> ImageStore {
         let root = data_dir.join(LAYOUT);
-        crate::private_fs::create_dir(&data_dir.join("images"))?;
-        crate::private_fs::create_dir(&root)?;
-        let tmp = root.join("tmp");
-        let _ = std::fs::remove_dir_all(&tmp);
-        crate::private_fs::create_dir(&tmp)?;
+        let _ = std::fs::remove_dir_all(root.join("tmp"));
+        if let Err(e) = Self::make_dirs(&root) {
+            tracing::warn!(error = %e, dir = %root.display(), "the image cache cannot write: serving images without keeping them");
+        }
         let mut found: Vec<(u64, u64, std::time::SystemTime)> = Vec::new();
-        'scan: for shard in std::fs::read_dir(&root)?.flatten() {
+        let shards = std::fs::read_dir(&root).into_iter().flatten().flatten();
+        'scan: for shard in shards {
             let name = shard.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.len() != 2 || u8::from_str_radix(name, 16).is_err() {
+            let Some(shard_name) = name.to_str().map(str::to_owned) else {
+                continue;
+            };
+            if shard_name.len() != 2 || u8::from_str_radix(&shard_name, 16).is_err() {
                 continue;
             }
             let Ok(files) = std::fs::read_dir(shard.path()) else {
@@ -115,6 +119,8 @@ impl ImageStore {
                     .and_then(|n| n.strip_suffix(".img"))
                     .filter(|n| n.len() == 16)
                     .and_then(|n| u64::from_str_radix(n, 16).ok())
+                    // A file in another shard's directory is no file of this layout.
+                    .filter(|hash| format!("{:02x}", hash >> 56) == shard_name)
                 else {
                     continue;
                 };
@@ -128,13 +134,13 @@ impl ImageStore {
         let mut index = Index::default();
         for (tick, (hash, len, _)) in found.into_iter().enumerate() {
             index.bytes += len;
-            index.slots.insert(
-                hash,
-                Slot {
-                    len,
-                    used: tick as u64,
-                },
-            );
+            let slot = Slot {
+                len,
+                used: tick as u64,
+            };
+            if let Some(old) = index.slots.insert(hash, slot) {
+                index.bytes -= old.len;
+            }
         }
         let tick = index.slots.len() as u64;
         let memory = (memory_bytes > 0).then(|| {
@@ -153,7 +159,17 @@ impl ImageStore {
             write_errors: AtomicU64::new(0),
         };
         store.evict_if_over();
-        Ok(store)
+        store
+    }
+
+    fn make_dirs(root: &Path) -> io::Result<()> {
+        let images = root.parent().expect("images/v1 has a parent");
+        for dir in [images, root, &root.join("tmp")] {
+            if !dir.exists() {
+                crate::private_fs::create_dir(dir)?;
+            }
+        }
+        Ok(())
     }
 
     fn path_of(&self, hash: u64) -> PathBuf {
@@ -162,9 +178,13 @@ impl ImageStore {
             .join(format!("{hash:016x}.img"))
     }
 
+    /// Notes a read for the LRU order. Never waits: while an eviction holds the index, the read
+    /// goes unnoted (the order is approximate; a hit is never held up by it).
     fn touch(&self, hash: u64) {
         let now = self.tick.fetch_add(1, Ordering::Relaxed);
-        if let Some(slot) = crate::sync::lock(&self.index).slots.get_mut(&hash) {
+        if let Ok(mut index) = self.index.try_lock()
+            && let Some(slot) = index.slots.get_mut(&hash)
+        {
             slot.used = now;
         }
     }
@@ -235,7 +255,9 @@ impl ImageStore {
         }
         let encoded = record::encode(image);
         let len = encoded.len() as u64;
-        if len > self.max_bytes {
+        // One image may take an eighth of the bound at most: a bigger one would push out most
+        // of the others (and be pushed out itself by the next); it stays in memory only.
+        if len > self.max_bytes / 8 {
             return Ok(());
         }
         let result = self.write_file(hash, &encoded);
@@ -262,6 +284,8 @@ impl ImageStore {
         if !dir.exists() {
             crate::private_fs::create_dir(dir)?;
         }
+        // Made again if it could not be at start (a full disk since freed).
+        Self::make_dirs(&self.root)?;
         let mut tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?;
         tmp.write_all(encoded)?;
         tmp.persist(&path).map_err(|e| e.error)?;
@@ -269,28 +293,40 @@ impl ImageStore {
     }
 
     /// Removes least recently used files until the stored bytes are back under the bound's
-    /// 90 %, when they are over the bound.
+    /// 90 %, when they are over the bound. The order is worked out on a copy, outside the lock,
+    /// so reads go on meanwhile; a file read since the copy was taken is spared.
     fn evict_if_over(&self) {
-        let victims: Vec<u64> = {
-            let mut index = crate::sync::lock(&self.index);
+        let (mut by_age, over) = {
+            let index = crate::sync::lock(&self.index);
             if index.bytes <= self.max_bytes {
                 return;
             }
             let target = self.max_bytes / 100 * EVICT_TO_PERCENT;
-            let mut by_age: Vec<(u64, u64, u64)> = index
+            let by_age: Vec<(u64, u64)> = index
                 .slots
                 .iter()
-                .map(|(hash, slot)| (slot.used, *hash, slot.len))
+                .map(|(hash, slot)| (slot.used, *hash))
                 .collect();
-            by_age.sort_unstable();
+            (by_age, index.bytes - target)
+        };
+        by_age.sort_unstable();
+        let victims: Vec<u64> = {
+            let mut index = crate::sync::lock(&self.index);
+            let mut freed = 0;
             let mut victims = Vec::new();
-            for (_, hash, len) in by_age {
-                if index.bytes <= target {
+            for (used, hash) in by_age {
+                if freed >= over {
                     break;
                 }
-                index.slots.remove(&hash);
-                index.bytes -= len;
-                victims.push(hash);
+                match index.slots.get(&hash) {
+                    Some(slot) if slot.used == used => {
+                        freed += slot.len;
+                        index.bytes -= slot.len;
+                        index.slots.remove(&hash);
+                        victims.push(hash);
+                    }
+                    _ => {}
+                }
             }
             victims
         };
@@ -372,33 +408,37 @@ mod tests {
     #[test]
     fn keeps_images_across_a_reopen_and_evicts_the_least_recently_used() {
         let dir = tempfile::tempdir().unwrap();
-        let store = ImageStore::open(dir.path(), 10_000, 0).unwrap();
-        for n in 0..4 {
-            store.put(&image(&format!("a{n}.svg"), 2_000)).unwrap();
+        let store = ImageStore::open(dir.path(), 10_000, 0);
+        for n in 0..9 {
+            store.put(&image(&format!("a{n}.svg"), 1_000)).unwrap();
         }
+        assert_eq!(store.stats().evictions, 0);
         // a0 is read, so a1 is the least recently used when the bound is crossed.
         assert!(store.get("w92/a0.svg").is_some());
-        store.put(&image("a4.svg", 2_000)).unwrap();
+        store.put(&image("a9.svg", 1_000)).unwrap();
         let stats = store.stats();
-        assert!(stats.bytes <= 10_000, "{stats:?}");
+        assert!(stats.bytes <= 9_000, "{stats:?}");
         assert!(stats.evictions >= 1);
         assert!(
             store.get("w92/a1.svg").is_none(),
             "the LRU image was evicted"
         );
         assert!(store.get("w92/a0.svg").is_some());
-        assert!(store.get("w92/a4.svg").is_some());
+        assert!(store.get("w92/a9.svg").is_some());
+        // An image over an eighth of the bound is not kept on disk.
+        store.put(&image("big.svg", 2_000)).unwrap();
+        assert!(store.get("w92/big.svg").is_none());
         drop(store);
 
-        let store = ImageStore::open(dir.path(), 10_000, 0).unwrap();
-        assert_eq!(store.get("w92/a4.svg").unwrap(), image("a4.svg", 2_000));
+        let store = ImageStore::open(dir.path(), 10_000, 0);
+        assert_eq!(store.get("w92/a9.svg").unwrap(), image("a9.svg", 1_000));
         assert_eq!(store.stats().entries, store.scan().count() as u64);
     }
 
     #[test]
     fn a_damaged_file_is_removed_not_served() {
         let dir = tempfile::tempdir().unwrap();
-        let store = ImageStore::open(dir.path(), 1_000_000, 0).unwrap();
+        let store = ImageStore::open(dir.path(), 1_000_000, 0);
         store.put(&image("b.svg", 100)).unwrap();
         let path = store.path_of(hash("w92/b.svg"));
         let mut bytes = std::fs::read(&path).unwrap();

@@ -23,8 +23,8 @@ use crate::domain::image::{ImagePath, ImageType};
 
 pub const MAGIC: &[u8; 8] = b"RCIMG\r\n\x1a";
 pub const VERSION: u16 = 1;
-/// The most image bytes one record holds (TMDB's `original` posters are a few MB).
-pub const MAX_LEN: u32 = 64 * 1024 * 1024;
+/// The most image bytes one record holds.
+pub const MAX_LEN: u32 = crate::domain::image::MAX_IMAGE_BYTES;
 const MAX_KEY: usize = 256;
 
 /// An image as stored and served.

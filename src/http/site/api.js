@@ -147,6 +147,9 @@ async function doRefresh() {
     session.save({ access: json.access, refresh: json.refresh || token });
     return true;
   }
+  // Only the server's "no" to the token ends the session: a rate limit or an outage (429,
+  // 5xx) is an error to show, with the tokens kept for the next try.
+  if (res.status !== 400 && res.status !== 401) throw toError(res, json);
   // Another tab may have rotated the token meanwhile: its new one is as good.
   return Boolean(session.refresh && session.refresh !== token);
 }
@@ -214,8 +217,11 @@ export async function logout() {
   session.clear();
 }
 
+// A poster's URL through reelcache's image cache, for a TMDB-shaped path only (a favorite's
+// poster_path is whatever its user stored): anything else has no picture.
+const POSTER_PATH = /^\/[A-Za-z0-9_-]{1,64}\.(jpg|jpeg|png|webp|gif|svg)$/;
 export function posterUrl(path, size = 'w342') {
-  return '/api/images/' + size + path;
+  return POSTER_PATH.test(path || '') ? '/api/images/' + size + path : null;
 }
 
 // Small DOM builder: h('a', {href, className}, 'text', child). Strings become text nodes.

@@ -58,7 +58,7 @@ function year(date) {
 }
 
 function poster(path, title, eager) {
-  if (!path) {
+  if (!posterUrl(path)) {
     return h('div', { className: 'poster placeholder', role: 'img', 'aria-label': title }, h('span', {}, title));
   }
   return h('img', {
