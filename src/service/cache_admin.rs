@@ -170,12 +170,14 @@ pub async fn clear(
         ));
     }
     if namespace == Some(IMAGES) {
-        // Images are cleared as a whole: a page-cache key names none of them.
-        if key.is_some() {
-            return Err(ApiError::validation(
-                "key",
-                "the images namespace is cleared as a whole: send it without a key",
-            ));
+        // Images are cleared as a whole. A key narrows the clear as it does for any namespace,
+        // and no page-cache key is in this one: nothing is cleared (as a key outside its
+        // namespace clears nothing).
+        if let Some(k) = key {
+            return Ok(Cleared {
+                removed: 0,
+                message: format!("Cleared key {k} in namespace images (no image has a key)"),
+            });
         }
         let removed = state.images.clear().await?;
         tracing::info!(removed, "image cache cleared");

@@ -375,6 +375,19 @@ async fn staff_see_the_image_cache_in_the_statistics_and_can_clear_it() {
     assert!(images["base_url"].as_str().unwrap().ends_with("/t/p/"));
     assert!(stats["data"]["slowest_routes"].is_array());
 
+    // A key narrows the clear: no image has a page-cache key, so nothing goes.
+    let narrowed = app
+        .authed(
+            reqwest::Method::DELETE,
+            "/api/utils/cache/?namespace=images&key=movie:11",
+            &staff.access,
+        )
+        .await;
+    assert_eq!(
+        (narrowed.status, narrowed.json()["removed"].clone()),
+        (200, json!(0))
+    );
+    assert_eq!(image_files(env.dir.path()).len(), 1);
     let cleared = app
         .authed(
             reqwest::Method::DELETE,
