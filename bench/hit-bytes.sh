@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Image hits against page hits and nginx's static files, in one run: server CPU per request and per
-# KB sent. 100 poster-sized files (35 KB, JPEG magic then incompressible bytes, like TMDB's w342
+# Image hits, page hits and compressed page hits (gzip, zstd) against nginx's static files, in one
+# run: server CPU per request and per KB sent. 100 poster-sized files (35 KB, JPEG magic then incompressible bytes, like TMDB's w342
 # posters) and the shared harness's 100 TMDB-shaped pages, served by one nginx as the origin and as
 # the static-file ceiling; reelcache fetches both through its caches once, then wrk (-t1 -c32,
 # rotating over the 100 keys, interleaved passes) loads each of the four targets in turn.
 # Loopback only; about 2 minutes.
-# usage: bench/images.sh [BINARY]    (needs nginx, wrk, python3; ../shared/bench/run.sh installs them)
-#        PASSES=3 DURATION=5s bench/images.sh
+# usage: bench/hit-bytes.sh [BINARY]    (needs nginx, wrk, python3; ../shared/bench/run.sh installs them)
+#        PASSES=3 DURATION=5s bench/hit-bytes.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/bench}
@@ -68,6 +68,9 @@ sleep 0.3
 for n in $(seq 100); do
   curl -s -o /dev/null "http://127.0.0.1:18190/api/images/w342/p$n.jpg"
   curl -s -o /dev/null "http://127.0.0.1:18190/api/movies/trending/?time_window=day&page=$n"
+  for coding in gzip zstd; do   # each coding made once, before the measurements
+    curl -s -o /dev/null -H "Accept-Encoding: $coding" "http://127.0.0.1:18190/api/movies/trending/?time_window=day&page=$n"
+  done
 done
 curl -s -o /dev/null -D - "http://127.0.0.1:18190/api/images/w342/p1.jpg" | grep -qi '^x-cache: HIT' || { echo "image not a hit" >&2; exit 1; }
 
@@ -77,18 +80,21 @@ ticks() { # CPU ticks of the given pids (all threads), summed
 nginx_pids() { echo "$NGINX_MASTER $(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')"; }
 HZ=$(getconf CLK_TCK)
 
-# name port fmt
+# name port accept-encoding fmt
 TARGETS=(
-  "ceiling-images 18180 /t/p/w342/p%d.jpg"
-  "reelcache-images 18190 /api/images/w342/p%d.jpg"
-  "ceiling-pages 18180 /3/trending/movie/day?page=%d"
-  "reelcache-pages 18190 /api/movies/trending/?time_window=day&page=%d"
+  "ceiling-images 18180 - /t/p/w342/p%d.jpg"
+  "reelcache-images 18190 - /api/images/w342/p%d.jpg"
+  "ceiling-pages 18180 - /3/trending/movie/day?page=%d"
+  "reelcache-pages 18190 - /api/movies/trending/?time_window=day&page=%d"
+  "reelcache-pages-gzip 18190 gzip /api/movies/trending/?time_window=day&page=%d"
+  "reelcache-pages-zstd 18190 zstd /api/movies/trending/?time_window=day&page=%d"
 )
-measure() { # name port fmt -> one result line
-  local name=$1 port=$2 fmt=$3 pids before after out
+measure() { # name port accept-encoding fmt -> one result line
+  local name=$1 port=$2 coding=$3 fmt=$4 pids before after out header=()
+  [ "$coding" = - ] || header=(-H "Accept-Encoding: $coding")
   if [ "$port" = 18190 ]; then pids=$RC; else pids=$(nginx_pids); fi
   before=$(ticks $pids)
-  out=$(BENCH_PATH_FMT="$fmt" BENCH_N=100 BENCH_TAG=$name wrk -t1 -c32 -d"$DURATION" -s "$SHARED/pages.lua" "http://127.0.0.1:$port" | grep '^BENCH')
+  out=$(BENCH_PATH_FMT="$fmt" BENCH_N=100 BENCH_TAG=$name wrk -t1 -c32 -d"$DURATION" "${header[@]}" -s "$SHARED/pages.lua" "http://127.0.0.1:$port" | grep '^BENCH')
   after=$(ticks $pids)
   echo "$out	cpu_s=$(echo "scale=3; ($after - $before) / $HZ" | bc)"
 }
@@ -111,12 +117,16 @@ per_req = lambda r: float(r["cpu_s"]) / int(r["requests"]) * 1e6
 per_kb = lambda r: float(r["cpu_s"]) / (int(r["requests"]) * float(r["bytes_per_req"]) / 1024) * 1e6
 print("\n| target | req/s | KB/request | p99 ms | server CPU µs/request | server CPU µs/KB |")
 print("|---|---|---|---|---|---|")
-for tag in ["ceiling-images", "reelcache-images", "ceiling-pages", "reelcache-pages"]:
+for tag in ["ceiling-images", "reelcache-images", "ceiling-pages", "reelcache-pages", "reelcache-pages-gzip", "reelcache-pages-zstd"]:
     print(f"| {tag} | {med(tag, lambda r: float(r['rps'])):,.0f} | {med(tag, lambda r: float(r['bytes_per_req']))/1024:.1f} | "
           f"{med(tag, lambda r: int(r['p99_us']))/1000:.2f} | {med(tag, per_req):.1f} | {med(tag, per_kb):.2f} |")
 img, page = med("reelcache-images", per_kb), med("reelcache-pages", per_kb)
 ci, cp = med("ceiling-images", per_kb), med("ceiling-pages", per_kb)
 print(f"\nreelcache CPU per KB: image hit {img:.2f} µs, page hit {page:.2f} µs: image ÷ page = {img/page:.2f}")
 print(f"as a multiple of the ceiling's CPU per KB for the same bytes: images {img/ci:.2f}×, pages {page/cp:.2f}×")
+for tag in ["reelcache-pages-gzip", "reelcache-pages-zstd"]:
+    print(f"{tag}: CPU per hit {med(tag, per_req):.1f} µs against {med('reelcache-pages', per_req):.1f} µs uncompressed "
+          f"(× {med(tag, per_req)/med('reelcache-pages', per_req):.2f}), "
+          f"{med(tag, lambda r: float(r['bytes_per_req']))/1024:.1f} KB on the wire against {med('reelcache-pages', lambda r: float(r['bytes_per_req']))/1024:.1f}")
 print(f"(medians of {len(rows['reelcache-images'])} interleaved passes)")
 EOF

@@ -77,6 +77,8 @@ counters! {
     negative_stored,
     /// Requests answered 404 from a negative entry, without asking TMDB.
     negative_hits,
+    /// Hot bodies compressed for a content coding (once per entry and coding).
+    compressions,
     /// Images served from the image cache (memory or disk).
     image_hits,
     /// Images fetched from TMDB's image server (or refused offline).

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+pub mod coding;
 pub mod favorite;
 pub mod image;
 pub mod list;

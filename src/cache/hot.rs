@@ -14,12 +14,13 @@
 //! generation after their write is applied, under the same lock an insert takes, so a body
 //! rendered from replaced bytes is never inserted after the replacement.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
 use super::EntryMeta;
+use crate::domain::coding::ContentCoding;
 
 /// One rendered body and what its headers are computed from.
 #[derive(Debug, Clone)]
@@ -29,6 +30,55 @@ pub struct HotEntry {
     /// Until when this copy may be served without asking the store (Unix ms): the entry's
     /// expiry, or sooner when the store is shared with other processes.
     valid_until_ms: u64,
+    /// The body in each content coding, made the first time a client asks for it and kept
+    /// with the entry (never compressed per hit).
+    coded: Arc<Coded>,
+}
+
+/// A hot body's compressed forms.
+#[derive(Debug, Default)]
+pub struct Coded {
+    gzip: OnceLock<Bytes>,
+    zstd: OnceLock<Bytes>,
+}
+
+/// zstd's level for bodies kept: made once per entry, so worth a level above the default.
+const ZSTD_LEVEL: i32 = 9;
+
+impl HotEntry {
+    /// The body in `coding`, compressed now if this is the first time it is asked for (then
+    /// `made` is called). A coding that fails (it cannot, in memory) falls back to identity.
+    pub fn coded(&self, coding: ContentCoding, made: impl FnOnce()) -> (Bytes, ContentCoding) {
+        let slot = match coding {
+            ContentCoding::Identity => return (self.body.clone(), coding),
+            ContentCoding::Gzip => &self.coded.gzip,
+            ContentCoding::Zstd => &self.coded.zstd,
+        };
+        let body = slot.get_or_init(|| {
+            made();
+            compress(&self.body, coding).unwrap_or_default()
+        });
+        if body.is_empty() {
+            return (self.body.clone(), ContentCoding::Identity);
+        }
+        (body.clone(), coding)
+    }
+}
+
+fn compress(body: &[u8], coding: ContentCoding) -> Option<Bytes> {
+    use std::io::Write;
+    match coding {
+        ContentCoding::Identity => None,
+        ContentCoding::Gzip => {
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 3),
+                flate2::Compression::best(),
+            );
+            encoder.write_all(body).ok()?;
+            encoder.finish().ok().map(Bytes::from)
+        }
+        ContentCoding::Zstd => zstd::bulk::compress(body, ZSTD_LEVEL).ok().map(Bytes::from),
+    }
 }
 
 #[derive(Clone)]
@@ -36,8 +86,10 @@ struct BodyWeighter;
 
 impl quick_cache::Weighter<String, HotEntry> for BodyWeighter {
     fn weight(&self, key: &String, entry: &HotEntry) -> u64 {
-        // The key and the bookkeeping count too, so tiny bodies cannot overfill memory.
-        (entry.body.len() + key.len() + 64) as u64
+        // The key and the bookkeeping count too, so tiny bodies cannot overfill memory; the
+        // compressed forms, made later, are reckoned at half the body (JSON compresses to a
+        // quarter or less in each coding).
+        (entry.body.len() * 3 / 2 + key.len() + 96) as u64
     }
 }
 
@@ -144,6 +196,7 @@ impl HotTier {
                 body,
                 meta,
                 valid_until_ms,
+                coded: Arc::default(),
             },
         );
     }

@@ -78,7 +78,8 @@ fn hit<B>(
     span.record("request_id", id.as_str());
     let _entered = span.enter();
     let served = state.movies.serve_hot(hit);
-    let response = response::movie_response(state, served, None, if_none_match);
+    let conditions = response::Conditions::of(headers, if_none_match);
+    let response = response::movie_response(state, served, None, conditions);
     Ok(finish(started, method, route, &id, origin, response))
 }
 

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use warp::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use crate::domain::MAX_PAGE;
+use crate::domain::coding::ContentCoding;
 use crate::domain::list::ListMeta;
 use crate::service::movies::{CacheOutcome, Freshness, Served};
 use crate::service::state::AppState;
@@ -99,11 +100,14 @@ fn list_suffix(meta: &ListMeta, links: &ListLinks<'_>, base: Option<&str>) -> Ve
     out.into_bytes()
 }
 
-/// The strong validator of a rendered body: 16 hex digits in quotes.
-fn etag(meta: &Freshness, salt: u64) -> String {
-    let mut out = String::with_capacity(18);
+/// The strong validator of a rendered body in a coding: 16 hex digits, then the coding's
+/// suffix (`-gz`, `-zst`; none for identity), in quotes. Each coding of a body is its own
+/// representation, with its own validator (RFC 9110 §8.8.3).
+fn etag(meta: &Freshness, salt: u64, coding: ContentCoding) -> String {
+    let mut out = String::with_capacity(22);
     out.push('"');
     out.push_str(&crate::hex::lower(u128::from(meta.etag ^ salt), 16));
+    out.push_str(coding.etag_suffix());
     out.push('"');
     out
 }
@@ -125,21 +129,52 @@ pub(super) fn matches_if_none_match(header: Option<&str>, etag: &str) -> bool {
     })
 }
 
-/// Writes `served`; `links` is given for list endpoints, `if_none_match` is the request's header.
+/// What a request asks of a movie answer besides its path: `If-None-Match` and the coding
+/// its `Accept-Encoding` prefers.
+#[derive(Debug, Clone, Copy)]
+pub struct Conditions<'a> {
+    pub if_none_match: Option<&'a str>,
+    pub coding: ContentCoding,
+}
+
+impl<'a> Conditions<'a> {
+    /// From the request's headers; an `Accept-Encoding` that is not text asks for nothing.
+    pub fn of(headers: &'a HeaderMap, if_none_match: Option<&'a str>) -> Conditions<'a> {
+        let accept = headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        Conditions {
+            if_none_match,
+            coding: ContentCoding::negotiate(accept),
+        }
+    }
+}
+
+/// Writes `served`; `links` is given for list endpoints. A hot hit goes in the coding the
+/// request prefers (its compressed form made once per entry), with `Vary: Accept-Encoding` on
+/// every cacheable answer.
 pub fn movie_response(
     state: &AppState,
     served: Served,
     links: Option<&ListLinks<'_>>,
-    if_none_match: Option<&str>,
+    conditions: Conditions<'_>,
 ) -> warp::reply::Response {
+    let if_none_match = conditions.if_none_match;
+    // A hot hit's body in the coding asked for (made once per entry); anything else is
+    // rendered below, as it is.
+    let coded = state.movies.coded(&served, conditions.coding);
+    let coding = coded
+        .as_ref()
+        .map_or(ContentCoding::Identity, |(_, sent)| *sent);
     // Sized for everything added here and by the layers around (request id, security headers).
-    let mut headers = HeaderMap::with_capacity(12);
+    let mut headers = HeaderMap::with_capacity(14);
     headers.insert(&X_CACHE, HeaderValue::from_static(served.outcome.as_str()));
     headers.insert(&CACHE_STATUS, cache_status(&served));
     let mut not_modified = false;
     match &served.freshness() {
         Some(meta) => {
-            let tag = etag(meta, state.etag_salt);
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            let tag = etag(meta, state.etag_salt, coding);
             not_modified = matches_if_none_match(if_none_match, &tag);
             // Rounded up: an entry stored a few milliseconds ago still has its whole TTL ahead.
             let max_age = meta
@@ -168,13 +203,23 @@ pub fn movie_response(
         return response;
     }
 
-    let suffix = |list: Option<&ListMeta>| match (list, links) {
-        (Some(meta), Some(links)) => list_suffix(meta, links, state.public_url.as_deref()),
-        _ => OBJECT_SUFFIX.to_vec(),
-    };
-    let body = match state.movies.render(&served, DATA_PREFIX, suffix) {
-        Ok(body) => body,
-        Err(e) => return e.into_response(),
+    let body = match coded {
+        Some((body, sent)) => {
+            if let Some(name) = sent.header() {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+            }
+            body
+        }
+        None => {
+            let suffix = |list: Option<&ListMeta>| match (list, links) {
+                (Some(meta), Some(links)) => list_suffix(meta, links, state.public_url.as_deref()),
+                _ => OBJECT_SUFFIX.to_vec(),
+            };
+            match state.movies.render(&served, DATA_PREFIX, suffix) {
+                Ok(body) => body,
+                Err(e) => return e.into_response(),
+            }
+        }
     };
     headers.insert(
         header::CONTENT_TYPE,
@@ -243,9 +288,23 @@ mod tests {
             expires_at_ms: 0,
             etag: 0xab,
         };
-        assert_eq!(etag(&meta, 0), "\"00000000000000ab\"");
+        assert_eq!(
+            etag(&meta, 0, ContentCoding::Identity),
+            "\"00000000000000ab\""
+        );
+        assert_eq!(
+            etag(&meta, 0, ContentCoding::Gzip),
+            "\"00000000000000ab-gz\""
+        );
+        assert_eq!(
+            etag(&meta, 0, ContentCoding::Zstd),
+            "\"00000000000000ab-zst\""
+        );
         meta.etag = u64::MAX;
-        assert_eq!(etag(&meta, 0xf), "\"fffffffffffffff0\"");
+        assert_eq!(
+            etag(&meta, 0xf, ContentCoding::Identity),
+            "\"fffffffffffffff0\""
+        );
         assert_eq!(cache_control(3600), "public, max-age=3600");
     }
 

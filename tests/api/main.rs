@@ -13,6 +13,7 @@ mod binary;
 mod cache;
 mod cli;
 mod docs;
+mod encoding;
 mod fast_path;
 mod favorites;
 mod hot_tier;

@@ -89,7 +89,12 @@ pub async fn start(settings: Settings) -> TestApp {
     });
     TestApp {
         base,
-        client: reqwest::Client::new(),
+        // No Accept-Encoding of its own: a test that wants a coding asks for it (and sees the
+        // bytes as sent).
+        client: reqwest::Client::builder()
+            .no_gzip()
+            .build()
+            .expect("a client"),
         clock,
         state: Some(state),
         stop: Some(stop),

@@ -136,13 +136,8 @@ impl<E: Endpoint> CachedRoute<E> {
         call: Call,
         known: Known,
     ) -> Result<Response, ApiError> {
-        let Call {
-            method,
-            raw,
-            if_none_match,
-            who,
-            state,
-        } = call;
+        let conditions = call.conditions();
+        let (method, raw, who, state) = (&call.method, &call.raw, call.who, &call.state);
         let (args, request, language, miss) = match known {
             Known::Parsed(parsed) => {
                 let request = *parsed.request.downcast_ref::<E>().ok_or_else(|| {
@@ -151,8 +146,8 @@ impl<E: Endpoint> CachedRoute<E> {
                 (parsed.args, request, parsed.language, Some(parsed.miss))
             }
             Known::Path(segment) => {
-                let args = path_args(segment.as_deref(), &method)?;
-                let (request, language) = self.request(args, &Query::parse(&raw), &state)?;
+                let args = path_args(segment.as_deref(), method)?;
+                let (request, language) = self.request(args, &Query::parse(raw), state)?;
                 (args, request, language, None)
             }
         };
@@ -171,17 +166,12 @@ impl<E: Endpoint> CachedRoute<E> {
         };
         let links = self.list_params.map(|fixed| {
             let mut params = fixed(&request);
-            params.extend(language_param(&language, &state).map(|l| ("language", l)));
+            params.extend(language_param(&language, state).map(|l| ("language", l)));
             ListLinks {
                 path: &link_path,
                 params,
             }
         });
-        Ok(movie_response(
-            &state,
-            served,
-            links.as_ref(),
-            if_none_match.as_deref(),
-        ))
+        Ok(movie_response(state, served, links.as_ref(), conditions))
     }
 }

@@ -20,6 +20,7 @@ use super::api_spec::{
     Endpoint, LANGUAGE, MOVIE_ID, Operation, PAGE, Param, REGION, Shape, UPSTREAM, op, query,
 };
 use super::filters::{Query, client_addr, match_pattern, raw_query, require_get, with_state};
+use crate::domain::coding::ContentCoding;
 use crate::domain::{Language, MovieId, MovieIdSegment, Page, Requester, SearchQuery, TimeWindow};
 use crate::error::ApiError;
 use crate::service::movies::endpoints::{Details, Recommendations, Trending};
@@ -228,14 +229,16 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Response,)> {
         .and(warp::method())
         .and(raw_query())
         .and(warp::header::optional::<String>("if-none-match"))
+        .and(accept_encoding())
         .and(requester())
         .and(with_state(state))
         .then(
-            |matched: Matched, method, raw, if_none_match, who, state| async move {
+            |matched: Matched, method, raw, if_none_match, coding, who, state| async move {
                 let call = Call {
                     method,
                     raw,
                     if_none_match,
+                    coding,
                     who,
                     state,
                 };
@@ -261,10 +264,33 @@ struct Call {
     method: Method,
     raw: String,
     if_none_match: Option<String>,
+    /// The content coding the request's `Accept-Encoding` prefers.
+    coding: ContentCoding,
     /// Whose share of the upstream budget a miss takes: the client's address as the client
     /// limiter tells it (the peer, or `X-Forwarded-For` from a trusted proxy).
     who: Requester,
     state: AppState,
+}
+
+/// What `Accept-Encoding` prefers (identity without one, or with one that is not text).
+fn accept_encoding()
+-> impl Filter<Extract = (ContentCoding,), Error = std::convert::Infallible> + Clone {
+    warp::header::headers_cloned().map(|headers: warp::http::HeaderMap| {
+        ContentCoding::negotiate(
+            headers
+                .get(warp::http::header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok()),
+        )
+    })
+}
+
+impl Call {
+    fn conditions(&self) -> super::response::Conditions<'_> {
+        super::response::Conditions {
+            if_none_match: self.if_none_match.as_deref(),
+            coding: self.coding,
+        }
+    }
 }
 
 fn requester() -> impl Filter<Extract = (Requester,), Error = std::convert::Infallible> + Clone {

@@ -83,11 +83,6 @@ impl ListQuery {
         params.extend(language_param(&self.language, &call.state).map(|l| ("language", l)));
         params.extend(self.region.as_ref().map(|r| ("region", r.as_str())));
         let links = ListLinks { path, params };
-        movie_response(
-            &call.state,
-            served,
-            Some(&links),
-            call.if_none_match.as_deref(),
-        )
+        movie_response(&call.state, served, Some(&links), call.conditions())
     }
 }

@@ -33,6 +33,7 @@ use crate::cache::{CacheKey, CachedEntry, EntryMeta, PageCache, Shape};
 use crate::clock::Clock;
 use crate::config::{ResilienceSettings, TtlSettings};
 use crate::counters::Counters;
+use crate::domain::coding::ContentCoding;
 use crate::domain::list::ListMeta;
 use crate::domain::{Language, Page, Region, Requester, SearchQuery};
 use crate::error::ApiError;
@@ -388,6 +389,14 @@ impl MovieService {
             .map_err(|e| ApiError::Internal(format!("rendering a cached page: {e}")))?;
         self.remember_rendered(served, &body);
         Ok(body)
+    }
+
+    /// The body of a hot-tier hit in `coding` (see [`Served::coding_for`]): compressed the
+    /// first time any client asks for that coding, then kept with the entry. `None` when
+    /// `served` is no hot hit (render it instead).
+    pub fn coded(&self, served: &Served, coding: ContentCoding) -> Option<(Bytes, ContentCoding)> {
+        let entry = served.from_hot.as_ref()?;
+        Some(entry.coded(coding, || Counters::incr(&self.counters.compressions)))
     }
 
     /// Keeps a rendered body in the hot tier, when `served` allows it.

@@ -105,6 +105,8 @@ pub struct Served {
     pub stale_reason: Option<StaleReason>,
     /// Answered by a fetch another request started (single flight, or another instance's fill).
     pub collapsed: bool,
+    /// The hot-tier entry a hit came from: it keeps the body's compressed forms.
+    pub(in crate::service::movies) from_hot: Option<HotEntry>,
 }
 
 /// A fresh body the hot tier holds for a request, found but not yet served (nothing counted).
@@ -147,12 +149,14 @@ impl Served {
 
     /// A finished body from the hot tier.
     pub(super) fn from_hot(entry: HotEntry, now_ms: u64) -> Served {
-        Served::new(
-            Document::Rendered(entry.body),
+        let mut served = Served::new(
+            Document::Rendered(entry.body.clone()),
             CacheOutcome::Hit,
             Some(entry.meta),
             now_ms,
-        )
+        );
+        served.from_hot = Some(entry);
+        served
     }
 
     pub(super) fn new(
@@ -169,6 +173,7 @@ impl Served {
             hot: None,
             stale_reason: None,
             collapsed: false,
+            from_hot: None,
         }
     }
 
