@@ -12,6 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_reelcache");
 
 fn reelcache(data_dir: &Path, tmdb: Option<&FakeTmdb>) -> Command {
     let mut cmd = Command::new(BIN);
+    crate::process::dies_with_its_test(&mut cmd);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .arg("--data-dir")
@@ -597,7 +598,9 @@ async fn offline_search_ranks_and_paginates_local_titles() {
 async fn the_binary_started_anywhere_serves_the_built_in_demo_offline() {
     let dir = tempfile::tempdir().unwrap();
     let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-    let mut child = Command::new(BIN)
+    let mut cmd = Command::new(BIN);
+    crate::process::dies_with_its_test(&mut cmd);
+    let mut child = cmd
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("REELCACHE_LISTEN", "127.0.0.1:0")

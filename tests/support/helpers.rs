@@ -331,6 +331,7 @@ impl TestApp {
 /// The command-line tool on `data_dir`, with an empty environment.
 pub fn cli(data_dir: &Path, args: &[&str]) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_reelcache"));
+    crate::process::dies_with_its_test(&mut command);
     command
         .env_clear()
         .arg("--data-dir")

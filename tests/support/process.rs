@@ -13,6 +13,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_reelcache");
 pub(crate) fn command(data_dir: &Path) -> Command {
     let log = std::fs::File::create(stderr_path(data_dir)).expect("log file");
     let mut cmd = Command::new(BIN);
+    dies_with_its_test(&mut cmd);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .arg("--data-dir")
@@ -20,6 +21,21 @@ pub(crate) fn command(data_dir: &Path) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log));
     cmd
+}
+
+/// The child is killed when the thread that started it ends (Linux's parent-death signal): a
+/// test that fails an assertion before its own `kill` leaves no server running.
+pub(crate) fn dies_with_its_test(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 fn stderr_path(dir: &Path) -> PathBuf {
