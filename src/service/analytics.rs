@@ -65,14 +65,7 @@ pub fn recommendations(inputs: &Inputs<'_>) -> Vec<Recommendation> {
     let hour = inputs
         .last_hour
         .iter()
-        .fold(Counts::default(), |sum, (_, n)| Counts {
-            hit: sum.hit + n.hit,
-            stale: sum.stale + n.stale,
-            miss: sum.miss + n.miss,
-            bypass: sum.bypass + n.bypass,
-            negative: sum.negative + n.negative,
-            refresh_ahead: sum.refresh_ahead + n.refresh_ahead,
-        });
+        .fold(Counts::default(), |sum, (_, n)| sum.plus(n));
     let cached = hour.hit + hour.stale + hour.miss;
     // Offline every answer is an old copy, by design: nothing to tune there.
     if !inputs.offline && inputs.hot_bytes_max > 0 && c.hits >= ENOUGH {

@@ -275,13 +275,11 @@ struct Call {
 /// What `Accept-Encoding` prefers (identity without one, or with one that is not text).
 fn accept_encoding()
 -> impl Filter<Extract = (ContentCoding,), Error = std::convert::Infallible> + Clone {
-    warp::header::headers_cloned().map(|headers: warp::http::HeaderMap| {
-        ContentCoding::negotiate(
-            headers
-                .get(warp::http::header::ACCEPT_ENCODING)
-                .and_then(|v| v.to_str().ok()),
-        )
-    })
+    // The one header, not a copy of them all.
+    warp::header::value("accept-encoding")
+        .map(|value: warp::http::HeaderValue| ContentCoding::negotiate(value.to_str().ok()))
+        .or(warp::any().map(|| ContentCoding::Identity))
+        .unify()
 }
 
 impl Call {

@@ -120,7 +120,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn plus(&self, o: &Counts) -> Counts {
+    /// Both counts together.
+    pub fn plus(&self, o: &Counts) -> Counts {
         Counts {
             hit: self.hit + o.hit,
             stale: self.stale + o.stale,
