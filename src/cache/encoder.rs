@@ -1,7 +1,8 @@
-//! Re-encoding new entries off the request path. A fetched document is stored at once with the
-//! fast LZ4 compressor (format 1) and answered; this thread then compresses it again with LZ4-HC
-//! and the dictionary (format 2, ~0.2 ms a page) and the store swaps the entry if it did not
-//! change meanwhile.
+//! LZ4-HC encoding off the request path (format 2, with the dictionary: ~0.2 ms a page). A miss
+//! is answered from the fetched bytes and its entry is written once this thread has encoded it
+//! (`PageCache::keep`); a document stored at once (`PageCache::put`, or a miss this thread is
+//! slow to get to) is written with the fast LZ4 compressor (format 1) first, and the store swaps
+//! in this thread's encoding if the entry did not change meanwhile.
 //!
 //! The thread runs at the lowest CPU priority and waits for a quiet moment (no new entry for
 //! `QUIET`) before it works, so that a burst of misses is answered first; it never lets more than

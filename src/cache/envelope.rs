@@ -93,7 +93,8 @@ pub fn encode(meta: EntryMeta, raw: &[u8]) -> Vec<u8> {
 }
 
 /// The same entry in format 1, by the fast LZ4 compressor without the dictionary (~0.03 ms a
-/// page), for a document that must be stored before it is answered: larger, and re-encoded later.
+/// page), for a document that must be stored at once (`PageCache::put`, or a miss whose LZ4-HC
+/// encoding is slow to come): larger, and re-encoded later.
 pub fn encode_fast(meta: EntryMeta, raw: &[u8]) -> Vec<u8> {
     encode_with(meta, raw, FORMAT_PLAIN_LZ4, codec::compress_plain_into)
 }

@@ -93,6 +93,22 @@ impl quick_cache::Weighter<String, HotEntry> for BodyWeighter {
     }
 }
 
+/// A body rendered from a document whose write is still on the way (a miss is answered first):
+/// the write keeps it in the tier once it lands, under the generation that follows it.
+#[derive(Debug, Clone, Default)]
+pub struct LaterBody(Arc<std::sync::OnceLock<Bytes>>);
+
+impl LaterBody {
+    /// The first body rendered is the one kept.
+    pub fn set(&self, body: Bytes) {
+        let _ = self.0.set(body);
+    }
+
+    pub fn get(&self) -> Option<&Bytes> {
+        self.0.get()
+    }
+}
+
 /// A reader's note of the generation before it read the store; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Generation(u64);

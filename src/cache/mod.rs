@@ -28,6 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 
 use crate::counters::Counters;
 use crate::telemetry::spawn_blocking;
@@ -64,6 +66,7 @@ pub struct PageCache {
     usage: Arc<usage::Usage>,
     hot: Arc<hot::HotTier>,
     reencoding: encoder::Pending,
+    last_write_ok: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PageCache {
@@ -81,6 +84,7 @@ impl PageCache {
             usage: Arc::new(usage::Usage::new(max_bytes)),
             hot: Arc::new(hot),
             reencoding: encoder::Pending::default(),
+            last_write_ok: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 
@@ -129,8 +133,9 @@ impl PageCache {
         }
     }
 
-    /// Stores `raw` (validated TMDB JSON) under `key`, fresh for `ttl` from `now_ms`. Failures are
-    /// logged and counted, never returned: the response does not depend on the write.
+    /// Stores `raw` (validated TMDB JSON) under `key`, fresh for `ttl` from `now_ms`, before it
+    /// returns: with the fast compressor, then swapped for LZ4-HC by the encoder thread (see
+    /// `write_fast_then_small`). Failures are logged and counted, never returned.
     pub async fn put(
         &self,
         key: &CacheKey,
@@ -139,56 +144,90 @@ impl PageCache {
         now_ms: u64,
         ttl: Duration,
     ) -> EntryMeta {
-        self.put_tracked(key, shape, raw, now_ms, ttl).await.0
+        let meta = entry_meta(shape, raw, now_ms, ttl);
+        let raw = Bytes::copy_from_slice(raw);
+        self.write_fast_then_small(key, meta, raw, None).await;
+        meta
     }
 
-    /// As `put`, with the hot-tier generation under which a body of exactly this document may be
-    /// kept: `None` when the write failed (the store does not hold it).
-    ///
-    /// The entry is written with the fast compressor, so that it is stored before it is answered;
-    /// the encoder thread then compresses it again with LZ4-HC and replaces it, unless it changed
-    /// meanwhile. Both hold the same document: the hot tier is not involved.
-    pub async fn put_tracked(
+    /// Keeps a document that is answered without waiting for its write (a miss): returns the
+    /// write to run once the answer is out. Encoded once, with LZ4-HC and the dictionary on the
+    /// encoder thread, and written when that is done; when the encoder does not get to it
+    /// within `KEEP_WAIT` (a burst of misses), the fast encoding is written then and swapped
+    /// for the small one when it comes. `meta` is `entry_meta`'s. `settle` waits for the write
+    /// from the moment this is called.
+    pub fn keep(
+        &self,
+        key: CacheKey,
+        meta: EntryMeta,
+        raw: Bytes,
+        body: hot::LaterBody,
+        now_ms: u64,
+    ) -> BoxFuture<'static, Landed> {
+        let running = self.reencoding.start();
+        let cache = self.clone();
+        async move {
+            let mut small = encoder::encode(meta, raw.clone()).boxed();
+            let generation = match tokio::time::timeout(KEEP_WAIT, &mut small).await {
+                Ok(Some(small)) => cache.write(&key, small, true).await,
+                // The encoder is out of room: the fast encoding stays.
+                Ok(None) => {
+                    let fast = envelope::encode_fast(meta, &raw);
+                    cache.write(&key, fast, true).await
+                }
+                Err(_) => {
+                    cache
+                        .write_fast_then_small(&key, meta, raw, Some(small))
+                        .await
+                }
+            };
+            // The answer's body, rendered meanwhile, is what the store now holds.
+            if let (Some(generation), Some(body)) = (generation, body.get()) {
+                cache
+                    .hot
+                    .insert(key.as_str(), generation, meta, body.clone(), now_ms);
+            }
+            Landed(Some(running))
+        }
+        .boxed()
+    }
+
+    /// Whether the last write to the store succeeded: what a miss says of its own write, which
+    /// is still on the way when it is answered (`Cache-Status: …; stored`).
+    pub fn takes_writes(&self) -> bool {
+        self.last_write_ok
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Writes the fast encoding of `raw` now and the LZ4-HC one (`small`, when already asked of
+    /// the encoder) once the encoder thread has made it, unless the entry changed meanwhile.
+    async fn write_fast_then_small(
         &self,
         key: &CacheKey,
-        shape: Shape,
-        raw: &[u8],
-        now_ms: u64,
-        ttl: Duration,
-    ) -> (EntryMeta, Option<hot::Generation>) {
-        let meta = EntryMeta {
-            stored_at_ms: now_ms,
-            expires_at_ms: now_ms.saturating_add(ttl.as_millis() as u64),
-            etag: 0,
-            shape,
-            raw_len: 0,
-        };
-        // The encoder fills in the payload's hash and length; read them back from the header.
-        let fast = envelope::encode_fast(meta, raw);
-        let meta = envelope::decode(&fast)
-            .expect("a freshly encoded entry decodes")
-            .meta;
-        let generation = self.write(key, fast.clone(), false).await;
-        if generation.is_some() {
-            let cache = self.clone();
-            let key = key.as_str().to_owned();
-            let raw = Bytes::copy_from_slice(raw);
-            let running = self.reencoding.start();
-            tokio::spawn(async move {
-                let _running = running;
-                // Counted once, as finally stored, even if this task is dropped at shutdown.
-                let mut stored = CountStored {
-                    counters: cache.counters.clone(),
-                    bytes: fast.len() as u64,
-                };
-                if let Some(small) = encoder::encode(meta, raw).await
-                    && let Some(len) = cache.replace(&key, fast, small).await
-                {
-                    stored.bytes = len;
-                }
-            });
-        }
-        (meta, generation)
+        meta: EntryMeta,
+        raw: Bytes,
+        small: Option<BoxFuture<'static, Option<Vec<u8>>>>,
+    ) -> Option<hot::Generation> {
+        let fast = envelope::encode_fast(meta, &raw);
+        let generation = self.write(key, fast.clone(), false).await?;
+        let cache = self.clone();
+        let key = key.as_str().to_owned();
+        let running = self.reencoding.start();
+        let small = small.unwrap_or_else(|| encoder::encode(meta, raw).boxed());
+        tokio::spawn(async move {
+            let _running = running;
+            // Counted once, as finally stored, even if this task is dropped at shutdown.
+            let mut stored = CountStored {
+                counters: cache.counters.clone(),
+                bytes: fast.len() as u64,
+            };
+            if let Some(small) = small.await
+                && let Some(len) = cache.replace(&key, fast, small).await
+            {
+                stored.bytes = len;
+            }
+        });
+        Some(generation)
     }
 
     /// Stores a negative entry under `key` (TMDB has no such movie) for `ttl`: requests for it
@@ -224,7 +263,8 @@ impl PageCache {
         }
     }
 
-    /// Waits (at most `limit`) for the re-encodings still running; `false` if some still are.
+    /// Waits (at most `limit`) for the writes and re-encodings still running; `false` if some
+    /// still are.
     pub async fn settle(&self, limit: Duration) -> bool {
         self.reencoding.settle(limit).await
     }
@@ -252,6 +292,8 @@ impl PageCache {
         let generation = pending.finish();
         match result {
             Ok(old) => {
+                self.last_write_ok
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 Counters::add(&self.counters.bytes_raw, raw);
                 if count_stored {
                     Counters::add(&self.counters.bytes_stored, stored);
@@ -261,6 +303,8 @@ impl PageCache {
                 Some(generation)
             }
             Err(e) => {
+                self.last_write_ok
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
                 self.failed(key.as_str(), &e, "cache write failed");
                 None
             }
@@ -379,6 +423,15 @@ impl PageCache {
     }
 }
 
+/// A kept document's write has landed; `settle` counts it done once this is dropped, which its
+/// caller does after it stopped answering from its own copy (the single flight's registry).
+#[derive(Default)]
+pub struct Landed(
+    /// Dropped, it counts the write done.
+    #[allow(dead_code)]
+    Option<encoder::Running>,
+);
+
 /// Adds an entry's stored bytes to the counters when dropped.
 struct CountStored {
     counters: Arc<Counters>,
@@ -393,6 +446,23 @@ impl Drop for CountStored {
 
 /// How long a flush waits for re-encodings: they take a fraction of a millisecond each.
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
+
+/// How long a kept document waits for its LZ4-HC encoding before the fast one is written. The
+/// encoder waits for 10 ms without new work before it starts, so one miss alone is written once,
+/// small; a steady stream of misses gets the fast encoding first.
+const KEEP_WAIT: Duration = Duration::from_millis(250);
+
+/// The metadata an entry of `raw` carries (the encoders set the same hash and length): what a
+/// miss is answered with while its write is still on the way.
+pub fn entry_meta(shape: Shape, raw: &[u8], now_ms: u64, ttl: Duration) -> EntryMeta {
+    EntryMeta {
+        stored_at_ms: now_ms,
+        expires_at_ms: now_ms.saturating_add(ttl.as_millis() as u64),
+        etag: envelope::payload_hash(raw),
+        shape,
+        raw_len: raw.len() as u32,
+    }
+}
 
 /// The expiry recorded in an envelope (0 for one that does not decode: nothing serves it).
 pub(crate) fn expires_of(bytes: &[u8]) -> u64 {

@@ -21,6 +21,9 @@ pub struct TestApp {
     state: Option<AppState>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Whether each request waits for the cache writes it started (a miss is answered before its
+    /// entry is written): on, so that a test's next request sees what is stored.
+    settle: bool,
 }
 
 /// A fake TMDB and a data directory that outlive app restarts.
@@ -99,6 +102,7 @@ pub async fn start(settings: Settings) -> TestApp {
         state: Some(state),
         stop: Some(stop),
         task: Some(task),
+        settle: true,
     }
 }
 
@@ -170,6 +174,26 @@ impl TestApp {
         self.state.as_ref().expect("running")
     }
 
+    /// Requests stop waiting for the writes of the misses they caused: the next request may
+    /// arrive while a write is still on the way, as a quick client's would.
+    pub fn unsettled(mut self) -> TestApp {
+        self.settle = false;
+        self
+    }
+
+    /// Waits (bounded) for the cache writes on the way, unless `unsettled`.
+    async fn settled(&self, reply: Reply) -> Reply {
+        if self.settle
+            && let Some(state) = &self.state
+        {
+            assert!(
+                state.cache.settle(std::time::Duration::from_secs(10)).await,
+                "cache writes did not land within 10 s"
+            );
+        }
+        reply
+    }
+
     pub async fn get(&self, path_and_query: &str) -> Reply {
         self.request(reqwest::Method::GET, path_and_query, &[])
             .await
@@ -188,11 +212,12 @@ impl TestApp {
             request = request.header(*name, *value);
         }
         let response = request.send().await.expect("request reaches the server");
-        Reply {
+        let reply = Reply {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
             body: response.bytes().await.expect("body").to_vec(),
-        }
+        };
+        self.settled(reply).await
     }
 
     /// `/health/` once it satisfies `wanted` (bounded): the server reuses one answer for a
@@ -269,11 +294,12 @@ impl TestApp {
             request = request.header(name, value);
         }
         let response = request.send().await.expect("request reaches the server");
-        Reply {
+        let reply = Reply {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
             body: response.bytes().await.expect("body").to_vec(),
-        }
+        };
+        self.settled(reply).await
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {

@@ -75,7 +75,10 @@ pub async fn without_redis_the_service_answers_and_logs_the_outage_with_a_rate_l
     let (child, addr) = serve(dir.path(), &tmdb, &url).await;
     for page in 1..=30 {
         let path = format!("/api/movies/trending/?page={page}");
-        assert_eq!(x_cache(&addr, &path).await, "MISS");
+        // A miss, or (the page the previous one prefetched) the fetched copy the prefetch still
+        // holds while its write to the missing Redis fails: never an error.
+        let x_cache = x_cache(&addr, &path).await;
+        assert!(["MISS", "HIT"].contains(&x_cache.as_str()), "{x_cache}");
     }
     let health = reqwest::get(format!("http://{addr}/health/"))
         .await

@@ -53,11 +53,10 @@ impl SledStore {
         self.pages.get(key).map_err(store_error)
     }
 
-    /// Stores `bytes`; returns the size of the entry it replaced, if any. A miss waits for this
-    /// before it is answered, so it runs inline on the calling thread, like `get`: sled's write
-    /// goes to its in-memory log buffer (its own threads write that out), and handing the write
-    /// to another thread cost more than the write on an idle machine (BENCHMARKS.md, "Cold
-    /// path").
+    /// Stores `bytes`; returns the size of the entry it replaced, if any. Runs inline on the
+    /// calling thread, like `get`: sled's write goes to its in-memory log buffer (its own threads
+    /// write that out), and handing the write to another thread cost more than the write on an
+    /// idle machine (BENCHMARKS.md, "Cold path").
     ///
     /// The index record first, then the entry, under the key's lock: concurrent writers of the key
     /// (the sweeper removing it, say) see both or neither. sled recovers its log up to the first

@@ -4,14 +4,17 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 
 use super::dynamic_ttl;
 use super::endpoints::Kind;
+use super::flight::Then;
 use super::served::StaleReason;
 use super::{CacheOutcome, Document, Fetched, HotSlot, MovieService, Served};
 use crate::cache::fill::FillClaim;
+use crate::cache::hot::LaterBody;
 use crate::cache::redis_store::FillLock;
-use crate::cache::{CacheKey, CachedEntry, EntryMeta, Lookup, Shape};
+use crate::cache::{self, CacheKey, CachedEntry, EntryMeta, Landed, Lookup, Shape};
 use crate::counters::Counters;
 use crate::domain::{MAX_PAGE, Page, Requester};
 use crate::error::ApiError;
@@ -85,7 +88,13 @@ impl MovieService {
         // Noted before the read: a body rendered from what is read may be kept only if nothing
         // was written in between.
         let generation = self.cache.hot().generation();
-        let stale = match self.cache.get(&request.key, now_ms).await {
+        let lookup = self.cache.get(&request.key, now_ms).await;
+        if let Lookup::Expired(_) | Lookup::Miss = lookup
+            && let Some(served) = self.answered_flight(&request, now_ms)
+        {
+            return Ok(served);
+        }
+        let stale = match lookup {
             Lookup::Missing { .. } => return Err(self.negative_hit(ns)),
             Lookup::Fresh(entry) => {
                 tracing::debug!(key = %request.key, "cache hit");
@@ -139,15 +148,23 @@ impl MovieService {
             None => self.coalesced_fetch(request).await,
         };
         match fetched {
-            Ok((shape, raw, meta, generation)) => {
+            Ok((shape, raw, meta, later)) => {
                 let document = Document::Fetched { shape, raw };
                 let now_ms = self.clock.now_ms();
                 if client {
                     self.note_read(key.as_str(), &meta, now_ms);
                 }
                 let mut served = Served::new(document, CacheOutcome::Miss, Some(meta), now_ms);
-                // Noted when the fetch stored the document: any later change refuses the body.
-                served.hot = generation.map(|generation| HotSlot { key, generation });
+                // Answered before its write lands (the flight lasts until it does). The body
+                // rendered from it is kept in the hot tier at once if nothing was written since
+                // the store was read (the store holds no fresh entry: the tier none either), and
+                // again by the write when it lands (which empties the tier of the key).
+                served.kept = self.cache.takes_writes();
+                served.hot = Some(HotSlot {
+                    key: key.clone(),
+                    generation,
+                });
+                served.later = Some(later);
                 served.collapsed = collapsed;
                 Ok(served)
             }
@@ -162,6 +179,22 @@ impl MovieService {
                 _ => Err(error),
             },
         }
+    }
+
+    /// A document fetched a moment ago and answered, its write still on the way: newer than
+    /// anything stored, so a hit on the flight's copy while it is fresh.
+    fn answered_flight(&self, request: &Request, now_ms: u64) -> Option<Served> {
+        let (shape, raw, meta, _) = self
+            .flights
+            .answered(request.key.as_str())
+            .filter(|(_, _, meta, _)| now_ms < meta.expires_at_ms)?;
+        if request.is_client() {
+            self.note_read(request.key.as_str(), &meta, now_ms);
+        }
+        Counters::incr(&self.counters.hits);
+        self.record_outcome(request.key.namespace_label(), CacheOutcome::Hit);
+        let document = Document::Fetched { shape, raw };
+        Some(Served::new(document, CacheOutcome::Hit, Some(meta), now_ms))
     }
 
     /// The fetch for `request`, shared with every concurrent request for the same key, and
@@ -186,27 +219,38 @@ impl MovieService {
     async fn flight(&self, key: &str, request: Request) -> (Result<Fetched, ApiError>, bool) {
         let service = self.clone();
         self.flights
-            .run(key, async move { service.fetch_and_store(request).await })
+            .run_then(key, async move { service.fetch_and_store(request).await })
             .await
     }
 
-    /// Fetches, validates and stores one document. Runs in its own task (see `SingleFlight`).
-    /// With a shared store, one instance at a time fetches a key; the others wait for its entry.
-    async fn fetch_and_store(&self, request: Request) -> Result<Fetched, ApiError> {
+    /// Fetches and validates one document; answered at once, stored by the work it returns
+    /// (the flight lasts until that is done). Runs in its own task (see `SingleFlight`). With a
+    /// shared store, one instance at a time fetches a key (its lock released once the entry is
+    /// stored); the others wait for its entry.
+    async fn fetch_and_store(&self, request: Request) -> (Result<Fetched, ApiError>, Option<Then>) {
         let lock = match self.cache.claim_fill(&request.key).await {
             FillClaim::Unshared => None,
             FillClaim::Owned(lock) => Some(lock),
             FillClaim::Elsewhere => match self.wait_for_other_instance(&request.key).await {
-                Waited::Stored(fetched) => return Ok(fetched),
-                Waited::Missing => return Err(no_such_movie()),
+                Waited::Stored(fetched) => return (Ok(fetched), None),
+                Waited::Missing => return (Err(no_such_movie()), None),
                 Waited::FetchHere(lock) => lock,
             },
         };
-        let result = self.fetch_here_and_store(request).await;
-        if let Some(lock) = lock {
-            self.cache.release_fill(lock).await;
-        }
-        result
+        let (result, write) = self.fetch_here(request).await;
+        let Some(lock) = lock else {
+            return (result, write);
+        };
+        let cache = self.cache.clone();
+        let then = async move {
+            let landed = match write {
+                Some(write) => write.await,
+                None => Landed::default(),
+            };
+            cache.release_fill(lock).await;
+            landed
+        };
+        (result, Some(then.boxed()))
     }
 
     /// Polls (bounded by the lock's lifetime) for the entry another instance is fetching. Its
@@ -224,12 +268,9 @@ impl MovieService {
                         Counters::incr(&self.counters.shared_fills);
                         // Stored by another instance: the next request here reads it and
                         // keeps it.
-                        return Waited::Stored((
-                            entry.meta.shape,
-                            Bytes::from(raw),
-                            entry.meta,
-                            None,
-                        ));
+                        let raw = Bytes::from(raw);
+                        let later = LaterBody::default();
+                        return Waited::Stored((entry.meta.shape, raw, entry.meta, later));
                     }
                 }
                 Lookup::Missing { .. } => {
@@ -251,9 +292,10 @@ impl MovieService {
         }
     }
 
-    /// Fetches and stores; TMDB's 404 for a movie id is stored too, as a negative entry (never
-    /// an outage: only `MovieNotFound` comes from TMDB saying so).
-    async fn fetch_here_and_store(&self, request: Request) -> Result<Fetched, ApiError> {
+    /// Fetches; the document's write is returned, to run once it is answered. TMDB's 404 for a
+    /// movie id is stored too, as a negative entry, before it is answered (never an outage: only
+    /// `MovieNotFound` comes from TMDB saying so).
+    async fn fetch_here(&self, request: Request) -> (Result<Fetched, ApiError>, Option<Then>) {
         let fetched = self
             .fetch(
                 request.kind,
@@ -270,9 +312,9 @@ impl MovieService {
                     let now_ms = self.clock.now_ms();
                     self.cache.put_negative(&request.key, now_ms, ttl).await;
                 }
-                return Err(error);
+                return (Err(error), None);
             }
-            Err(error) => return Err(error),
+            Err(error) => return (Err(error), None),
         };
         let now_ms = self.clock.now_ms();
         let mut ttl = dynamic_ttl::next_ttl(
@@ -291,11 +333,12 @@ impl MovieService {
         if matches!(request.kind, Kind::Movie) && default_language && self.feed_is_working() {
             ttl = ttl.max(self.ttl.details_with_feed);
         }
-        let (meta, generation) = self
+        let meta = cache::entry_meta(shape, &raw, now_ms, ttl);
+        let later = LaterBody::default();
+        let write = self
             .cache
-            .put_tracked(&request.key, shape, &raw, now_ms, ttl)
-            .await;
-        Ok((shape, raw, meta, generation))
+            .keep(request.key, meta, raw.clone(), later.clone(), now_ms);
+        (Ok((shape, raw, meta, later)), Some(write))
     }
 
     /// A request answered from a negative entry: 404, counted apart, TMDB not asked.
@@ -387,18 +430,23 @@ impl MovieService {
             }
             key
         };
+        // Each good answer is kept as the fallback once it is answered.
         let call = |fetch: Request| {
             let service = self.clone();
-            self.bypasses.run(&flight_key, async move {
-                let (shape, raw) = service
+            self.bypasses.run_then(&flight_key, async move {
+                let fetched = service
                     .fetch(fetch.kind, &fetch.path, &fetch.params, fetch.requester)
-                    .await?;
-                let now_ms = service.clock.now_ms();
-                service
-                    .cache
-                    .put(&fetch.key, shape, &raw, now_ms, fetch.ttl)
                     .await;
-                Ok((shape, raw))
+                let Ok((shape, raw)) = fetched else {
+                    return (fetched, None);
+                };
+                let now_ms = service.clock.now_ms();
+                let meta = cache::entry_meta(shape, &raw, now_ms, fetch.ttl);
+                let later = LaterBody::default();
+                let write = service
+                    .cache
+                    .keep(fetch.key, meta, raw.clone(), later, now_ms);
+                (Ok((shape, raw)), Some(write))
             })
         };
         let (mut result, joined) = call(request.clone()).await;

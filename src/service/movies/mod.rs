@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::cache::hot::{Generation, HotEntry};
+use crate::cache::hot::{HotEntry, LaterBody};
 use crate::cache::{CacheKey, CachedEntry, EntryMeta, PageCache, Shape};
 use crate::clock::Clock;
 use crate::config::{ResilienceSettings, TtlSettings};
@@ -76,7 +76,9 @@ pub struct MovieServiceParts {
 /// A fetched and stored document, shared by every request that waited for it.
 /// The hot-tier generation is the one right after the store took it (`None`: not stored here),
 /// so a body of it is never kept over a later change.
-type Fetched = (Shape, Bytes, EntryMeta, Option<Generation>);
+/// A fetched document, its entry's metadata, and where the first body rendered from it goes to
+/// be kept in the hot tier once its write lands.
+type Fetched = (Shape, Bytes, EntryMeta, LaterBody);
 
 #[derive(Clone)]
 pub struct MovieService {
@@ -401,6 +403,9 @@ impl MovieService {
 
     /// Keeps a rendered body in the hot tier, when `served` allows it.
     fn remember_rendered(&self, served: &Served, body: &Bytes) {
+        if let Some(later) = &served.later {
+            later.set(body.clone());
+        }
         if let (Some(slot), Some(meta)) = (&served.hot, &served.meta) {
             self.cache.hot().insert(
                 slot.key.as_str(),

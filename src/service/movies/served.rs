@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::cache::hot::{Generation, HotEntry};
+use crate::cache::hot::{Generation, HotEntry, LaterBody};
 use crate::cache::{CacheError, CacheKey, CachedEntry, EntryMeta, Shape};
 
 /// How a response was produced, as reported in `X-Cache`.
@@ -105,6 +105,11 @@ pub struct Served {
     pub stale_reason: Option<StaleReason>,
     /// Answered by a fetch another request started (single flight, or another instance's fill).
     pub collapsed: bool,
+    /// A miss: its write is on the way and the store took the last one (it is answered before
+    /// the write lands).
+    pub(in crate::service::movies) kept: bool,
+    /// A miss: where its rendered body goes, to be kept in the hot tier when the write lands.
+    pub(in crate::service::movies) later: Option<LaterBody>,
     /// The hot-tier entry a hit came from: it keeps the body's compressed forms.
     pub(in crate::service::movies) from_hot: Option<HotEntry>,
 }
@@ -173,6 +178,8 @@ impl Served {
             hot: None,
             stale_reason: None,
             collapsed: false,
+            kept: false,
+            later: None,
             from_hot: None,
         }
     }
@@ -183,8 +190,9 @@ impl Served {
         self
     }
 
-    /// Whether the store holds what was served (a miss's write may have failed).
+    /// Whether the store holds what was served, or (a miss) is being given it and took the last
+    /// write: a miss is answered before its write lands, which may fail (a full disk).
     pub fn stored(&self) -> bool {
-        self.meta.is_some() && (self.outcome != CacheOutcome::Miss || self.hot.is_some())
+        self.meta.is_some() && (self.outcome != CacheOutcome::Miss || self.kept)
     }
 }
