@@ -4,29 +4,25 @@
 //! slow to get to) is written with the fast LZ4 compressor (format 1) first, and the store swaps
 //! in this thread's encoding if the entry did not change meanwhile.
 //!
-//! The thread runs at the lowest CPU priority and waits for a quiet moment (no new entry for
-//! `QUIET`) before it works, so that a burst of misses is answered first; it never lets more than
-//! `MAX_BACKLOG` entries or `MAX_WAIT` of age pile up.
+//! The thread runs at the lowest CPU priority, one job at a time as they come: on a busy machine
+//! the answers go first and the jobs wait (the misses' writes then take the fast encoding first,
+//! see `PageCache::keep`). At most `MAX_QUEUED` jobs wait.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::envelope::{self, EntryMeta};
 
-const QUIET: Duration = Duration::from_millis(10);
-const MAX_WAIT: Duration = Duration::from_secs(1);
-const MAX_BACKLOG: usize = 512;
 /// Past this many waiting jobs (a machine too busy to give this thread any time), new entries
 /// keep their fast encoding.
-const MAX_QUEUED: usize = 4 * MAX_BACKLOG;
+const MAX_QUEUED: usize = 2048;
 
 struct Job {
     meta: EntryMeta,
     raw: Bytes,
-    queued: Instant,
     done: tokio::sync::oneshot::Sender<Vec<u8>>,
 }
 
@@ -34,9 +30,11 @@ impl Job {
     /// Encodes and answers. A panic (a bug) drops the answer, so the caller keeps the entry as it
     /// is, and the thread goes on with the next job.
     fn run(self) {
-        let Job {
-            meta, raw, done, ..
-        } = self;
+        let Job { meta, raw, done } = self;
+        // Whoever asked stopped waiting (a shutdown, or the fast encoding was kept): no work.
+        if done.is_closed() {
+            return;
+        }
         let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             envelope::encode(meta, &raw)
         }));
@@ -46,18 +44,11 @@ impl Job {
     }
 }
 
-/// Jobs waiting, and when the last one came. Pushing into a non-empty queue wakes nobody: during
-/// a burst of misses the thread sleeps until the burst is over.
+/// Jobs waiting. Pushing into a non-empty queue wakes nobody: the thread is working already.
 #[derive(Default)]
 struct Queue {
-    state: Mutex<Waiting>,
+    jobs: Mutex<VecDeque<Job>>,
     wake: Condvar,
-}
-
-#[derive(Default)]
-struct Waiting {
-    jobs: VecDeque<Job>,
-    last_push: Option<Instant>,
 }
 
 static QUEUE: OnceLock<Option<Arc<Queue>>> = OnceLock::new();
@@ -82,43 +73,30 @@ fn queue() -> Option<&'static Arc<Queue>> {
 impl Queue {
     /// Queues `job`; `false` (and the job dropped) when too many are waiting.
     fn push(&self, job: Job) -> bool {
-        let mut waiting = crate::sync::lock(&self.state);
-        if waiting.jobs.len() >= MAX_QUEUED {
+        let mut jobs = crate::sync::lock(&self.jobs);
+        if jobs.len() >= MAX_QUEUED {
             return false;
         }
-        let was_empty = waiting.jobs.is_empty();
-        waiting.jobs.push_back(job);
-        waiting.last_push = Some(Instant::now());
-        drop(waiting);
+        let was_empty = jobs.is_empty();
+        jobs.push_back(job);
+        drop(jobs);
         if was_empty {
             self.wake.notify_one();
         }
         true
     }
 
-    /// Runs jobs one at a time once no new one came for `QUIET`, or when the oldest is too old
-    /// or there are too many.
+    /// Runs jobs one at a time, oldest first.
     fn work(&self) {
-        let mut waiting = crate::sync::lock(&self.state);
+        let mut jobs = crate::sync::lock(&self.jobs);
         loop {
-            let Some(oldest) = waiting.jobs.front().map(|job| job.queued) else {
-                waiting = self.wake.wait(waiting).unwrap_or_else(|e| e.into_inner());
+            let Some(job) = jobs.pop_front() else {
+                jobs = self.wake.wait(jobs).unwrap_or_else(|e| e.into_inner());
                 continue;
             };
-            let since_last = waiting.last_push.map_or(QUIET, |t| t.elapsed());
-            let pressed = waiting.jobs.len() > MAX_BACKLOG || oldest.elapsed() > MAX_WAIT;
-            if since_last < QUIET && !pressed {
-                waiting = self
-                    .wake
-                    .wait_timeout(waiting, QUIET - since_last)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-                continue;
-            }
-            let job = waiting.jobs.pop_front().expect("not empty");
-            drop(waiting);
+            drop(jobs);
             job.run();
-            waiting = crate::sync::lock(&self.state);
+            jobs = crate::sync::lock(&self.jobs);
         }
     }
 }
@@ -143,12 +121,7 @@ fn lowest_priority() {
 pub async fn encode(meta: EntryMeta, raw: Bytes) -> Option<Vec<u8>> {
     let queue = queue()?;
     let (done, encoded) = tokio::sync::oneshot::channel();
-    let job = Job {
-        meta,
-        raw,
-        queued: Instant::now(),
-        done,
-    };
+    let job = Job { meta, raw, done };
     if !queue.push(job) {
         return None;
     }

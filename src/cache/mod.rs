@@ -447,9 +447,10 @@ impl Drop for CountStored {
 /// How long a flush waits for re-encodings: they take a fraction of a millisecond each.
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
-/// How long a kept document waits for its LZ4-HC encoding before the fast one is written. The
-/// encoder waits for 10 ms without new work before it starts, so one miss alone is written once,
-/// small; a steady stream of misses gets the fast encoding first.
+/// How long a kept document waits for its LZ4-HC encoding before the fast one is written: the
+/// encoder thread (lowest priority) gets to a page in a fraction of a millisecond when a core is
+/// free, so a miss is written once, small; on a machine saturated for longer than this, the fast
+/// encoding goes first and is swapped later.
 const KEEP_WAIT: Duration = Duration::from_millis(250);
 
 /// The metadata an entry of `raw` carries (the encoders set the same hash and length): what a
