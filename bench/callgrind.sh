@@ -57,9 +57,10 @@ count() { # name cfg wanted-x-cache
   total=$(callgrind_annotate "$RUN/$1.cg" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   echo "== $1: $n answered 200 $3; user-space instructions per request: $((total / n))"
   echo "   the costliest functions, inclusive (share of all instructions counted):"
-  callgrind_annotate --inclusive=yes "$RUN/$1.cg" 2>/dev/null \
-    | awk -v t="$total" '/^ *[0-9,]+ .*\(/ {c=$1; gsub(",", "", c); $1=""; if (c / t < 0.995) printf "   %5.1f %%  %s\n", 100 * c / t, substr($0, 1, 150)}' \
-    | grep -v '???\|std::rt::\|std::sys::\|start_thread\|clone3\|__libc_start\|_start$\|main$' | head -${TOP:-25}
+  callgrind_annotate --inclusive=yes --threshold=100 "$RUN/$1.cg" 2>/dev/null \
+    | awk -v t="$total" '/^ *[0-9,]+ +\(/ {c=$1; gsub(",", "", c); sub(/^ *[0-9,]+ +\( *[0-9.]+%\) +/, ""); sub(/^[^:]*:/, ""); sub(/ \[[^]]*\]$/, ""); printf "   %5.1f %%  %s\n", 100 * c / t, substr($0, 1, 130)}' \
+    | grep -Ev ' (std::|core::ops::function|__rust_begin|tokio::runtime::(scheduler|task|context|blocking|driver|time|io|park)|<tokio::runtime|clone$|start_thread$|hyper_util::server::graceful|<core::panic|reelcache::http::server::serve::)' \
+    | awk '$1 < 99' | head -${TOP:-30}
 }
 count miss "$RUN/miss.cfg" MISS
 count hit "$RUN/hit.cfg" HIT

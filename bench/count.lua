@@ -1,22 +1,17 @@
--- wrk script for bench/churn.sh: BENCH_N requests over ids spread across BENCH_SPAN
--- (id = 1 + (k * 7919) % BENCH_SPAN, k = 0 .. BENCH_N - 1: every id of the span once before any
--- twice when 7919 does not divide it), then the thread stops. One thread (-t1).
+-- wrk script for bench/churn.sh: requests over ids spread across BENCH_SPAN (id = 1 + (k * 7919)
+-- % BENCH_SPAN for the k-th request: every id of the span once before any twice when 7919 does
+-- not divide it). churn.sh stops wrk (SIGINT) once the server has answered BENCH_N. One thread.
 -- Environment: BENCH_PATH_FMT (one %d for the id), BENCH_N, BENCH_SPAN. done() prints one
 -- "COUNT" line.
 local fmt  = os.getenv("BENCH_PATH_FMT") or "/api/movies/%d/recommendations/"
 local n    = tonumber(os.getenv("BENCH_N") or "100000")
 local span = tonumber(os.getenv("BENCH_SPAN") or "30000")
-local sent, answered = 0, 0
+local sent = 0
 
 function request()
    local id = 1 + (sent * 7919) % span
    sent = sent + 1
    return wrk.format("GET", string.format(fmt, id))
-end
-
-function response(status, headers, body)
-   answered = answered + 1
-   if answered >= n then wrk.thread:stop() end
 end
 
 function done(summary, latency, requests)

@@ -98,9 +98,6 @@ pub enum CacheCommand {
         #[arg(long)]
         key: Option<String>,
     },
-    /// Rewrite the embedded store with only its live entries, giving back the disk space of
-    /// superseded versions (stop the server first)
-    Compact,
 }
 
 #[derive(Debug, Subcommand)]

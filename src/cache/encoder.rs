@@ -17,8 +17,8 @@ use bytes::Bytes;
 use super::envelope::{self, EntryMeta};
 
 /// Past this many waiting jobs (a machine too busy to give this thread any time), new entries
-/// keep their fast encoding.
-const MAX_QUEUED: usize = 2048;
+/// keep their fast encoding. Each holds its page (~14 KB): a few MB at most.
+const MAX_QUEUED: usize = 256;
 
 struct Job {
     meta: EntryMeta,

@@ -97,11 +97,11 @@ settings! {
 
     pub struct CacheSettings {
         /// sled's in-memory page cache. Real memory use is several times this (sled 0.34).
-        memory_bytes: u64 = required("cache.memory", "32MiB") => size_like("64MiB"),
+        memory_bytes: u64 = required("cache.memory", "16MiB") => size_like("64MiB"),
         /// Upper bound on stored bytes; past it the least recently used entries are evicted.
         max_bytes: u64 = required("cache.max_bytes", "1GiB") => size_like("1GiB"),
         /// Memory for finished response bodies of hot entries (0: off).
-        hot_bytes: u64 = required("cache.hot_bytes", "32MiB") => size_like("32MiB"),
+        hot_bytes: u64 = required("cache.hot_bytes", "16MiB") => size_like("32MiB"),
         /// How often the sweeper removes entries past expiry + stale grace.
         sweep_every: Duration = required("cache.sweep_every", "5m") => parse_duration,
         /// How often sled flushes its write buffer to disk.

@@ -227,52 +227,6 @@ async fn cache_commands_work_with_and_without_a_running_server() {
     assert!(out.contains("1 removed"), "{out}");
 }
 
-/// `cache compact` refuses while a server runs on the directory, and once it is stopped rewrites
-/// the store smaller, every page still a hit.
-#[tokio::test]
-async fn cache_compact_gives_back_superseded_versions_and_keeps_every_page() {
-    let env = TestEnv::new().await;
-    let app = env
-        .spawn_with(|s| s.ttl.trending = std::time::Duration::from_secs(60))
-        .await;
-    // Each page written, expired and written again: the superseded versions stay in sled's log.
-    for round in 0..4 {
-        for page in 1..=40 {
-            let r = app.get(&format!("/api/movies/trending/?page={page}")).await;
-            assert_eq!(r.status, 200);
-        }
-        if round < 3 {
-            app.clock.advance(std::time::Duration::from_secs(3600));
-        }
-    }
-    let dir = env.dir.path().to_owned();
-    let (code, _, err) = tokio::task::spawn_blocking(move || run(&dir, &["cache", "compact"]))
-        .await
-        .unwrap();
-    assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("stop it first"), "{err}");
-    app.stop().await;
-
-    let (code, out, err) = run(env.dir.path(), &["cache", "compact"]);
-    assert_eq!(code, Some(0), "{err}");
-    let numbers: Vec<f64> = out
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let [records, before, after] = numbers[..] else {
-        panic!("{out}")
-    };
-    assert!(records >= 80.0, "40 entries and their index records: {out}");
-    assert!(after < before, "{out}");
-    let app = env.spawn().await;
-    for page in 1..=40 {
-        let r = app.get(&format!("/api/movies/trending/?page={page}")).await;
-        assert_eq!((r.status, r.x_cache()), (200, "HIT"), "page {page}");
-    }
-    assert_eq!(env.tmdb.count_page("/trending/movie/day", 7), 4);
-    app.stop().await;
-}
-
 /// The LSN (a byte position in sled's log) of the newest snapshot sled keeps in `cache/v1`.
 fn newest_snapshot_lsn(data_dir: &std::path::Path) -> u64 {
     std::fs::read_dir(data_dir.join("cache/v1"))

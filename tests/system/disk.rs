@@ -216,10 +216,13 @@ pub async fn a_full_disk_answers_writes_with_503_keeps_reading_restarts_and_reco
             reply.json()
         );
     }
-    // Reads keep working: a hit, a miss (from TMDB, not stored), the user's favorites, an
-    // image (served, not kept: the refused write is counted).
+    // Reads keep working: a hit, misses (from TMDB, not stored), the user's favorites, an
+    // image (served, not kept: the refused write is counted). A dozen misses, so that their
+    // writes need more than the space sled's files already hold.
     assert_eq!(app.get("/api/movies/trending/").await.status, 200);
-    assert_eq!(app.get(&movie(1)).await.status, 200);
+    for n in 20..32 {
+        assert_eq!(app.get(&movie(n)).await.status, 200);
+    }
     let image = app.get(&poster(1)).await;
     assert_eq!((image.status, image.x_cache()), (200, "MISS"));
     assert!(app.state().images.stats().write_errors >= 1);

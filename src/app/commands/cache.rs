@@ -11,7 +11,6 @@ pub async fn run_cache(
     use crate::app::cli::CacheCommand;
     use crate::ops::admin_socket::{self, Request};
     let request = match command {
-        CacheCommand::Compact => return run_compact(settings).await,
         CacheCommand::Stats => Request::Stats,
         CacheCommand::Clear { namespace, key } => Request::Clear {
             namespace: namespace.clone(),
@@ -57,50 +56,11 @@ pub async fn run_cache(
             "{}",
             serde_json::to_string_pretty(&answer).expect("serialises")
         ),
-        CacheCommand::Compact => {}
         CacheCommand::Clear { .. } => println!(
             "{} ({} removed)",
             answer["message"].as_str().unwrap_or("cleared"),
             answer["removed"]
         ),
     }
-    Ok(())
-}
-
-/// `reelcache cache compact`: on the stopped server's data directory only (a running server
-/// holds its lock), and only for the embedded store.
-async fn run_compact(settings: &Settings) -> Result<(), CommandError> {
-    if settings.cache.url.is_some() {
-        return Err(CommandError::usage(
-            "the page cache is in Redis (cache.url): Redis manages its own memory; compact \
-             applies to the embedded store",
-        ));
-    }
-    let lock = match crate::app::open::lock_data_dir(&settings.data_dir) {
-        Ok(lock) => lock,
-        Err(crate::app::startup::StartupError::DataDirLocked(dir)) => {
-            return Err(CommandError::runtime(format!(
-                "a server is running on {}: stop it first (compaction rewrites the store)",
-                dir.display()
-            )));
-        }
-        Err(e) => return Err(CommandError::runtime(e.to_string())),
-    };
-    let (data_dir, cache) = (settings.data_dir.clone(), settings.cache.clone());
-    let compacted = crate::telemetry::spawn_blocking(move || {
-        crate::cache::SledStore::compact(&data_dir, &cache)
-    })
-    .await
-    .map_err(|e| {
-        CommandError::runtime(format!("compaction failed, the store is unchanged: {e}"))
-    })?;
-    drop(lock);
-    let mb = |bytes: u64| bytes as f64 / 1e6;
-    println!(
-        "compacted: {} records kept; {:.1} MB on disk before, {:.1} MB after",
-        compacted.records,
-        mb(compacted.bytes_before),
-        mb(compacted.bytes_after)
-    );
     Ok(())
 }

@@ -4,15 +4,13 @@
 //! and nothing that must survive lives in it.
 //!
 //! Here: the reads, writes and scans. Beside it: `open.rs` (opening defensively, folding the
-//! log, moving a damaged store aside), `compact.rs` (rewriting it with only its live records),
-//! `index.rs` (the sweeper's index records) and `locks.rs` (the per-key writer locks).
+//! log, moving a damaged store aside), `index.rs` (the sweeper's index records) and `locks.rs`
+//! (the per-key writer locks).
 
-mod compact;
 mod index;
 mod locks;
 mod open;
 
-pub use compact::{Compacted, dir_bytes};
 pub use index::IndexRecord;
 pub use open::FoldToken;
 

@@ -41,7 +41,6 @@ impl SledStore {
         let cache_dir = data_dir.join("cache");
         crate::private_fs::create_dir(&cache_dir)
             .map_err(|e| io_error(format!("cannot create {}", cache_dir.display()), &e))?;
-        super::compact::recover(&cache_dir);
         match Self::open_waiting_for_lock(&cache_dir, settings) {
             Ok(store) => Ok(store),
             // A full, read-only or unwritable disk is not damage: moving a healthy store aside
@@ -81,7 +80,7 @@ impl SledStore {
     /// The caller holds the data directory's lock, so sled's own lock can only be held by this
     /// process's previous handle, whose background threads let go of it shortly after it is
     /// dropped. Wait for that instead of mistaking it for damage.
-    pub(super) fn open_waiting_for_lock(
+    fn open_waiting_for_lock(
         cache_dir: &Path,
         settings: &CacheSettings,
     ) -> Result<SledStore, CacheError> {
