@@ -60,7 +60,7 @@ count() { # name cfg wanted-x-cache
   callgrind_annotate --inclusive=yes --threshold=100 "$RUN/$1.cg" 2>/dev/null \
     | awk -v t="$total" '/^ *[0-9,]+ +\(/ {c=$1; gsub(",", "", c); sub(/^ *[0-9,]+ +\( *[0-9.]+%\) +/, ""); sub(/^[^:]*:/, ""); sub(/ \[[^]]*\]$/, ""); printf "   %5.1f %%  %s\n", 100 * c / t, substr($0, 1, 130)}' \
     | grep -Ev ' (std::|core::ops::function|__rust_begin|tokio::runtime::(scheduler|task|context|blocking|driver|time|io|park)|<tokio::runtime|clone$|start_thread$|hyper_util::server::graceful|<core::panic|reelcache::http::server::serve::)' \
-    | awk '$1 < 99' | head -${TOP:-30}
+    | awk '$1 < 99' | head -${TOP:-30} || true
 }
 count miss "$RUN/miss.cfg" MISS
 count hit "$RUN/hit.cfg" HIT

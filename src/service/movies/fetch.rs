@@ -430,23 +430,23 @@ impl MovieService {
             }
             key
         };
-        // Each good answer is kept as the fallback once it is answered.
+        // Each good answer is kept as the fallback once it is answered, by a write of its own:
+        // the call's flight ends with the answer, so the next identical request asks TMDB again.
         let call = |fetch: Request| {
             let service = self.clone();
-            self.bypasses.run_then(&flight_key, async move {
-                let fetched = service
+            self.bypasses.run(&flight_key, async move {
+                let (shape, raw) = service
                     .fetch(fetch.kind, &fetch.path, &fetch.params, fetch.requester)
-                    .await;
-                let Ok((shape, raw)) = fetched else {
-                    return (fetched, None);
-                };
+                    .await?;
                 let now_ms = service.clock.now_ms();
                 let meta = cache::entry_meta(shape, &raw, now_ms, fetch.ttl);
                 let later = LaterBody::default();
+                // `settle` (and so a graceful stop) waits for it.
                 let write = service
                     .cache
                     .keep(fetch.key, meta, raw.clone(), later, now_ms);
-                (Ok((shape, raw)), Some(write))
+                tokio::spawn(write);
+                Ok((shape, raw))
             })
         };
         let (mut result, joined) = call(request.clone()).await;
