@@ -119,13 +119,15 @@ fn lowest_priority() {
 /// Encodes one entry with LZ4-HC on the encoder thread; `None` when it cannot (too many waiting,
 /// or the thread could not be started): the entry then keeps its fast encoding.
 pub async fn encode(meta: EntryMeta, raw: Bytes) -> Option<Vec<u8>> {
+    submit(meta, raw)?.await.ok()
+}
+
+/// Queues one entry for the encoder thread now; `None` when the queue is full (or there is no
+/// thread). The receiver gets the encoding, or is closed if the job failed.
+pub fn submit(meta: EntryMeta, raw: Bytes) -> Option<tokio::sync::oneshot::Receiver<Vec<u8>>> {
     let queue = queue()?;
     let (done, encoded) = tokio::sync::oneshot::channel();
-    let job = Job { meta, raw, done };
-    if !queue.push(job) {
-        return None;
-    }
-    encoded.await.ok()
+    queue.push(Job { meta, raw, done }).then_some(encoded)
 }
 
 /// Re-encodings still running, so that a command can wait for them before it exits.

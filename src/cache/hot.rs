@@ -93,19 +93,72 @@ impl quick_cache::Weighter<String, HotEntry> for BodyWeighter {
     }
 }
 
-/// A body rendered from a document whose write is still on the way (a miss is answered first):
-/// the write keeps it in the tier once it lands, under the generation that follows it.
+/// A body rendered from a document whose write is still on the way (a miss is answered first),
+/// kept in the tier under the generation that follows the write, by whichever of the two comes
+/// second: the body (the answer rendered after the write landed) or the write.
 #[derive(Debug, Clone, Default)]
-pub struct LaterBody(Arc<std::sync::OnceLock<Bytes>>);
+pub struct LaterBody(Arc<Mutex<Later>>);
+
+#[derive(Debug, Default)]
+enum Later {
+    #[default]
+    Waiting,
+    Rendered(Bytes),
+    Written {
+        key: String,
+        generation: Generation,
+        meta: EntryMeta,
+        now_ms: u64,
+    },
+    Done,
+}
 
 impl LaterBody {
-    /// The first body rendered is the one kept.
-    pub fn set(&self, body: Bytes) {
-        let _ = self.0.set(body);
+    /// The answer's body is rendered (the first one counts).
+    pub fn rendered(&self, hot: &HotTier, body: &Bytes) {
+        let mut later = crate::sync::lock(&self.0);
+        match std::mem::take(&mut *later) {
+            Later::Waiting => *later = Later::Rendered(body.clone()),
+            Later::Written {
+                key,
+                generation,
+                meta,
+                now_ms,
+            } => {
+                *later = Later::Done;
+                drop(later);
+                hot.insert(&key, generation, meta, body.clone(), now_ms);
+            }
+            other => *later = other,
+        }
     }
 
-    pub fn get(&self) -> Option<&Bytes> {
-        self.0.get()
+    /// The document's write landed; `generation` is the one that followed it.
+    pub fn written(
+        &self,
+        hot: &HotTier,
+        key: &str,
+        generation: Generation,
+        meta: EntryMeta,
+        now_ms: u64,
+    ) {
+        let mut later = crate::sync::lock(&self.0);
+        match std::mem::take(&mut *later) {
+            Later::Waiting => {
+                *later = Later::Written {
+                    key: key.to_owned(),
+                    generation,
+                    meta,
+                    now_ms,
+                }
+            }
+            Later::Rendered(body) => {
+                *later = Later::Done;
+                drop(later);
+                hot.insert(key, generation, meta, body, now_ms);
+            }
+            other => *later = other,
+        }
     }
 }
 

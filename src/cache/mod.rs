@@ -65,6 +65,8 @@ pub struct PageCache {
     counters: Arc<Counters>,
     usage: Arc<usage::Usage>,
     hot: Arc<hot::HotTier>,
+    /// Kept documents whose write has not landed yet (`keep`).
+    writing: encoder::Pending,
     reencoding: encoder::Pending,
     last_write_ok: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -83,6 +85,7 @@ impl PageCache {
             counters,
             usage: Arc::new(usage::Usage::new(max_bytes)),
             hot: Arc::new(hot),
+            writing: encoder::Pending::default(),
             reencoding: encoder::Pending::default(),
             last_write_ok: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
@@ -154,8 +157,11 @@ impl PageCache {
     /// write to run once the answer is out. Encoded once, with LZ4-HC and the dictionary on the
     /// encoder thread, and written when that is done; when the encoder does not get to it
     /// within `KEEP_WAIT` (a burst of misses), the fast encoding is written then and swapped
-    /// for the small one when it comes. `meta` is `entry_meta`'s. `settle` waits for the write
-    /// from the moment this is called.
+    /// for the small one when it comes. `meta` is `entry_meta`'s. `settle` and `settle_writes`
+    /// wait for the write from the moment this is called.
+    ///
+    /// `at_once`: a write others wait for (another instance holds off its own fetch while this
+    /// one's fill lock is held): the fast encoding at once, the small one swapped in later.
     pub fn keep(
         &self,
         key: CacheKey,
@@ -163,33 +169,71 @@ impl PageCache {
         raw: Bytes,
         body: hot::LaterBody,
         now_ms: u64,
+        at_once: bool,
     ) -> BoxFuture<'static, Landed> {
-        let running = self.reencoding.start();
+        let running = self.writing.start();
         let cache = self.clone();
         async move {
-            let mut small = encoder::encode(meta, raw.clone()).boxed();
-            let generation = match tokio::time::timeout(KEEP_WAIT, &mut small).await {
-                Ok(Some(small)) => cache.write(&key, small, true).await,
-                // The encoder is out of room: the fast encoding stays.
-                Ok(None) => {
-                    let fast = envelope::encode_fast(meta, &raw);
-                    cache.write(&key, fast, true).await
-                }
-                Err(_) => {
-                    cache
-                        .write_fast_then_small(&key, meta, raw, Some(small))
-                        .await
-                }
+            let generation = match at_once {
+                false => cache.write_small(&key, meta, raw).await,
+                true => cache.write_fast_then_small(&key, meta, raw, None).await,
             };
-            // The answer's body, rendered meanwhile, is what the store now holds.
-            if let (Some(generation), Some(body)) = (generation, body.get()) {
-                cache
-                    .hot
-                    .insert(key.as_str(), generation, meta, body.clone(), now_ms);
+            // The answer's body (rendered before or after this) is what the store now holds.
+            if let Some(generation) = generation {
+                body.written(&cache.hot, key.as_str(), generation, meta, now_ms);
             }
             Landed(Some(running))
         }
         .boxed()
+    }
+
+    /// Writes the LZ4-HC encoding of `raw` once the encoder has made it, or the fast one when
+    /// that takes longer than `KEEP_WAIT` (the small one swapped in later).
+    async fn write_small(
+        &self,
+        key: &CacheKey,
+        meta: EntryMeta,
+        raw: Bytes,
+    ) -> Option<hot::Generation> {
+        let started = tokio::time::Instant::now();
+        let Some(mut small) = self
+            .submit_within(meta, raw.clone(), started + KEEP_WAIT)
+            .await
+        else {
+            // No room for it in time: the fast encoding now, the small one if room comes.
+            return self.write_fast_then_small(key, meta, raw, None).await;
+        };
+        match tokio::time::timeout_at(started + KEEP_WAIT, &mut small).await {
+            Ok(Ok(small)) => self.write(key, small, true).await,
+            // The job failed (a bug): the fast encoding stays.
+            Ok(Err(_)) => {
+                let fast = envelope::encode_fast(meta, &raw);
+                self.write(key, fast, true).await
+            }
+            Err(_) => {
+                let small = async move { small.await.ok() }.boxed();
+                self.write_fast_then_small(key, meta, raw, Some(small))
+                    .await
+            }
+        }
+    }
+
+    /// Queues `raw` for the encoder, waiting (until `deadline`) for room when its queue is full.
+    async fn submit_within(
+        &self,
+        meta: EntryMeta,
+        raw: Bytes,
+        deadline: tokio::time::Instant,
+    ) -> Option<tokio::sync::oneshot::Receiver<Vec<u8>>> {
+        loop {
+            if let Some(encoded) = encoder::submit(meta, raw.clone()) {
+                return Some(encoded);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Whether the last write to the store succeeded: what a miss says of its own write, which
@@ -266,7 +310,18 @@ impl PageCache {
     /// Waits (at most `limit`) for the writes and re-encodings still running; `false` if some
     /// still are.
     pub async fn settle(&self, limit: Duration) -> bool {
-        self.reencoding.settle(limit).await
+        let until = tokio::time::Instant::now() + limit;
+        self.writing.settle(limit).await
+            && self
+                .reencoding
+                .settle(until.saturating_duration_since(tokio::time::Instant::now()))
+                .await
+    }
+
+    /// Waits (at most `limit`) for the writes of kept documents only (not the re-encodings that
+    /// may follow them); `false` if some are still on the way.
+    pub async fn settle_writes(&self, limit: Duration) -> bool {
+        self.writing.settle(limit).await
     }
 
     /// Stores an already encoded envelope (snapshots, warm). Returns the hot-tier generation right
@@ -423,7 +478,7 @@ impl PageCache {
     }
 }
 
-/// A kept document's write has landed; `settle` counts it done once this is dropped, which its
+/// A kept document's write has landed; `settle_writes` counts it done once this is dropped, which its
 /// caller does after it stopped answering from its own copy (the single flight's registry).
 #[derive(Default)]
 pub struct Landed(

@@ -581,7 +581,8 @@ async fn a_scheduled_warm_run_fills_the_cache_unasked() {
 #[tokio::test]
 async fn staff_refresh_an_entry_or_a_namespace_now() {
     let env = TestEnv::new().await;
-    let app = env.spawn().await;
+    // A refresh answers once the new entry is stored: nothing here waits for writes.
+    let app = env.spawn().await.unsettled();
     let staff = app.sign_up("rita").await;
     make_staff(env.dir.path(), "rita");
     let id = catalog::id_of(9);
@@ -592,6 +593,8 @@ async fn staff_refresh_an_entry_or_a_namespace_now() {
         let app = &app;
         async move { app.authed(Method::POST, &path, &access).await }
     };
+    app.clock.advance(Duration::from_secs(1));
+    let refreshed_at = app.clock.now_ms();
     let r = refresh(format!("key=movie:{id}")).await;
     assert_eq!(r.status, 200, "{}", r.json());
     assert_eq!(r.json()["data"]["key"], format!("movie:{id}"));
@@ -600,6 +603,21 @@ async fn staff_refresh_an_entry_or_a_namespace_now() {
         env.tmdb.count(&format!("/movie/{id}")),
         2,
         "fetched again though fresh"
+    );
+    let stored = app
+        .state()
+        .cache
+        .get(
+            &reelcache::cache::CacheKey::movie(reelcache::domain::MovieId::new(id).unwrap(), None),
+            app.clock.now_ms(),
+        )
+        .await;
+    let reelcache::cache::Lookup::Fresh(entry) = stored else {
+        panic!("the refreshed entry is stored when the refresh answers")
+    };
+    assert!(
+        entry.meta.stored_at_ms >= refreshed_at,
+        "the refresh's entry, not the one a second before it"
     );
     let missing = refresh(format!("key=movie:{}", missing_id())).await;
     assert_eq!(missing.status, 404);

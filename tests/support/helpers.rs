@@ -181,13 +181,17 @@ impl TestApp {
         self
     }
 
-    /// Waits (bounded) for the cache writes on the way, unless `unsettled`.
+    /// Waits (bounded) for the cache writes on the way, unless `unsettled` (not for the
+    /// re-encodings that may follow them: tests that look at sizes settle those themselves).
     async fn settled(&self, reply: Reply) -> Reply {
         if self.settle
             && let Some(state) = &self.state
         {
             assert!(
-                state.cache.settle(std::time::Duration::from_secs(10)).await,
+                state
+                    .cache
+                    .settle_writes(std::time::Duration::from_secs(10))
+                    .await,
                 "cache writes did not land within 10 s"
             );
         }

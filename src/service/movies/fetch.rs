@@ -88,9 +88,12 @@ impl MovieService {
         // Noted before the read: a body rendered from what is read may be kept only if nothing
         // was written in between.
         let generation = self.cache.hot().generation();
+        // Looked at before the store and again after it: a write landing (and its flight
+        // ending) between the read and the second look is seen by one of them.
+        let answered_before = self.flights.answered(request.key.as_str());
         let lookup = self.cache.get(&request.key, now_ms).await;
         if let Lookup::Expired(_) | Lookup::Miss = lookup
-            && let Some(served) = self.answered_flight(&request, now_ms)
+            && let Some(served) = self.answered_flight(&request, answered_before, now_ms)
         {
             return Ok(served);
         }
@@ -183,10 +186,16 @@ impl MovieService {
 
     /// A document fetched a moment ago and answered, its write still on the way: newer than
     /// anything stored, so a hit on the flight's copy while it is fresh.
-    fn answered_flight(&self, request: &Request, now_ms: u64) -> Option<Served> {
+    fn answered_flight(
+        &self,
+        request: &Request,
+        seen_before: Option<Fetched>,
+        now_ms: u64,
+    ) -> Option<Served> {
         let (shape, raw, meta, _) = self
             .flights
             .answered(request.key.as_str())
+            .or(seen_before)
             .filter(|(_, _, meta, _)| now_ms < meta.expires_at_ms)?;
         if request.is_client() {
             self.note_read(request.key.as_str(), &meta, now_ms);
@@ -237,7 +246,7 @@ impl MovieService {
                 Waited::FetchHere(lock) => lock,
             },
         };
-        let (result, write) = self.fetch_here(request).await;
+        let (result, write) = self.fetch_here(request, lock.is_some()).await;
         let Some(lock) = lock else {
             return (result, write);
         };
@@ -295,7 +304,13 @@ impl MovieService {
     /// Fetches; the document's write is returned, to run once it is answered. TMDB's 404 for a
     /// movie id is stored too, as a negative entry, before it is answered (never an outage: only
     /// `MovieNotFound` comes from TMDB saying so).
-    async fn fetch_here(&self, request: Request) -> (Result<Fetched, ApiError>, Option<Then>) {
+    /// `urgent`: other instances wait for this entry (a fill lock is held): written at once with
+    /// the fast encoding.
+    async fn fetch_here(
+        &self,
+        request: Request,
+        urgent: bool,
+    ) -> (Result<Fetched, ApiError>, Option<Then>) {
         let fetched = self
             .fetch(
                 request.kind,
@@ -335,9 +350,14 @@ impl MovieService {
         }
         let meta = cache::entry_meta(shape, &raw, now_ms, ttl);
         let later = LaterBody::default();
-        let write = self
-            .cache
-            .keep(request.key, meta, raw.clone(), later.clone(), now_ms);
+        let write = self.cache.keep(
+            request.key,
+            meta,
+            raw.clone(),
+            later.clone(),
+            now_ms,
+            urgent,
+        );
         (Ok((shape, raw, meta, later)), Some(write))
     }
 
@@ -444,7 +464,7 @@ impl MovieService {
                 // `settle` (and so a graceful stop) waits for it.
                 let write = service
                     .cache
-                    .keep(fetch.key, meta, raw.clone(), later, now_ms);
+                    .keep(fetch.key, meta, raw.clone(), later, now_ms, false);
                 tokio::spawn(write);
                 Ok((shape, raw))
             })

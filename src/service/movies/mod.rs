@@ -404,7 +404,7 @@ impl MovieService {
     /// Keeps a rendered body in the hot tier, when `served` allows it.
     fn remember_rendered(&self, served: &Served, body: &Bytes) {
         if let Some(later) = &served.later {
-            later.set(body.clone());
+            later.rendered(self.cache.hot(), body);
         }
         if let (Some(slot), Some(meta)) = (&served.hot, &served.meta) {
             self.cache.hot().insert(

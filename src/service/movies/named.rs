@@ -125,10 +125,26 @@ impl MovieService {
             Lookup::Fresh(entry) | Lookup::Expired(entry) => Some(entry.meta),
             Lookup::Missing { .. } | Lookup::Miss => None,
         };
-        self.coalesced_fetch(request)
+        let key = request.key.clone();
+        // A fetch whose write is still on the way would be joined, not repeated: after it.
+        self.wait_landed(&key).await;
+        let meta = self
+            .coalesced_fetch(request)
             .await
             .0
-            .map(|(_, _, meta, _)| meta)
+            .map(|(_, _, meta, _)| meta)?;
+        // Answered before its write lands: the staff are told it is done once it is stored (and
+        // the hot tier holds no older body).
+        self.wait_landed(&key).await;
+        Ok(meta)
+    }
+
+    /// Waits (at most 5 s) until no fetch of `key` is in flight or writing what it fetched.
+    async fn wait_landed(&self, key: &CacheKey) {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.flights.is_running(key.as_str()) && tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
     }
 
     /// Refreshes every stored key in `namespace` (at most `limit`), four at a time, in the
