@@ -630,6 +630,13 @@ async fn staff_refresh_an_entry_or_a_namespace_now() {
     for page in [1, 2] {
         app.get(&format!("/api/movies/trending/?page={page}")).await;
     }
+    // A namespace refresh covers what is stored: the two pages' writes first.
+    assert!(
+        app.state()
+            .cache
+            .settle_writes(Duration::from_secs(10))
+            .await
+    );
     let r = refresh("namespace=trending_movies".to_owned()).await;
     assert_eq!(r.status, 202, "{}", r.json());
     assert_eq!(r.json()["data"]["refreshing"], 2);
