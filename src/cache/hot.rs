@@ -116,21 +116,7 @@ enum Later {
 impl LaterBody {
     /// The answer's body is rendered (the first one counts).
     pub fn rendered(&self, hot: &HotTier, body: &Bytes) {
-        let mut later = crate::sync::lock(&self.0);
-        match std::mem::take(&mut *later) {
-            Later::Waiting => *later = Later::Rendered(body.clone()),
-            Later::Written {
-                key,
-                generation,
-                meta,
-                now_ms,
-            } => {
-                *later = Later::Done;
-                drop(later);
-                hot.insert(&key, generation, meta, body.clone(), now_ms);
-            }
-            other => *later = other,
-        }
+        self.meet(hot, Later::Rendered(body.clone()));
     }
 
     /// The document's write landed; `generation` is the one that followed it.
@@ -142,22 +128,46 @@ impl LaterBody {
         meta: EntryMeta,
         now_ms: u64,
     ) {
+        let key = key.to_owned();
+        self.meet(
+            hot,
+            Later::Written {
+                key,
+                generation,
+                meta,
+                now_ms,
+            },
+        );
+    }
+
+    /// The first arrival waits; the second, the other kind, keeps the body.
+    fn meet(&self, hot: &HotTier, arrival: Later) {
         let mut later = crate::sync::lock(&self.0);
-        match std::mem::take(&mut *later) {
-            Later::Waiting => {
-                *later = Later::Written {
-                    key: key.to_owned(),
+        match (std::mem::take(&mut *later), arrival) {
+            (Later::Waiting, arrival) => *later = arrival,
+            (
+                Later::Rendered(body),
+                Later::Written {
+                    key,
                     generation,
                     meta,
                     now_ms,
-                }
-            }
-            Later::Rendered(body) => {
+                },
+            )
+            | (
+                Later::Written {
+                    key,
+                    generation,
+                    meta,
+                    now_ms,
+                },
+                Later::Rendered(body),
+            ) => {
                 *later = Later::Done;
                 drop(later);
-                hot.insert(key, generation, meta, body, now_ms);
+                hot.insert(&key, generation, meta, body, now_ms);
             }
-            other => *later = other,
+            (other, _) => *later = other,
         }
     }
 }
@@ -327,6 +337,29 @@ mod tests {
             etag: 7,
             shape: Shape::Object,
             raw_len: 2,
+        }
+    }
+
+    #[test]
+    fn a_later_body_is_kept_whichever_of_render_and_write_comes_second() {
+        for render_first in [true, false] {
+            let hot = HotTier::new(1 << 20, None);
+            let later = LaterBody::default();
+            let generation = hot.invalidate("k");
+            let body = Bytes::from_static(b"{}");
+            if render_first {
+                later.rendered(&hot, &body);
+                assert!(!hot.contains("k"), "not before the write lands");
+                later.written(&hot, "k", generation, meta(10), 1);
+            } else {
+                later.written(&hot, "k", generation, meta(10), 1);
+                assert!(!hot.contains("k"), "not before the body is rendered");
+                later.rendered(&hot, &body);
+            }
+            assert_eq!(hot.get("k", 1).map(|e| e.body), Some(body.clone()));
+            // A second render changes nothing.
+            later.rendered(&hot, &Bytes::from_static(b"[]"));
+            assert_eq!(hot.get("k", 1).map(|e| e.body), Some(body));
         }
     }
 

@@ -88,14 +88,16 @@ impl MovieService {
         // Noted before the read: a body rendered from what is read may be kept only if nothing
         // was written in between.
         let generation = self.cache.hot().generation();
-        // Looked at before the store and again after it: a write landing (and its flight
-        // ending) between the read and the second look is seen by one of them.
-        let answered_before = self.flights.answered(request.key.as_str());
-        let lookup = self.cache.get(&request.key, now_ms).await;
-        if let Lookup::Expired(_) | Lookup::Miss = lookup
-            && let Some(served) = self.answered_flight(&request, answered_before, now_ms)
-        {
-            return Ok(served);
+        let mut lookup = self.cache.get(&request.key, now_ms).await;
+        if let Lookup::Expired(_) | Lookup::Miss = lookup {
+            if let Some(served) = self.answered_flight(&request, now_ms) {
+                return Ok(served);
+            }
+            // A write that landed (and its flight ended) between the read and that look: read
+            // again, on the miss path only, rather than look at the flights before every read.
+            if let fresh @ Lookup::Fresh(_) = self.cache.get(&request.key, now_ms).await {
+                lookup = fresh;
+            }
         }
         let stale = match lookup {
             Lookup::Missing { .. } => return Err(self.negative_hit(ns)),
@@ -186,16 +188,10 @@ impl MovieService {
 
     /// A document fetched a moment ago and answered, its write still on the way: newer than
     /// anything stored, so a hit on the flight's copy while it is fresh.
-    fn answered_flight(
-        &self,
-        request: &Request,
-        seen_before: Option<Fetched>,
-        now_ms: u64,
-    ) -> Option<Served> {
+    fn answered_flight(&self, request: &Request, now_ms: u64) -> Option<Served> {
         let (shape, raw, meta, _) = self
             .flights
             .answered(request.key.as_str())
-            .or(seen_before)
             .filter(|(_, _, meta, _)| now_ms < meta.expires_at_ms)?;
         if request.is_client() {
             self.note_read(request.key.as_str(), &meta, now_ms);
