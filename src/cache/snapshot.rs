@@ -154,6 +154,18 @@ pub fn export(
             tracing::warn!(%key, "skipping an unreadable entry");
             continue;
         }
+        // An entry still in the fast encoding (its re-encoding had not come when this ran) is
+        // written in the small one: the file is the same whatever the encoder thread got to.
+        let value = match decoded.uses_dictionary() {
+            true => value,
+            false => match decoded.payload() {
+                Ok(raw) => bytes::Bytes::from(envelope::encode(decoded.meta, &raw)),
+                Err(_) => {
+                    tracing::warn!(%key, "skipping an unreadable entry");
+                    continue;
+                }
+            },
+        };
         out.write_all(&[RECORD]).map_err(io)?;
         out.write_all(&(key.len() as u16).to_le_bytes())
             .map_err(io)?;
@@ -472,15 +484,26 @@ mod tests {
         )
     }
 
-    fn entry(id: u32) -> Vec<u8> {
-        let meta = EntryMeta {
+    fn test_header() -> SnapshotHeader {
+        SnapshotHeader {
+            created_at_ms: 1,
+            producer: "test".into(),
+            description: String::new(),
+        }
+    }
+
+    fn test_meta() -> EntryMeta {
+        EntryMeta {
             stored_at_ms: 5,
             expires_at_ms: 10,
             etag: 0,
             shape: Shape::Object,
             raw_len: 0,
-        };
-        envelope::encode(meta, format!(r#"{{"id":{id}}}"#).as_bytes())
+        }
+    }
+
+    fn entry(id: u32) -> Vec<u8> {
+        envelope::encode(test_meta(), format!(r#"{{"id":{id}}}"#).as_bytes())
     }
 
     #[test]
@@ -493,11 +516,7 @@ mod tests {
             .collect();
         cache.put_batch_blocking(entries).unwrap();
         let file = source.path().join("snap.rcsnap");
-        let header = SnapshotHeader {
-            created_at_ms: 1,
-            producer: "test".into(),
-            description: String::new(),
-        };
+        let header = test_header();
         export(&cache, None, &file, &[], &header, &mut |_| {}).unwrap();
 
         let target = tempfile::tempdir().unwrap();
@@ -520,5 +539,36 @@ mod tests {
             Err(e) => assert_eq!(stored, 0, "failed ({e}) after writing {stored} entries"),
         }
         assert!(changed, "the file was changed during the import");
+    }
+
+    #[test]
+    fn a_snapshot_is_the_same_whichever_encoding_its_entries_were_stored_in() {
+        let header = test_header();
+        let meta = test_meta();
+        let raw = br#"{"id":7,"title":"A title, a title, a title"}"#;
+        let mut files = Vec::new();
+        for encoded in [
+            envelope::encode_fast(meta, raw),
+            envelope::encode(meta, raw),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let cache = cache_in(dir.path());
+            let key = CacheKey::from_stored("movie:7".to_owned());
+            cache.put_batch_blocking(vec![(key, encoded)]).unwrap();
+            let file = dir.path().join("snap.rcsnap");
+            export(&cache, None, &file, &[], &header, &mut |_| {}).unwrap();
+            files.push(std::fs::read(&file).unwrap());
+        }
+        assert_eq!(files[0], files[1]);
+        // And it reads back as the document stored.
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache_in(dir.path());
+        let file = dir.path().join("snap.rcsnap");
+        std::fs::write(&file, &files[0]).unwrap();
+        import(&cache, None, &file, &mut |_| {}).unwrap();
+        let (_, value) = cache.scan_blocking("").next().unwrap().unwrap();
+        let decoded = envelope::decode(&value).unwrap();
+        assert!(decoded.uses_dictionary());
+        assert_eq!(decoded.payload().unwrap(), raw);
     }
 }
