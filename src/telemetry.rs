@@ -74,12 +74,46 @@ where
     T: Send + 'static,
 {
     let span = tracing::Span::current();
-    match tokio::task::spawn_blocking(move || span.in_scope(f))
+    let joined = tokio::task::spawn_blocking(move || span.in_scope(f))
         .instrument(tracing::Span::current())
-        .await
-    {
+        .await;
+    blocking_outcome(joined).await
+}
+
+/// What a blocking task's end means for its caller. A panic is surfaced as the panic it was. A
+/// task cancelled before it ran (the runtime is shutting down: its blocking pool drops what has
+/// not started) has no value to give: the caller waits until the runtime drops it too, instead
+/// of panicking on its way out.
+async fn blocking_outcome<T>(joined: Result<T, tokio::task::JoinError>) -> T {
+    match joined {
         Ok(value) => value,
-        // The closure panicked: surface it as the panic it was.
-        Err(err) => std::panic::resume_unwind(err.into_panic()),
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_blocking_task_cancelled_at_shutdown_leaves_its_caller_waiting_not_panicking() {
+        let task = tokio::spawn(std::future::pending::<u32>());
+        task.abort();
+        let cancelled = task.await;
+        assert!(cancelled.as_ref().is_err_and(|e| e.is_cancelled()));
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            blocking_outcome(cancelled),
+        )
+        .await;
+        assert!(waited.is_err(), "the caller is left waiting");
+        assert_eq!(blocking_outcome(Ok(7)).await, 7);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "the closure's own panic")]
+    async fn a_blocking_task_that_panicked_panics_its_caller() {
+        spawn_blocking(|| panic!("the closure's own panic")).await
     }
 }
