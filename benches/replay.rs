@@ -199,7 +199,7 @@ async fn replay(thinking_ahead: bool, details_ttl: Option<Duration>) -> (Tally, 
         dir.path(),
         clock.clone(),
     );
-    let language = state.movies.default_language().clone();
+    let language = *state.movies.default_language();
     let who = Requester::Client(Some("192.0.2.7".parse().unwrap()));
     let mut tally = Tally::default();
     for (minute, requests) in log.iter().enumerate() {

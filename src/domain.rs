@@ -208,9 +208,13 @@ impl SearchQuery {
 
 /// A TMDB language tag: `xx` or `xx-YY` (ISO 639-1, optionally with an ISO 3166-1 region).
 /// Accepted in any letter case and kept in canonical form (`fr-FR`), so `fr-fr` and `fr-FR`
-/// share one cache entry.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Language(String);
+/// share one cache entry. Held inline (five bytes and a length): every cached request parses
+/// one, and a copy costs nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Language {
+    bytes: [u8; 5],
+    len: u8,
+}
 
 impl Language {
     /// What `parse` accepts, for the OpenAPI document (any letter case, as `parse`).
@@ -219,14 +223,18 @@ impl Language {
     pub fn parse(raw: &str) -> Option<Language> {
         let bytes = raw.as_bytes();
         let letters = |s: &[u8]| s.iter().all(u8::is_ascii_alphabetic);
+        let mut tag = [0u8; 5];
         match bytes.len() {
-            2 if letters(bytes) => Some(Language(raw.to_ascii_lowercase())),
+            2 if letters(bytes) => {
+                tag[..2].copy_from_slice(bytes);
+                tag[..2].make_ascii_lowercase();
+                Some(Language { bytes: tag, len: 2 })
+            }
             5 if letters(&bytes[..2]) && bytes[2] == b'-' && letters(&bytes[3..]) => {
-                Some(Language(format!(
-                    "{}-{}",
-                    raw[..2].to_ascii_lowercase(),
-                    raw[3..].to_ascii_uppercase()
-                )))
+                tag.copy_from_slice(bytes);
+                tag[..2].make_ascii_lowercase();
+                tag[3..].make_ascii_uppercase();
+                Some(Language { bytes: tag, len: 5 })
             }
             _ => None,
         }
@@ -235,7 +243,7 @@ impl Language {
     /// The `language` query parameter: absent means the configured default.
     pub fn parse_param(raw: Option<&str>, default: &Language) -> Result<Language, Invalid> {
         match raw {
-            None => Ok(default.clone()),
+            None => Ok(*default),
             Some(raw) => Language::parse(raw).ok_or_else(|| {
                 Invalid::new(
                     "language",
@@ -246,13 +254,14 @@ impl Language {
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)])
+            .expect("a language is ASCII letters and a hyphen")
     }
 }
 
 impl fmt::Display for Language {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 

@@ -15,6 +15,7 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     no_transparent_huge_pages();
+    reelcache::app::allocator::free_memory_back_at_once();
     raise_open_files_limit();
     let (cli, flags) = Cli::parse_with_flags();
     let settings = Resolved::collect(

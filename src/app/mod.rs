@@ -1,5 +1,7 @@
 //! The command line and the wiring: settings in, every part built, the server or a command run.
 
+/// The allocator's settings.
+pub mod allocator;
 /// The command line (clap).
 pub mod cli;
 /// The command-line tools: warm, snapshots, users, cache, config, demo data.

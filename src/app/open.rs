@@ -83,7 +83,7 @@ impl Opened {
             clock: clock.clone(),
             ttl: settings.ttl.clone(),
             resilience: settings.resilience.clone(),
-            default_language: settings.language.clone(),
+            default_language: settings.language,
             counters: counters.clone(),
             components: components.clone(),
             offline: settings.is_offline(),

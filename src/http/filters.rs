@@ -21,6 +21,7 @@ pub fn route(
     pattern: &'static str,
 ) -> impl Filter<Extract = (Vec<String>,), Error = warp::Rejection> + Clone {
     let parts: Arc<[&'static str]> = pattern.trim_matches('/').split('/').collect();
+    assert!(parts.len() <= MAX_SEGMENTS, "{pattern}: too many segments");
     warp::path::full().and_then(move |full: FullPath| {
         let parts = parts.clone();
         async move { match_path(&parts, full.as_str()).ok_or_else(warp::reject::not_found) }
@@ -30,34 +31,63 @@ pub fn route(
 /// Matches `parts` (the pattern's segments; a `{...}` segment, such as `{}` or `{movie_id}`,
 /// captures) against the whole path, with or without a trailing slash.
 pub fn match_path(parts: &[&str], path: &str) -> Option<Vec<String>> {
-    match_segments(parts.iter().copied(), path)
+    PathSegments::of(path)?.matches(parts)
 }
 
-/// [`match_path`] with the pattern as the API table writes it (`/api/movies/{movie_id}/`).
-pub fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
-    match_segments(pattern.trim_matches('/').split('/'), path)
+/// A path cut into its segments once (without its leading and trailing slash), to be matched
+/// against several patterns.
+pub struct PathSegments<'a> {
+    segments: [&'a str; MAX_SEGMENTS],
+    len: usize,
 }
 
-fn match_segments<'p>(parts: impl Iterator<Item = &'p str>, path: &str) -> Option<Vec<String>> {
-    let path = path.strip_prefix('/').unwrap_or(path);
-    let path = path.strip_suffix('/').unwrap_or(path);
-    let mut segments = path.split('/');
-    let mut captured = Vec::new();
-    for part in parts {
-        let segment = segments.next()?;
-        if part.starts_with('{') {
-            if segment.is_empty() {
-                return None;
+/// More segments than any route's pattern has: such a path matches none.
+const MAX_SEGMENTS: usize = 16;
+
+impl<'a> PathSegments<'a> {
+    /// `None` for a path of more than `MAX_SEGMENTS` segments (no route has that many).
+    pub fn of(path: &'a str) -> Option<PathSegments<'a>> {
+        let path = path.strip_prefix('/').unwrap_or(path);
+        let path = path.strip_suffix('/').unwrap_or(path);
+        // Byte by byte (`str::split` costs more on a path this short); `/` is ASCII.
+        let mut segments = [""; MAX_SEGMENTS];
+        let mut len = 0;
+        let mut start = 0;
+        for (at, &byte) in path.as_bytes().iter().enumerate() {
+            if byte == b'/' {
+                *segments.get_mut(len)? = &path[start..at];
+                len += 1;
+                start = at + 1;
             }
-            let decoded = percent_encoding::percent_decode_str(segment)
-                .decode_utf8()
-                .ok()?;
-            captured.push(decoded.into_owned());
-        } else if segment != part {
+        }
+        *segments.get_mut(len)? = &path[start..];
+        Some(PathSegments {
+            segments,
+            len: len + 1,
+        })
+    }
+
+    /// The `{...}` segments, percent-decoded, when the path is `parts` (see [`match_path`]).
+    pub fn matches(&self, parts: &[&str]) -> Option<Vec<String>> {
+        if parts.len() != self.len {
             return None;
         }
+        let mut captured = Vec::new();
+        for (part, segment) in parts.iter().zip(&self.segments[..self.len]) {
+            if part.starts_with('{') {
+                if segment.is_empty() {
+                    return None;
+                }
+                let decoded = percent_encoding::percent_decode_str(segment)
+                    .decode_utf8()
+                    .ok()?;
+                captured.push(decoded.into_owned());
+            } else if segment != part {
+                return None;
+            }
+        }
+        Some(captured)
     }
-    segments.next().is_none().then_some(captured)
 }
 
 /// The client's address (`None` when the request did not come through `server`, as in
@@ -78,20 +108,29 @@ pub struct Query<'a> {
     pairs: Pairs<'a>,
 }
 
+// A `Query` lives on the stack for one request: its pairs held in place are the point.
+#[allow(clippy::large_enum_variant)]
 enum Pairs<'a> {
-    /// A query with nothing to decode (no `%`, no `+`): read in place, no allocation. Most are.
-    Plain(&'a str),
+    /// A query with nothing to decode (no `%`, no `+`) of at most `FEW` pairs: split once, in
+    /// place, no allocation. Most are.
+    Few([(&'a str, &'a str); FEW], usize),
     Decoded(Vec<(Cow<'a, str>, Cow<'a, str>)>),
 }
 
+/// How many pairs a plain query may have to be held without an allocation.
+const FEW: usize = 8;
+
 impl<'a> Query<'a> {
     pub fn parse(raw: &'a str) -> Query<'a> {
-        let pairs = if raw.bytes().any(|b| b == b'%' || b == b'+') {
-            Pairs::Decoded(form_urlencoded::parse(raw.as_bytes()).collect())
-        } else {
-            Pairs::Plain(raw)
-        };
-        Query { pairs }
+        match few_plain_pairs(raw) {
+            Some((few, len)) => Query {
+                pairs: Pairs::Few(few, len),
+            },
+            // Something to decode, or more pairs than a cached request has.
+            None => Query {
+                pairs: Pairs::Decoded(form_urlencoded::parse(raw.as_bytes()).collect()),
+            },
+        }
     }
 
     /// As `parse`, owning its values (for requests that keep the query).
@@ -107,29 +146,49 @@ impl<'a> Query<'a> {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         match &self.pairs {
-            // Split as `form_urlencoded` does: empty pairs skipped, the name ending at the
-            // first `=`, a pair without one having an empty value.
-            // Byte by byte: `&` and `=` are ASCII, so every cut is on a character boundary, and
-            // a hit asks for several names of a short query (`str::split` costs more here).
-            Pairs::Plain(raw) => raw
-                .as_bytes()
-                .split(|&b| b == b'&')
-                .scan(0, |start, pair| {
-                    let at = *start;
-                    *start += pair.len() + 1;
-                    Some((at, pair))
-                })
-                .find_map(|(at, pair)| {
-                    let key_len = pair.iter().position(|&b| b == b'=').unwrap_or(pair.len());
-                    let value = &raw[(at + key_len + 1).min(at + pair.len())..at + pair.len()];
-                    (!pair.is_empty() && &pair[..key_len] == name.as_bytes()).then_some(value)
-                }),
+            Pairs::Few(pairs, len) => pairs[..*len]
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| *v),
             Pairs::Decoded(pairs) => pairs
                 .iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_ref()),
         }
     }
+}
+
+/// A query with nothing to decode (no `%`, no `+`) and at most `FEW` pairs, split as
+/// `form_urlencoded` does: empty pairs skipped, the name ending at the first `=`, a pair without
+/// one having an empty value. `None` for any other query. Byte by byte in one pass (`str::split`
+/// costs several times as much on a query this short); `&` and `=` are ASCII, so every cut is
+/// on a character boundary.
+fn few_plain_pairs(raw: &str) -> Option<([(&str, &str); FEW], usize)> {
+    let bytes = raw.as_bytes();
+    let mut few = [("", ""); FEW];
+    let mut len = 0;
+    let mut start = 0;
+    let mut equals = None;
+    for at in 0..=bytes.len() {
+        match bytes.get(at) {
+            Some(b'%' | b'+') => return None,
+            Some(b'=') if equals.is_none() => equals = Some(at),
+            Some(b'&') | None => {
+                if at > start {
+                    let pair = match equals {
+                        Some(eq) => (&raw[start..eq], &raw[eq + 1..at]),
+                        None => (&raw[start..at], ""),
+                    };
+                    *few.get_mut(len)? = pair;
+                    len += 1;
+                }
+                start = at + 1;
+                equals = None;
+            }
+            Some(_) => {}
+        }
+    }
+    Some((few, len))
 }
 
 /// The state, cloned into each request.
@@ -178,6 +237,32 @@ mod tests {
     }
 
     #[test]
+    fn paths_are_cut_as_str_split_would() {
+        for path in [
+            "",
+            "/",
+            "//",
+            "a",
+            "/a",
+            "a/",
+            "/a/",
+            "/a//b/",
+            "/api/movies/550/",
+            "é/ü/",
+            "///x",
+        ] {
+            let trimmed = path.strip_prefix('/').unwrap_or(path);
+            let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+            let expected: Vec<&str> = trimmed.split('/').collect();
+            let cut = PathSegments::of(path).unwrap();
+            assert_eq!(&cut.segments[..cut.len], expected.as_slice(), "{path:?}");
+        }
+        let sixteen = "/a".repeat(MAX_SEGMENTS);
+        assert!(PathSegments::of(&sixteen).is_some());
+        assert!(PathSegments::of(&format!("{sixteen}/a")).is_none());
+    }
+
+    #[test]
     fn plain_queries_read_as_the_decoder_would() {
         for raw in [
             "a=1&b=2",
@@ -190,12 +275,26 @@ mod tests {
             "a=&=x&b==",
         ] {
             let plain = Query::parse(raw);
-            assert!(matches!(plain.pairs, Pairs::Plain(_)));
+            assert!(matches!(plain.pairs, Pairs::Few(..)));
             let decoded = Query::parse_owned(raw);
             for name in ["a", "b", "x", "é", "page", "time_window", "", "missing"] {
                 assert_eq!(plain.get(name), decoded.get(name), "{raw} {name}");
             }
         }
+    }
+
+    #[test]
+    fn long_plain_queries_read_as_the_decoder_would() {
+        let raw = "a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&a=9&i=10&j";
+        let plain = Query::parse(raw);
+        assert!(matches!(plain.pairs, Pairs::Decoded(_)));
+        let decoded = Query::parse_owned(raw);
+        for name in ["a", "b", "h", "i", "j", "missing"] {
+            assert_eq!(plain.get(name), decoded.get(name), "{name}");
+        }
+        let eight = Query::parse("a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8");
+        assert!(matches!(eight.pairs, Pairs::Few(_, 8)));
+        assert_eq!(eight.get("h"), Some("8"));
     }
 
     #[test]

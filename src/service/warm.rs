@@ -266,7 +266,7 @@ async fn run_job(
 }
 
 async fn run_job_within(service: &MovieService, job: Job) -> Result<JobResult, WarmError> {
-    let language = service.default_language().clone();
+    let language = *service.default_language();
     let result = match job.clone() {
         Job::Image(_) => unreachable!("images are warmed by run_job"),
         Job::Trending(window, page) => {

@@ -10,6 +10,8 @@
 mod cached;
 mod uncached;
 
+use std::sync::LazyLock;
+
 pub use cached::{Parsed, Probe};
 
 use warp::Filter;
@@ -19,7 +21,7 @@ use warp::path::FullPath;
 use super::api_spec::{
     Endpoint, LANGUAGE, MOVIE_ID, Operation, PAGE, Param, REGION, Shape, UPSTREAM, op, query,
 };
-use super::filters::{Query, client_addr, match_pattern, raw_query, require_get, with_state};
+use super::filters::{PathSegments, Query, client_addr, raw_query, require_get, with_state};
 use crate::domain::coding::ContentCoding;
 use crate::domain::{Language, MovieId, MovieIdSegment, Page, Requester, SearchQuery, TimeWindow};
 use crate::error::ApiError;
@@ -173,8 +175,16 @@ impl MovieRoute {
 
     /// The route `path` names, with its `{movie_id}` segment when it has one.
     fn of(path: &str) -> Option<(&'static MovieRoute, Option<String>)> {
-        ROUTES.iter().find_map(|route| {
-            let mut captured = match_pattern(route.path(), path)?;
+        // Each route's pattern cut into segments once, and the path once per request.
+        static PARTS: LazyLock<Vec<Vec<&'static str>>> = LazyLock::new(|| {
+            ROUTES
+                .iter()
+                .map(|route| route.path().trim_matches('/').split('/').collect())
+                .collect()
+        });
+        let segments = PathSegments::of(path)?;
+        ROUTES.iter().zip(PARTS.iter()).find_map(|(route, parts)| {
+            let mut captured = segments.matches(parts)?;
             Some((route, captured.pop()))
         })
     }

@@ -34,7 +34,11 @@ struct Access {
 
 impl Access {
     fn score_at(&self, now_ms: u64) -> f64 {
-        let elapsed = now_ms.saturating_sub(self.at_ms) as f64;
+        // A hot key is read many times a millisecond: no decay to compute then.
+        if now_ms <= self.at_ms {
+            return self.score;
+        }
+        let elapsed = (now_ms - self.at_ms) as f64;
         self.score * 0.5f64.powf(elapsed / HALF_LIFE_MS)
     }
 
@@ -123,12 +127,15 @@ impl AccessRecord {
         for shard in self.shards.iter() {
             let shard = crate::sync::lock(shard);
             for (key, access) in shard.iter() {
-                let score = access.score_at(now_ms);
-                if score >= HOT
-                    && access.attempted_for != access.expires_at_ms
-                    && now_ms < access.expires_at_ms
-                    && now_ms >= access.due_at(key)
+                // The cheap conditions first: most keys are not yet due.
+                if access.attempted_for == access.expires_at_ms
+                    || now_ms >= access.expires_at_ms
+                    || now_ms < access.due_at(key)
                 {
+                    continue;
+                }
+                let score = access.score_at(now_ms);
+                if score >= HOT {
                     let expires_at_ms = access.expires_at_ms;
                     due.push((
                         score,

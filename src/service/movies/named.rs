@@ -96,7 +96,7 @@ impl MovieService {
             return None;
         }
         let key = CacheKey::from_stored(stored.to_owned());
-        let language = language.unwrap_or_else(|| self.default_language().clone());
+        let language = language.unwrap_or_else(|| *self.default_language());
         let who = Requester::Background;
         Some(match named {
             Named::Trending(e) => self.request_of(&e, key, &language, who),
@@ -229,11 +229,11 @@ mod tests {
         let recommendations = Named::Recommendations(Recommendations { id, page });
         let details = Named::Details(Details { id });
         for named in [trending, recommendations, details] {
-            for language in [None, Some(fr.clone())] {
+            for language in [None, Some(fr)] {
                 let key = named.key(language.as_ref());
                 assert_eq!(
                     parse(key.as_str()),
-                    Some((named, language.clone())),
+                    Some((named, language)),
                     "{key}"
                 );
             }
