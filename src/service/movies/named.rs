@@ -231,11 +231,7 @@ mod tests {
         for named in [trending, recommendations, details] {
             for language in [None, Some(fr)] {
                 let key = named.key(language.as_ref());
-                assert_eq!(
-                    parse(key.as_str()),
-                    Some((named, language)),
-                    "{key}"
-                );
+                assert_eq!(parse(key.as_str()), Some((named, language)), "{key}");
             }
         }
     }
