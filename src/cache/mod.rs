@@ -68,8 +68,17 @@ pub struct PageCache {
     /// Kept documents whose write has not landed yet (`keep`).
     writing: encoder::Pending,
     reencoding: encoder::Pending,
+    /// Re-encodings swapped in at once (`REPLACING`): the rest wait their turn, off any thread.
+    replacing: Arc<tokio::sync::Semaphore>,
     last_write_ok: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// How many re-encoded entries are swapped into the store at once. Each swap is a read and two
+/// writes on tokio's blocking pool (sled); on a machine whose CPU is taken, swaps that run
+/// together were each given a thread of the pool, which then grew (to 32 threads at 144 MB
+/// resident under BENCHMARKS.md's miss-heavy load beside two busy loops). Swaps are background
+/// work: two at a time keep up with the encoder thread, which makes one every ~0.2 ms.
+const REPLACING: usize = 2;
 
 impl PageCache {
     /// `max_bytes` bounds the stored bytes; the sweeper evicts past it. `hot` holds rendered
@@ -87,6 +96,7 @@ impl PageCache {
             hot: Arc::new(hot),
             writing: encoder::Pending::default(),
             reencoding: encoder::Pending::default(),
+            replacing: Arc::new(tokio::sync::Semaphore::new(REPLACING)),
             last_write_ok: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
@@ -265,9 +275,14 @@ impl PageCache {
                 counters: cache.counters.clone(),
                 bytes: fast.len() as u64,
             };
-            if let Some(small) = small.await
-                && let Some(len) = cache.replace(&key, fast, small).await
-            {
+            let Some(small) = small.await else {
+                return;
+            };
+            // Never closed: a permit always comes.
+            let Ok(_turn) = cache.replacing.acquire().await else {
+                return;
+            };
+            if let Some(len) = cache.replace(&key, fast, small).await {
                 stored.bytes = len;
             }
         });
