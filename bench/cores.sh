@@ -4,8 +4,13 @@
 # two-core rounds the load generator shares one of them: that is the measurement's limit, and
 # why the server's CPU time per hit, which does not depend on it, is reported beside req/s).
 # Three shapes: 1 core / 1 async worker; 2 cores / 1 worker (the default on two cores: one worker
-# per two cores); 2 cores / 2 workers. ROUNDS (5) interleaved rounds of 10 s, medians.
-# Loopback only; ~4 minutes.  usage: bench/cores.sh [BINARY]   (needs nginx, wrk, taskset, python3)
+# per two cores); 2 cores / 2 workers. ROUNDS (5) interleaved rounds of 10 s, medians. The server's
+# CPU per hit is given whole and split into user time (what the code controls) and system time
+# (the kernel's TCP work). ONE_CORE=1 runs the first shape only (~1 minute at ROUNDS=3).
+# STRACE=1 then counts the server's system calls for 3 s under the same load on one core (strace
+# slows it: read the counts per request, not the rate). Extra server settings: SERVER_ENV="N=V ...".
+# Loopback only; ~4 minutes.  usage: bench/cores.sh [BINARY]   (needs nginx, wrk, taskset, python3;
+# strace for STRACE=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/bench}
@@ -30,7 +35,8 @@ export RUST_LOG=warn TMDB_API_KEY=x TMDB_BASE_URL=http://127.0.0.1:18080/3 REELC
 FMT='/api/movies/trending/?time_window=day&page=%d'
 
 start() { # cpus workers
-  taskset -c "$1" env REELCACHE_WORKERS="$2" "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$RUN/data" \
+  # shellcheck disable=SC2086
+  taskset -c "$1" env REELCACHE_WORKERS="$2" ${SERVER_ENV:-} "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$RUN/data" \
     >"$RUN/stdout" 2>"$RUN/stderr" &
   PID=$!
   for _ in $(seq 300); do grep -q '^listening on' "$RUN/stdout" 2>/dev/null && break; sleep 0.05; done
@@ -39,34 +45,49 @@ start() { # cpus workers
   curl -s -K "$RUN/warm.cfg"; sleep 0.5; curl -s -K "$RUN/warm.cfg"
 }
 stop() { kill $PID; wait $PID 2>/dev/null || true; PID=; : > "$RUN/stdout"; }
-ticks() { awk '{print $14 + $15}' /proc/$PID/stat; }   # user + system, in clock ticks
-run() { # -> "req/s cpu_us_per_hit"
-  local t0 t1 out
-  BENCH_PATH_FMT="$FMT" BENCH_N=100 taskset -c 1 wrk -t1 -c32 -d2s -s "$SHARED/pages.lua" http://127.0.0.1:$PORT >/dev/null
-  t0=$(ticks)
-  out=$(BENCH_PATH_FMT="$FMT" BENCH_N=100 taskset -c 1 wrk -t1 -c32 -d10s -s "$SHARED/pages.lua" http://127.0.0.1:$PORT)
-  t1=$(ticks)
+ticks() { awk '{print $14, $15}' /proc/$PID/stat; }   # user, system, in clock ticks
+load() { BENCH_PATH_FMT="$FMT" BENCH_N=100 taskset -c 1 wrk -t1 -c32 -d"$1" -s "$SHARED/pages.lua" http://127.0.0.1:$PORT; }
+run() { # -> "req/s cpu_us_per_hit user_us_per_hit system_us_per_hit"
+  local u0 s0 u1 s1 out
+  load 2s >/dev/null
+  read -r u0 s0 < <(ticks)
+  out=$(load 10s)
+  read -r u1 s1 < <(ticks)
   local rps; rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-  awk -v r="$rps" -v d="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f %.1f\n", r, d / hz * 1e6 / (r * 10)}'
+  awk -v r="$rps" -v u="$((u1 - u0))" -v s="$((s1 - s0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    k = 1e6 / hz / (r * 10); printf "%.0f %.1f %.1f %.1f\n", r, (u + s) * k, u * k, s * k }'
 }
 SHAPES=("0 1" "0,1 1" "0,1 2")
-declare -A RPS CPU
+[ -n "${ONE_CORE:-}" ] && SHAPES=("0 1")
+declare -A RPS CPU USER SYS
 for round in $(seq "$ROUNDS"); do
   for shape in "${SHAPES[@]}"; do
     set -- $shape
     start "$1" "$2"
-    read -r rps cpu < <(run)
+    read -r rps cpu user sys < <(run)
     stop
-    RPS[$shape]+="$rps "; CPU[$shape]+="$cpu "
+    RPS[$shape]+="$rps "; CPU[$shape]+="$cpu "; USER[$shape]+="$user "; SYS[$shape]+="$sys "
   done
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 base=$(echo "${RPS["0 1"]}" | median)
-echo "| server cores (taskset) | async workers | hit req/s (median of $ROUNDS) | ÷ one core | server CPU µs per hit | rounds |"
-echo "|---|---:|---:|---:|---:|---|"
+echo "| server cores (taskset) | async workers | hit req/s (median of $ROUNDS) | ÷ one core | server CPU µs per hit | of it user / system | rounds |"
+echo "|---|---:|---:|---:|---:|---:|---|"
 for shape in "${SHAPES[@]}"; do
   set -- $shape
   r=$(echo "${RPS[$shape]}" | median); c=$(echo "${CPU[$shape]}" | median)
-  printf '| %s | %s | %s | %.2f | %s | %s|\n' "$1" "$2" "$r" "$(awk -v a="$r" -v b="$base" 'BEGIN {print a / b}')" "$c" "${RPS[$shape]}"
+  u=$(echo "${USER[$shape]}" | median); y=$(echo "${SYS[$shape]}" | median)
+  printf '| %s | %s | %s | %.2f | %s | %s / %s | %s|\n' "$1" "$2" "$r" "$(awk -v a="$r" -v b="$base" 'BEGIN {print a / b}')" "$c" "$u" "$y" "${RPS[$shape]}"
 done
 echo "(wrk -t1 -c32 on core 1 in every round, over 100 hot pages; the server's CPU from /proc/PID/stat)"
+if [ -n "${STRACE:-}" ]; then
+  command -v strace >/dev/null || { echo "missing strace" >&2; exit 1; }
+  start 0 1
+  timeout 6 strace -c -f -p "$PID" -o "$RUN/strace.txt" 2>/dev/null & ST=$!
+  sleep 1
+  out=$(load 3s)
+  wait $ST || true
+  stop
+  echo "system calls of the server on one core under $(awk '/requests in/ {print $1}' <<<"$out") requests:"
+  sed -n 1,14p "$RUN/strace.txt"
+fi
